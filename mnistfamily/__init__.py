@@ -1,0 +1,48 @@
+"""mnistfamily: the MNIST family, one call away, byte-exact and safe.
+
+>>> import mnistfamily as mf
+>>> ds = mf.load("mnist/sample", split="test")   # the embedded sample: no download
+>>> len(ds), ds.classes[:3]
+(2000, ['0', '1', '2'])
+
+Heavy modules (numpy included) load on first use, so ``import mnistfamily`` is cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+__all__ = [
+    "__version__", "datasets", "info", "load", "download", "verify", "read_idx", "write_idx",
+    "Dataset", "DatasetInfo", "MnistFamilyError",
+]
+
+_LAZY = {
+    "datasets": "api", "info": "api", "load": "api", "download": "api", "verify": "api",
+    "read_idx": "formats.idx", "write_idx": "formats.idx",
+    "Dataset": "dataset", "DatasetInfo": "dataset",
+    "MnistFamilyError": "errors",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .api import datasets, download, info, load, verify
+    from .dataset import Dataset, DatasetInfo
+    from .errors import MnistFamilyError
+    from .formats.idx import read_idx, write_idx
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mnistfamily' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

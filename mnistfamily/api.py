@@ -1,0 +1,211 @@
+"""The public entry points: ``datasets``, ``info``, ``load``, ``download`` and ``verify``.
+
+``load`` walks the data flow of docs/architecture.md: registry -> (warm: memory-map the
+prepared entry) or (cold: fetch + verify every file -> prepare) -> Dataset.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import config
+from .dataset import Dataset, DatasetInfo
+from .registry import DatasetSpec, SplitSpec, get_registry
+
+log = logging.getLogger("mnistfamily")
+
+PathLike = str | os.PathLike[str]
+
+
+def datasets(*, registry: PathLike | None = None) -> list[str]:
+    """Names of every dataset in the registry, sorted.
+
+    Examples
+    --------
+    >>> import mnistfamily as mf
+    >>> "mnist" in mf.datasets()
+    True
+    """
+    return get_registry(registry).names()
+
+
+def info(name: str, *, registry: PathLike | None = None) -> DatasetInfo:
+    """Describe a dataset: splits and sizes, classes, image shape, license, citation, files.
+
+    Examples
+    --------
+    >>> import mnistfamily as mf
+    >>> mf.info("qmnist").metadata_columns[:3]
+    ('class', 'hsf_series', 'writer_id')
+    """
+    return _info(get_registry(registry).dataset(name))
+
+
+def _info(spec: DatasetSpec) -> DatasetInfo:
+    return DatasetInfo(
+        name=spec.name, title=spec.title, description=spec.description, homepage=spec.homepage,
+        license=spec.license, citation=spec.citation, classes=spec.classes,
+        image_shape=spec.image_shape, splits={k: s.num_examples for k, s in spec.splits.items()},
+        files=tuple(f.checksum_record() for f in spec.files.values()),
+        metadata_columns=spec.label_columns, notes=spec.notes,
+        urls={f.name: tuple(u for u in [*spec.mirror_urls(f), spec.canonical_url(f)] if u)
+              for f in spec.files.values()},
+    )
+
+
+def load(
+    name: str,
+    split: str | None = None,
+    *,
+    source: PathLike | None = None,
+    data_dir: PathLike | None = None,
+    download: bool = True,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    allow_unverified: bool | None = None,
+    storage_options: dict | None = None,
+    registry: PathLike | None = None,
+) -> Dataset | dict[str, Dataset]:
+    """Load a dataset split as numpy arrays, downloading and verifying it on first use.
+
+    Parameters
+    ----------
+    name
+        A registry name: ``"mnist"``, ``"fashion-mnist"``, ``"kmnist"``, ``"qmnist"``, ...
+        (see :func:`datasets`).
+    split
+        ``"train"``, ``"test"``, ... ; ``None`` loads every split into a dict.
+    source
+        A folder or fsspec URL holding the raw files, used *instead of* mirrors and the
+        internet. Files are found under their published names and common variants
+        (uncompressed, ``train-images.idx3-ubyte``), verified and cached like downloads.
+    data_dir
+        Cache root; default ``MNISTFAMILY_HOME`` or ``~/.cache/mnistfamily``.
+    download
+        ``False`` forbids network access (as ``MNISTFAMILY_OFFLINE=1`` does).
+    transform
+        A callable applied to the whole ``(N, H, W)`` image batch after loading.
+    allow_unverified
+        Use files the registry has no checksum for (with a warning).
+    storage_options
+        Passed to fsspec for ``source=`` URLs and mirrors (credentials, endpoints).
+    registry
+        An extra registry file for private datasets.
+
+    Returns
+    -------
+    Dataset or dict[str, Dataset]
+
+    Examples
+    --------
+    >>> import mnistfamily as mf
+    >>> ds = mf.load("mnist/sample", split="test")
+    >>> ds.images.shape[1:], ds.images.dtype, ds.labels.dtype
+    ((28, 28), dtype('uint8'), dtype('int64'))
+    """
+    spec = get_registry(registry).dataset(name)
+    if split is None:
+        return {s: load(name, s, source=source, data_dir=data_dir, download=download, transform=transform,
+                        allow_unverified=allow_unverified, storage_options=storage_options, registry=registry)
+                for s in spec.splits}
+    split_spec = get_registry(registry).split(name, split)
+    root = config.cache_root(data_dir)
+    from .prepare import load_prepared
+
+    arrays = load_prepared(root, spec, split_spec)
+    if arrays is None:
+        arrays = _prepare(root, spec, split_spec, source=source, download=download,
+                          allow_unverified=allow_unverified, storage_options=storage_options)
+    images = arrays["images"]
+    if transform is not None:
+        images = transform(np.asarray(images))
+    metadata = {column: arrays[f"meta.{column}"] for column in spec.label_columns}
+    return Dataset(images, arrays["labels"], classes=spec.classes, index=arrays["index"],
+                   metadata=metadata, name=spec.name, split=split, info=_info(spec))
+
+
+def _prepare(root: Path, spec: DatasetSpec, split: SplitSpec, **fetch_options) -> dict[str, np.ndarray]:
+    from .fetch import fetch_file
+    from .prepare import prepare_split
+
+    paths: dict[str, Path] = {}
+    sources: list[dict] = []
+    for file_name in split.files():
+        file = spec.file(file_name)
+        path, verification = fetch_file(spec, file, root=root, **fetch_options)
+        paths[file_name] = path
+        sources.append({**file.checksum_record(), "verified": verification.method})
+    return prepare_split(root, spec, split, paths, sources)
+
+
+def download(name: str, split: str | None = None, *, source: PathLike | None = None,
+             data_dir: PathLike | None = None, allow_unverified: bool | None = None,
+             storage_options: dict | None = None, registry: PathLike | None = None) -> list[Path]:
+    """Fetch and verify the files of a dataset (or one split) into the cache; return their paths.
+
+    Examples
+    --------
+    >>> import mnistfamily as mf
+    >>> paths = mf.download("mnist/sample")
+    >>> sorted(p.name for p in paths)[0]
+    'mnist-sample-images-idx3-ubyte.gz'
+    """
+    from .fetch import fetch_file
+
+    reg = get_registry(registry)
+    spec = reg.dataset(name)
+    splits = [reg.split(name, split)] if split else list(spec.splits.values())
+    names = dict.fromkeys(f for s in splits for f in s.files())
+    root = config.cache_root(data_dir)
+    return [fetch_file(spec, spec.file(f), root=root, source=source, allow_unverified=allow_unverified,
+                       storage_options=storage_options)[0] for f in names]
+
+
+def verify(name: str | None = None, *, data_dir: PathLike | None = None, repair: bool = False,
+           registry: PathLike | None = None) -> list[str]:
+    """Rehash what the cache holds (downloads and prepared arrays); return the problems found.
+
+    With ``repair=True`` damaged downloads and prepared entries are deleted, so the next
+    load fetches and rebuilds them.
+
+    Examples
+    --------
+    >>> import mnistfamily as mf
+    >>> mf.verify("mnist/sample")
+    []
+    """
+    import shutil
+
+    from .errors import ChecksumError
+    from .fetch import cached_path, verify_file
+    from .prepare.cache import verify_entry
+
+    reg = get_registry(registry)
+    specs = [reg.dataset(name)] if name else list(reg)
+    root = config.cache_root(data_dir)
+    problems: list[str] = []
+    for spec in specs:
+        for file in spec.files.values():
+            path = cached_path(root, spec, file)
+            if not path.exists():
+                continue
+            try:
+                verify_file(path, file)
+            except ChecksumError as exc:
+                problems.append(str(exc))
+                if repair and not spec.packaged:
+                    path.unlink(missing_ok=True)
+        folder = config.prepared_dir(root) / spec.name
+        for split in spec.splits.values():
+            for entry in sorted(folder.glob(f"{split.name}-*")):
+                if not entry.is_dir():
+                    continue
+                found = verify_entry(entry)
+                problems.extend(found)
+                if found and repair:
+                    shutil.rmtree(entry, ignore_errors=True)
+    return problems

@@ -1,0 +1,95 @@
+"""Where things live and how the library may reach the network.
+
+One place reads configuration: an explicit argument wins, then the environment,
+then the default. Nothing here creates a folder; callers create what they write into.
+
+Environment variables
+---------------------
+MNISTFAMILY_HOME
+    Cache root. Default: ``$XDG_CACHE_HOME/mnistfamily`` or ``~/.cache/mnistfamily``.
+MNISTFAMILY_MIRROR
+    Comma-separated fsspec base URLs tried before the registry's own locations. A mirror
+    holds files as ``<base>/<family>/<published file name>``.
+MNISTFAMILY_OFFLINE
+    ``1`` (or ``true``/``yes``) forbids every network call.
+MNISTFAMILY_REGISTRY
+    Extra registry files (``os.pathsep``-separated) whose entries are added to the
+    built-in ones, for private datasets in the same formats.
+MNISTFAMILY_ALLOW_UNVERIFIED
+    ``1`` lets files the registry has no checksum for be used, with a warning.
+MNISTFAMILY_PROGRESS
+    ``1`` forces download progress bars, ``0`` hides them; by default they show when
+    stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _env_flag(name: str) -> bool | None:
+    value = os.environ.get(name)
+    if value is None:
+        return None
+    value = value.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"environment variable {name}={value!r}: expected 1/0, true/false, yes/no")
+
+
+def cache_root(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The cache root: ``data_dir`` if given, else ``MNISTFAMILY_HOME``, else the XDG cache."""
+    if data_dir is not None:
+        return Path(data_dir).expanduser()
+    home = os.environ.get("MNISTFAMILY_HOME")
+    if home:
+        return Path(home).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "mnistfamily"
+
+
+def downloads_dir(root: Path) -> Path:
+    """Verified raw files, as published: ``<root>/downloads/<family>/<file>``."""
+    return root / "downloads"
+
+
+def prepared_dir(root: Path) -> Path:
+    """Decoded, memory-mappable arrays: ``<root>/prepared/<dataset>/<split>-<key>/``."""
+    return root / "prepared"
+
+
+def mirrors() -> list[str]:
+    """Mirror base URLs from ``MNISTFAMILY_MIRROR``, in order."""
+    raw = os.environ.get("MNISTFAMILY_MIRROR", "")
+    return [m.strip() for m in raw.split(",") if m.strip()]
+
+
+def offline() -> bool:
+    """True when ``MNISTFAMILY_OFFLINE`` forbids network access."""
+    return bool(_env_flag("MNISTFAMILY_OFFLINE"))
+
+
+def allow_unverified(explicit: bool | None = None) -> bool:
+    """Whether files without a registry checksum may be used (argument, then environment)."""
+    if explicit is not None:
+        return explicit
+    return bool(_env_flag("MNISTFAMILY_ALLOW_UNVERIFIED"))
+
+
+def user_registries() -> list[Path]:
+    """Extra registry files named by ``MNISTFAMILY_REGISTRY``."""
+    raw = os.environ.get("MNISTFAMILY_REGISTRY", "")
+    return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
+
+
+def progress_enabled(stream_isatty: bool) -> bool:
+    """Progress bars: forced by ``MNISTFAMILY_PROGRESS``, else only on a terminal."""
+    forced = _env_flag("MNISTFAMILY_PROGRESS")
+    return stream_isatty if forced is None else forced

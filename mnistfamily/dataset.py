@@ -1,0 +1,148 @@
+"""The Dataset a load returns, and the DatasetInfo that describes a registry entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the registry knows about a dataset: splits and sizes, classes, license, files.
+
+    Examples
+    --------
+    >>> import mnistfamily as mf
+    >>> mf.info("mnist").splits["train"]
+    60000
+    """
+
+    name: str
+    title: str
+    description: str
+    homepage: str
+    license: str
+    citation: str
+    classes: tuple[str, ...]
+    image_shape: tuple[int, ...]
+    splits: Mapping[str, int]
+    files: tuple[dict, ...]
+    metadata_columns: tuple[str, ...] = ()
+    notes: str = ""
+    urls: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def __str__(self) -> str:
+        lines = [f"{self.name}: {self.title}"]
+        if self.description:
+            lines.append(f"  {self.description.strip()}")
+        lines.append(f"  image shape  {tuple(self.image_shape)} uint8")
+        shown = ", ".join(self.classes[:12]) + (", ..." if len(self.classes) > 12 else "")
+        lines.append(f"  classes      {len(self.classes)}: {shown}")
+        lines.append("  splits       " + ", ".join(f"{k} ({v:,})" for k, v in self.splits.items()))
+        if self.metadata_columns:
+            lines.append(f"  metadata     {', '.join(self.metadata_columns)}")
+        lines.append(f"  license      {self.license}")
+        lines.append(f"  homepage     {self.homepage}")
+        if self.notes:
+            lines.append(f"  notes        {self.notes.strip()}")
+        return "\n".join(lines)
+
+
+class Dataset:
+    """Images, labels and per-example metadata of one split.
+
+    ``images`` is ``uint8 (N, H, W)``, upright; ``labels`` is ``int64 (N,)``, 0-based and
+    indexing ``classes``; ``index`` is each example's position in the published split and
+    survives ``select``/``filter``; ``metadata`` maps column names to ``(N,)`` arrays.
+    Arrays from the prepared cache are read-only memory maps.
+
+    Examples
+    --------
+    >>> import mnistfamily as mf
+    >>> ds = mf.load("mnist/sample", split="test")
+    >>> image, label = ds[0]
+    >>> image.shape, ds.classes[label] == str(label)
+    ((28, 28), True)
+    >>> ds.filter(hsf_series=4).metadata["hsf_series"].max()
+    np.int32(4)
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, *, classes: list[str] | tuple[str, ...],
+                 index: np.ndarray | None = None, metadata: Mapping[str, np.ndarray] | None = None,
+                 name: str = "", split: str = "", info: DatasetInfo | None = None):
+        n = len(images)
+        self.images = images
+        self.labels = labels
+        self.classes = list(classes)
+        self.index = np.arange(n, dtype=np.int64) if index is None else index
+        self.metadata = dict(metadata or {})
+        self.name = name
+        self.split = split
+        self.info = info
+        for what, array in [("labels", self.labels), ("index", self.index), *self.metadata.items()]:
+            if len(array) != n:
+                raise ValueError(f"{what} has {len(array)} rows but there are {n} images")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: Any) -> Any:
+        """``ds[i]`` gives ``(image, label)``; a slice, index array or mask gives a Dataset."""
+        if isinstance(i, (int, np.integer)):
+            return self.images[i], int(self.labels[i])
+        return self.select(i)
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def select(self, indices_or_mask: Any) -> "Dataset":
+        """A new Dataset with the given rows (positions, a slice, or a boolean mask)."""
+        key = indices_or_mask
+        if not isinstance(key, slice):
+            key = np.asarray(key)
+            if key.dtype == bool and key.shape != (len(self),):
+                raise ValueError(f"a boolean mask must have shape ({len(self)},), found {key.shape}")
+        return Dataset(
+            self.images[key], self.labels[key], classes=self.classes, index=self.index[key],
+            metadata={k: v[key] for k, v in self.metadata.items()},
+            name=self.name, split=self.split, info=self.info,
+        )
+
+    def column(self, name: str) -> np.ndarray:
+        """A per-example column: ``label``, ``index`` or a metadata column."""
+        if name == "label":
+            return self.labels
+        if name == "index":
+            return self.index
+        try:
+            return self.metadata[name]
+        except KeyError:
+            known = ", ".join(["label", "index", *self.metadata]) or "none"
+            raise KeyError(f"{self.name or 'dataset'} has no column {name!r}; columns: {known}") from None
+
+    def filter(self, **column_equals: Any) -> "Dataset":
+        """Rows where every named column equals the value (or is in the list of values).
+
+        >>> ds.filter(hsf_series=4, label=[3, 5])  # doctest: +SKIP
+        """
+        mask = np.ones(len(self), dtype=bool)
+        for name, wanted in column_equals.items():
+            column = self.column(name)
+            if isinstance(wanted, (list, tuple, set, frozenset, np.ndarray)):
+                mask &= np.isin(column, list(wanted))
+            else:
+                mask &= column == wanted
+        return self.select(mask)
+
+    def __repr__(self) -> str:
+        shown = self.classes if len(self.classes) <= 10 else self.classes[:10] + ["..."]
+        meta = f", metadata={list(self.metadata)}" if self.metadata else ""
+        return (f"Dataset(name={self.name!r}, split={self.split!r}, images={self.images.dtype}"
+                f"{tuple(self.images.shape)}, classes={len(self.classes)} {shown}{meta})")

@@ -1,0 +1,59 @@
+"""The exceptions mnistfamily raises.
+
+Every error derives from :class:`MnistFamilyError`; each leaf also derives from the
+built-in exception a caller would naturally catch (``ValueError``, ``OSError``,
+``KeyError``), so ``except OSError`` keeps working around a failed download.
+
+Messages say four things: what failed, on which dataset/file/URL, what was expected
+versus what was found, and what to do next.
+"""
+
+from __future__ import annotations
+
+
+class MnistFamilyError(Exception):
+    """Root of every error raised by mnistfamily."""
+
+
+class RegistryError(MnistFamilyError, ValueError):
+    """The registry file is malformed: every problem is listed, each with its path."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(
+            f"{source}: {len(self.problems)} problem(s) in the registry:\n{lines}\n"
+            "Fix these entries (see docs/registry.md for the schema) and try again."
+        )
+
+
+class UnknownNameError(MnistFamilyError, KeyError):
+    """An unknown dataset or split name; the message offers close matches."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class FormatError(MnistFamilyError, ValueError):
+    """A file's bytes are not what its format promises (bad magic, wrong size, truncated)."""
+
+
+class ChecksumError(MnistFamilyError, ValueError):
+    """A file's size or hash differs from the registry's."""
+
+
+class UnverifiedFileError(MnistFamilyError, ValueError):
+    """The registry has no checksum for a file, and unverified files were not allowed."""
+
+
+class DownloadError(MnistFamilyError, OSError):
+    """No location could provide a verified copy of a file; lists every location tried."""
+
+
+class OfflineError(DownloadError):
+    """A file is missing from the cache and offline mode forbids the network."""
+
+
+class CacheError(MnistFamilyError, OSError):
+    """The prepared cache could not be written or read."""

@@ -1,0 +1,160 @@
+"""Fetch: a verified local copy of every file a split needs.
+
+Order of business for one file: a verified copy already in the cache is used as is;
+otherwise, under a per-file lock, each location is tried in turn (``source=`` exclusively
+when given; else mirrors, then the canonical URL). Each copy lands under a temporary name
+in the cache folder, is checked against the registry's size and hashes, and only then is
+renamed into place. The error after the last location lists every location and why it
+failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+import warnings
+from pathlib import Path
+
+from .. import config
+from ..errors import ChecksumError, DownloadError, OfflineError, UnverifiedFileError
+from ..registry import DatasetSpec, FileSpec, packaged_data_dir
+from .locations import Location, remote_locations, source_locations
+from .transfer import TransferFailed, copy_to
+from .verify import Verification, verify_file
+
+__all__ = ["fetch_file", "cached_path", "Verification", "verify_file", "UnverifiedFileWarning"]
+
+log = logging.getLogger("mnistfamily.fetch")
+LOCK_TIMEOUT = 3600.0  # another process may be downloading a large file on a slow line
+
+
+class UnverifiedFileWarning(UserWarning):
+    """A file was used although the registry has no checksum to verify it against."""
+
+
+def cached_path(root: Path, spec: DatasetSpec, file: FileSpec) -> Path:
+    """Where the verified copy of ``file`` lives in the cache (or inside the package)."""
+    if spec.packaged:
+        return packaged_data_dir() / spec.family / file.name
+    return config.downloads_dir(root) / spec.family / file.name
+
+
+def fetch_file(
+    spec: DatasetSpec,
+    file: FileSpec,
+    *,
+    root: Path,
+    source: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    allow_unverified: bool | None = None,
+    storage_options: dict | None = None,
+) -> tuple[Path, Verification]:
+    """Return a verified local path for ``file``, fetching it if needed."""
+    allowed = config.allow_unverified(allow_unverified)
+    if not file.verifiable and not allowed:
+        raise UnverifiedFileError(
+            f"{spec.name}: the registry has no checksum for {file.name}, so a copy cannot be verified. "
+            "Pass allow_unverified=True (or set MNISTFAMILY_ALLOW_UNVERIFIED=1) to use it anyway, "
+            "or add its sha256 to the registry."
+        )
+    if spec.packaged and source is None:
+        path = cached_path(root, spec, file)
+        return path, _accept(path, file, spec, allowed)
+
+    target = cached_path(root, spec, file)
+    if target.exists():
+        checked = _check_cached(target, file, spec, allowed)
+        if checked is not None:
+            return target, checked
+
+    locations = _locations(spec, file, source, download, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock  # imported here: the warm path never needs it
+
+    lock = FileLock(str(target) + ".lock", timeout=LOCK_TIMEOUT)
+    with lock:
+        if target.exists():  # another process finished while we waited
+            checked = _check_cached(target, file, spec, allowed)
+            if checked is not None:
+                return target, checked
+        return target, _fetch_from(locations, spec, file, target, allowed, storage_options)
+
+
+def _accept(path: Path, file: FileSpec, spec: DatasetSpec, allowed: bool) -> Verification:
+    result = verify_file(path, file)
+    if result.method == "unverified":
+        warnings.warn(
+            f"{spec.name}: using {path} without verification: the registry has no checksum for "
+            f"{file.name}. Its content may differ from the published file.",
+            UnverifiedFileWarning, stacklevel=4)
+    return result
+
+
+def _check_cached(target: Path, file: FileSpec, spec: DatasetSpec, allowed: bool) -> Verification | None:
+    try:
+        return _accept(target, file, spec, allowed)
+    except ChecksumError as exc:
+        log.warning("%s; removing the cached copy and fetching again", exc)
+        target.unlink(missing_ok=True)
+        return None
+
+
+def _locations(spec: DatasetSpec, file: FileSpec, source, download: bool, target: Path) -> list[Location]:
+    if source is not None:
+        candidates = source_locations(os.fspath(source), spec, file)
+    else:
+        candidates = remote_locations(spec, file)
+    offline = config.offline()
+    if offline or not download:
+        local = [c for c in candidates if not c.is_network]
+        if len(local) < len(candidates) and not local:
+            reason = "MNISTFAMILY_OFFLINE=1 is set" if offline else "download=False was given"
+            if source is not None:
+                raise OfflineError(
+                    f"{spec.name}: {file.name} would come from {source}, a network location, but {reason}. "
+                    "Unset it, or pass source= a local folder holding the file.")
+            raise OfflineError(
+                f"{spec.name}: {file.name} is not in the cache ({target}) and {reason}, so nothing was "
+                "downloaded. Put the file (as published, or uncompressed) in a folder and pass "
+                "source=that folder, or run once with network access.")
+        candidates = local
+    if not candidates:
+        raise DownloadError(f"{spec.name}: the registry gives no location for {file.name}.")
+    return candidates
+
+
+def _fetch_from(locations: list[Location], spec: DatasetSpec, file: FileSpec, target: Path,
+                allowed: bool, storage_options: dict | None) -> Verification:
+    sizes = [s for s in (file.size, file.payload_size) if s is not None]
+    limit = max(sizes) if sizes else None
+    failures: list[str] = []
+    for location in locations:
+        if location.kind == "source" and location.protocol == "" and not os.path.isfile(location.url):
+            continue  # a name variant that is not there: not worth listing
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+        try:
+            log.info("fetching %s from %s", file.name, location.url)
+            copy_to(location, tmp, limit=limit, desc=file.name, storage_options=storage_options)
+            result = _accept(tmp, file, spec, allowed)
+            os.replace(tmp, target)
+            log.info("%s verified (%s) from %s", file.name, result.method, location.url)
+            return result
+        except TransferFailed as exc:
+            if not (location.kind == "source" and "no such file" in exc.reason):
+                failures.append(f"{location.url}: {exc.reason}")
+        except ChecksumError as exc:
+            failures.append(f"{location.url}: {str(exc).split(': ', 1)[-1]}")
+        finally:
+            tmp.unlink(missing_ok=True)
+    if not failures:
+        tried = ", ".join(sorted({os.path.dirname(loc.url) for loc in locations}))
+        raise DownloadError(
+            f"{spec.name}: {file.name} was not found in {tried} (looked for "
+            f"{', '.join(sorted({os.path.basename(loc.url) for loc in locations}))}). "
+            "Put the file there, or pass source= the folder that holds it.")
+    listing = "\n".join(f"  - {f}" for f in failures)
+    raise DownloadError(
+        f"{spec.name}: no location gave a verified copy of {file.name}. Tried:\n{listing}\n"
+        "Check your network or mirrors (MNISTFAMILY_MIRROR), or download the file yourself and "
+        "pass source= the folder that holds it.")

@@ -1,0 +1,102 @@
+"""Checking a file against its registry entry: as published, or by decompressed content."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ChecksumError
+from ..formats.compression import decompressing_reader, detect
+from ..registry import FileSpec
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Verification:
+    """How a file was recognised: ``"published"`` bytes, ``"payload"`` content, or ``"unverified"``."""
+
+    method: str
+    size: int
+    sha256: str | None = None
+    md5: str | None = None
+
+
+def hash_file(path: str | os.PathLike[str], algorithm: str) -> str:
+    """Hex digest of a file, read in 1 MiB chunks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def hash_payload(path: str | os.PathLike[str], limit: int | None) -> tuple[str, int]:
+    """sha256 and size of a file's decompressed content, stopping past ``limit`` bytes."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as raw:
+        kind = detect(raw.read(8))
+        raw.seek(0)
+        stream = decompressing_reader(raw, kind if kind in ("gzip", "xz") else None)
+        try:
+            while True:
+                chunk = stream.read(_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    break  # a decompression bomb or the wrong file: no need to go on
+                digest.update(chunk)
+        except (OSError, EOFError):
+            return "", size  # not a valid compressed stream: cannot match
+        finally:
+            if stream is not raw:
+                stream.close()
+    return digest.hexdigest(), size
+
+
+def verify_file(path: str | os.PathLike[str], spec: FileSpec) -> Verification:
+    """Check ``path`` against ``spec`` and say how it matched; raise ChecksumError if it does not.
+
+    The published bytes are tried first (size, then sha256 or md5). A file that differs
+    (found uncompressed, or recompressed by a mirror) is accepted when its decompressed
+    content matches the registry's payload sha256. A spec without any hash gives
+    ``Verification("unverified", ...)``: the caller decides whether that is allowed.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if not spec.verifiable:
+        return Verification("unverified", size)
+    found: list[str] = [f"size {size:,} bytes"]
+    if spec.size is None or spec.size == size:
+        if spec.sha256:
+            digest = hash_file(path, "sha256")
+            if digest == spec.sha256:
+                return Verification("published", size, sha256=digest)
+            found.append(f"sha256 {digest}")
+        elif spec.md5:
+            digest = hash_file(path, "md5")
+            if digest == spec.md5:
+                return Verification("published", size, md5=digest)
+            found.append(f"md5 {digest}")
+    if spec.payload_sha256:
+        digest, payload_size = hash_payload(path, spec.payload_size)
+        if digest == spec.payload_sha256 and (spec.payload_size in (None, payload_size)):
+            return Verification("payload", size, sha256=hash_file(path, "sha256"))
+        found.append(f"decompressed content {payload_size:,} bytes" + (f", sha256 {digest}" if digest else ""))
+    expected = []
+    if spec.size is not None:
+        expected.append(f"size {spec.size:,} bytes")
+    if spec.sha256:
+        expected.append(f"sha256 {spec.sha256}")
+    elif spec.md5:
+        expected.append(f"md5 {spec.md5}")
+    if spec.payload_sha256:
+        expected.append(f"or decompressed sha256 {spec.payload_sha256}")
+    raise ChecksumError(
+        f"{path}: does not match the registry entry for {spec.name}: expected {', '.join(expected)}; "
+        f"found {', '.join(found)}."
+    )

@@ -1,0 +1,292 @@
+"""The IDX format (LeCun's "SN3"): reader and writer for every type and any rank.
+
+Layout: two zero bytes, a type byte, a rank byte, one big-endian uint32 per dimension,
+then the data, row-major and big-endian. The container (raw, gzip, xz) is recognised by
+magic bytes, never by the file name. Before anything is allocated the header is checked
+against the size the container reports; decompression never produces more than the
+header promises, and a payload that is short or long is an error naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import numpy as np
+
+from ..errors import FormatError
+from .compression import compressor_for, decompressing_reader, detect, payload_size, peek
+
+#: IDX type byte -> big-endian numpy dtype
+IDX_TYPES: dict[int, np.dtype] = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_TYPE_OF = {dt.newbyteorder("=").str[1:]: code for code, dt in IDX_TYPES.items()}
+_CHUNK = 1 << 22  # 4 MiB per read: large enough for speed, small enough to bound memory
+
+
+@dataclass(frozen=True)
+class IdxHeader:
+    """The parsed header of an IDX file."""
+
+    dtype: np.dtype  # big-endian, as stored
+    shape: tuple[int, ...]
+    header_size: int
+
+    @property
+    def payload_bytes(self) -> int:
+        """Bytes of data after the header that the dimensions promise."""
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    @property
+    def row_bytes(self) -> int:
+        """Bytes of one entry along the first axis."""
+        return int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+
+
+def _name(source: object) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    return str(getattr(source, "name", "<stream>"))
+
+
+def parse_header(stream: BinaryIO, name: str) -> IdxHeader:
+    """Read and validate an IDX header from a payload stream."""
+    magic = _read_exact(stream, 4, name, "the 4-byte IDX magic number")
+    if magic[0] != 0 or magic[1] != 0:
+        raise FormatError(
+            f"{name}: not an IDX file: expected the magic number to start with two zero bytes, "
+            f"found {magic.hex(' ')}. Check that the file is the one you meant (an HTML error "
+            "page or a different format gives this)."
+        )
+    if magic[2] not in IDX_TYPES:
+        known = ", ".join(f"0x{c:02X}" for c in IDX_TYPES)
+        raise FormatError(f"{name}: unknown IDX type byte 0x{magic[2]:02X}; expected one of {known}.")
+    rank = magic[3]
+    if rank == 0:
+        raise FormatError(f"{name}: IDX header declares 0 dimensions; expected at least 1.")
+    dims = _read_exact(stream, 4 * rank, name, f"{rank} dimension sizes")
+    shape = tuple(int.from_bytes(dims[4 * i: 4 * i + 4], "big") for i in range(rank))
+    return IdxHeader(IDX_TYPES[magic[2]], shape, 4 + 4 * rank)
+
+
+def _read_exact(stream: BinaryIO, n: int, name: str, what: str) -> bytes:
+    data = stream.read(n)
+    if len(data) != n:
+        raise FormatError(f"{name}: truncated: expected {what} ({n} bytes), found {len(data)} bytes.")
+    return data
+
+
+@contextmanager
+def open_idx(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[IdxHeader, BinaryIO]]:
+    """Open an IDX file (raw, .gz or .xz) and yield its checked header and payload stream.
+
+    The stream is positioned at the first data byte. The header has already been compared
+    with the size the container reports, so reading ``header.payload_bytes`` is safe.
+    """
+    name = _name(source)
+    owned = isinstance(source, (str, os.PathLike))
+    raw: BinaryIO = open(source, "rb") if owned else source  # type: ignore[arg-type, assignment]
+    try:
+        seekable = _seekable(raw)
+        if not seekable:
+            raw = io.BufferedReader(raw)  # type: ignore[arg-type]
+        head = peek(raw) if seekable else raw.peek(8)[:8]  # type: ignore[attr-defined]
+        kind = detect(head)
+        if kind == "zip":
+            raise FormatError(
+                f"{name}: this is a zip archive, not an IDX file; read its members instead "
+                "(mnistfamily reads registry zips member by member)."
+            )
+        declared = payload_size(raw, kind) if seekable else None
+        stream = decompressing_reader(raw, kind)
+        try:
+            header = parse_header(stream, name)
+        except (OSError, EOFError) as exc:  # corrupt compressed stream
+            raise FormatError(f"{name}: cannot decompress ({kind}): {exc}") from None
+        if declared is not None:
+            _check_declared(header, declared, kind, name)
+        try:
+            yield header, stream
+        finally:
+            if stream is not raw:
+                stream.close()
+    finally:
+        if owned:
+            raw.close()
+
+
+def _seekable(stream: BinaryIO) -> bool:
+    try:
+        return bool(stream.seekable())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _check_declared(header: IdxHeader, declared: int, kind: str | None, name: str) -> None:
+    expected = header.header_size + header.payload_bytes
+    found = declared
+    if kind == "gzip":  # ISIZE is the size modulo 2**32
+        expected_cmp, found_cmp = expected % (1 << 32), declared
+    else:
+        expected_cmp, found_cmp = expected, found
+    if expected_cmp != found_cmp:
+        what = "file" if kind is None else f"decompressed ({kind}) payload"
+        raise FormatError(
+            f"{name}: header promises shape {header.shape} of {header.dtype.name} "
+            f"({expected:,} bytes with the header) but the {what} is {found:,} bytes: "
+            f"{'truncated' if found < expected else 'oversized or garbage'}. "
+            "Delete the file and download it again."
+        )
+
+
+def read_payload_into(stream: BinaryIO, out: memoryview, name: str) -> None:
+    """Fill ``out`` from ``stream`` exactly; a short stream is a FormatError naming the file."""
+    filled = 0
+    total = len(out)
+    while filled < total:
+        try:
+            n = stream.readinto(out[filled: filled + _CHUNK])  # type: ignore[attr-defined]
+        except (OSError, EOFError) as exc:
+            raise FormatError(f"{name}: cannot decompress: {exc}") from None
+        if not n:
+            raise FormatError(
+                f"{name}: truncated: expected {total:,} data bytes, found {filled:,}. "
+                "Delete the file and download it again."
+            )
+        filled += n
+
+
+def skip_payload(stream: BinaryIO, nbytes: int, name: str) -> None:
+    """Advance a payload stream by ``nbytes`` (by seeking where possible)."""
+    if nbytes <= 0:
+        return
+    scratch = bytearray(min(nbytes, _CHUNK))
+    left = nbytes
+    while left:
+        view = memoryview(scratch)[: min(left, len(scratch))]
+        read_payload_into(stream, view, name)
+        left -= len(view)
+
+
+def expect_end(stream: BinaryIO, name: str, expected: int) -> None:
+    """Fail if the payload continues past what the header promised."""
+    try:
+        extra = stream.read(1)
+    except (OSError, EOFError) as exc:
+        raise FormatError(f"{name}: cannot decompress: {exc}") from None
+    if extra:
+        raise FormatError(
+            f"{name}: oversized: the header promises {expected:,} data bytes but more follow. "
+            "The file is not the one the header describes; download it again."
+        )
+
+
+def read_idx(source: str | os.PathLike[str] | BinaryIO, *, rows: tuple[int, int] | None = None) -> np.ndarray:
+    """Read any IDX file (raw, .gz or .xz, recognised by magic bytes) into a numpy array.
+
+    Parameters
+    ----------
+    source
+        A path or a binary file object.
+    rows
+        Optional ``(start, stop)`` along the first axis; only those rows are decoded.
+
+    Returns
+    -------
+    numpy.ndarray
+        Native byte order, shape from the header.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os, mnistfamily as mf
+    >>> path = os.path.join(tempfile.mkdtemp(), "labels-idx1-ubyte.gz")
+    >>> mf.write_idx(path, np.arange(5, dtype=np.uint8))
+    >>> mf.read_idx(path)
+    array([0, 1, 2, 3, 4], dtype=uint8)
+    """
+    name = _name(source)
+    with open_idx(source) as (header, stream):
+        start, stop = _row_range(header, rows, name)
+        skip_payload(stream, start * header.row_bytes, name)
+        shape = (stop - start, *header.shape[1:])
+        out = np.empty(shape, dtype=header.dtype)
+        read_payload_into(stream, memoryview(out.reshape(-1).view(np.uint8)), name)
+        if rows is None:
+            expect_end(stream, name, header.payload_bytes)
+    return out.astype(out.dtype.newbyteorder("="), copy=False)
+
+
+def _row_range(header: IdxHeader, rows: tuple[int, int] | None, name: str) -> tuple[int, int]:
+    if rows is None:
+        return 0, header.shape[0]
+    start, stop = rows
+    if not 0 <= start < stop <= header.shape[0]:
+        raise FormatError(f"{name}: rows {start}:{stop} are outside the {header.shape[0]} rows the header declares.")
+    return start, stop
+
+
+def idx_type_code(dtype: np.dtype) -> int:
+    """The IDX type byte for a numpy dtype (uint8, int8, int16, int32, float32, float64)."""
+    key = np.dtype(dtype).newbyteorder("=").str[1:]
+    try:
+        return _TYPE_OF[key]
+    except KeyError:
+        raise FormatError(
+            f"IDX cannot store dtype {np.dtype(dtype).name}; it holds uint8, int8, int16, int32, "
+            "float32 and float64. Cast the array first (e.g. array.astype(np.int32))."
+        ) from None
+
+
+def encode_header(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    """The header bytes for an array of ``dtype`` and ``shape``."""
+    if not 1 <= len(shape) <= 255:
+        raise FormatError(f"IDX holds 1 to 255 dimensions; found {len(shape)}.")
+    if any(d >= 1 << 32 for d in shape):
+        raise FormatError(f"IDX dimensions must be below 2**32; found {shape}.")
+    code = idx_type_code(dtype)
+    return bytes([0, 0, code, len(shape)]) + b"".join(int(d).to_bytes(4, "big") for d in shape)
+
+
+def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
+    """Write ``array`` as an IDX file; ``.gz``/``.xz`` suffixes compress it.
+
+    The file is written under a temporary name and renamed into place, so a reader never
+    sees half a file. Compressed output is reproducible (no timestamp in the gzip header).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os, mnistfamily as mf
+    >>> path = os.path.join(tempfile.mkdtemp(), "x-idx3-ubyte")
+    >>> mf.write_idx(path, np.zeros((2, 28, 28), np.uint8))
+    >>> mf.read_idx(path).shape
+    (2, 28, 28)
+    """
+    array = np.asarray(array)
+    header = encode_header(array.dtype, array.shape)
+    big = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder(">"))
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    opener, _ = compressor_for(target)
+    try:
+        with open(tmp, "wb") as raw:
+            sink = opener(raw) if opener else raw
+            try:
+                sink.write(header)
+                sink.write(memoryview(big.reshape(-1).view(np.uint8)))
+            finally:
+                if sink is not raw:
+                    sink.close()
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,73 @@
+"""Prepare: decode verified files once into memory-mappable arrays.
+
+``prepare_split`` returns the arrays of one split, building the cache entry on first use
+(under a lock, so concurrent processes build it once) and memory-mapping it afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..registry import DatasetSpec, SplitSpec
+from .cache import EntryWriter, entry_dir, entry_key, read_entry, verify_entry
+from .idx_split import build_idx_split
+
+__all__ = ["prepare_split", "entry_for", "read_entry", "verify_entry", "BUILDERS"]
+
+log = logging.getLogger("mnistfamily.prepare")
+
+#: format name in registry.yaml -> function decoding one split into an EntryWriter
+BUILDERS: dict[str, Callable[[DatasetSpec, SplitSpec, dict[str, Path], EntryWriter], None]] = {
+    "idx": build_idx_split,
+}
+
+
+def recipe(spec: DatasetSpec, split: SplitSpec) -> dict:
+    """Everything a split's arrays depend on; hashed into the cache key."""
+    files = [spec.file(name).checksum_record() for name in split.files()]
+    return {
+        "dataset": spec.name, "split": split.name, "format": spec.format, "files": files,
+        "rows": list(split.rows) if split.rows else None, "image_shape": list(spec.image_shape),
+        "label_columns": list(spec.label_columns), "label_column": spec.label_column,
+        "num_classes": len(spec.classes),
+    }
+
+
+def entry_for(root: Path, spec: DatasetSpec, split: SplitSpec) -> Path:
+    """The cache folder that holds (or will hold) a split's arrays."""
+    return entry_dir(root, spec.name, split.name, entry_key(recipe(spec, split)))
+
+
+def load_prepared(root: Path, spec: DatasetSpec, split: SplitSpec) -> dict[str, np.ndarray] | None:
+    """The split's arrays if they are already prepared (the warm path)."""
+    return read_entry(entry_for(root, spec, split))
+
+
+def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[str, Path],
+                  sources: list[dict]) -> dict[str, np.ndarray]:
+    """Decode a split from verified local files into the cache and return its arrays."""
+    final = entry_for(root, spec, split)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock
+
+    from .. import __version__
+
+    with FileLock(str(final) + ".lock", timeout=3600):
+        arrays = read_entry(final)
+        if arrays is not None:
+            return arrays
+        log.info("preparing %s [%s] in %s", spec.name, split.name, final)
+        with EntryWriter(final) as writer:
+            BUILDERS[spec.format](spec, split, paths, writer)
+            writer.commit({
+                "dataset": spec.name, "split": split.name, "num_examples": split.num_examples,
+                "library_version": __version__, "recipe": recipe(spec, split), "sources": sources,
+            })
+    arrays = read_entry(final)
+    if arrays is None:  # pragma: no cover - only if the folder vanished under us
+        raise RuntimeError(f"prepared entry {final} disappeared right after it was written")
+    return arrays

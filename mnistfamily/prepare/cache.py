@@ -1,0 +1,166 @@
+"""The prepared cache: decoded arrays as .npy files plus a manifest, memory-mapped on reuse.
+
+An entry is a folder ``<root>/prepared/<dataset>/<split>-<key>/`` holding one ``.npy`` per
+array and ``manifest.json``. The key hashes everything the arrays depend on (the source
+files' checksums and the preparation recipe), so a changed registry entry never reuses an
+old entry. Entries are built in a temporary folder beside the final one and renamed into
+place: readers see a complete entry or none. A later load reads only the manifest and
+memory-maps the arrays, with no hashing (``mnistfamily verify`` rehashes on demand).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .. import config
+from ..errors import CacheError
+
+log = logging.getLogger("mnistfamily.prepare")
+
+#: bump when the layout or the meaning of prepared arrays changes: old entries are then ignored
+PREPARE_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def entry_key(recipe: dict) -> str:
+    """A short stable hash of a JSON-serialisable recipe."""
+    blob = json.dumps({"prepare_version": PREPARE_VERSION, **recipe}, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def entry_dir(root: Path, dataset: str, split: str, key: str) -> Path:
+    """Folder of one prepared entry."""
+    return config.prepared_dir(root) / dataset / f"{split}-{key}"
+
+
+def read_entry(path: Path) -> dict[str, np.ndarray] | None:
+    """Memory-map a complete entry; None when absent. A damaged entry is removed and None returned."""
+    manifest_path = path / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        _discard(path, f"unreadable manifest ({exc})")
+        return None
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        for name, meta in manifest["arrays"].items():
+            file = path / meta["file"]
+            if file.stat().st_size != meta["bytes"]:
+                raise ValueError(f"{file.name} is {file.stat().st_size} bytes, manifest says {meta['bytes']}")
+            array = np.load(file, mmap_mode="r", allow_pickle=False)
+            if list(array.shape) != meta["shape"] or array.dtype.str != meta["dtype"]:
+                raise ValueError(f"{file.name} holds {array.dtype.str}{array.shape}, manifest says "
+                                 f"{meta['dtype']}{tuple(meta['shape'])}")
+            arrays[name] = array
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _discard(path, str(exc))
+        return None
+    arrays["__manifest__"] = manifest  # type: ignore[assignment]
+    return arrays
+
+
+def _discard(path: Path, why: str) -> None:
+    log.warning("prepared cache entry %s is damaged (%s); rebuilding it", path, why)
+    trash = path.with_name(f".trash-{path.name}-{uuid.uuid4().hex[:8]}")
+    try:
+        os.replace(path, trash)  # atomic: nobody sees the half-deleted entry
+    except OSError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+class EntryWriter:
+    """Builds an entry in a temporary folder; ``commit`` renames it into place.
+
+    Arrays are created as writable memory-mapped ``.npy`` files (``open_memmap``), so large
+    splits are decoded straight to disk without a second copy in memory.
+    """
+
+    def __init__(self, final: Path):
+        self.final = final
+        self.tmp = final.with_name(f".tmp-{final.name}-{uuid.uuid4().hex[:8]}")
+        self.arrays: dict[str, dict] = {}
+
+    def __enter__(self) -> "EntryWriter":
+        try:
+            self.tmp.mkdir(parents=True)
+        except OSError as exc:
+            raise CacheError(f"cannot create {self.tmp}: {exc.strerror}. Check that the cache root "
+                             "is writable, or pass data_dir= another folder.") from None
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def create(self, name: str, dtype, shape: tuple[int, ...]) -> np.memmap:
+        """A writable memory-mapped array to fill in place."""
+        file = f"{name}.npy"
+        array = np.lib.format.open_memmap(self.tmp / file, mode="w+", dtype=np.dtype(dtype), shape=shape)
+        self.arrays[name] = {"file": file}
+        return array
+
+    def save(self, name: str, array: np.ndarray) -> None:
+        """Write a small in-memory array."""
+        file = f"{name}.npy"
+        np.save(self.tmp / file, np.ascontiguousarray(array), allow_pickle=False)
+        self.arrays[name] = {"file": file}
+
+    def commit(self, manifest: dict) -> Path:
+        """Describe the arrays, write the manifest last, and rename the folder into place."""
+        described = {}
+        for name, meta in self.arrays.items():
+            file = self.tmp / meta["file"]
+            array = np.load(file, mmap_mode="r", allow_pickle=False)
+            described[name] = {
+                "file": meta["file"], "dtype": array.dtype.str, "shape": list(array.shape),
+                "bytes": file.stat().st_size, "crc32": _crc32(file),
+            }
+            del array
+        manifest = {**manifest, "arrays": described}
+        (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+        try:
+            os.rename(self.tmp, self.final)
+        except OSError:
+            if (self.final / MANIFEST).exists():  # another process committed the same entry first
+                shutil.rmtree(self.tmp, ignore_errors=True)
+            else:
+                raise
+        return self.final
+
+
+def _crc32(path: Path) -> str:
+    # CRC-32 catches disk and copy damage at a fraction of sha256's cost on the cold path;
+    # the cache is the user's own, so a cryptographic hash buys nothing here.
+    crc = 0
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            crc = zlib.crc32(chunk, crc)
+    return f"{crc:08x}"
+
+
+def verify_entry(path: Path) -> list[str]:
+    """Rehash every array of an entry against its manifest; return the problems found."""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [f"{path}: unreadable manifest ({exc})"]
+    problems = []
+    for name, meta in manifest.get("arrays", {}).items():
+        file = path / meta["file"]
+        if not file.exists():
+            problems.append(f"{file}: missing")
+        elif _crc32(file) != meta.get("crc32"):
+            problems.append(f"{file}: content differs from the manifest (CRC-32)")
+    return problems

@@ -1,0 +1,75 @@
+"""Decoding a split published as IDX files (MNIST, Fashion-MNIST, KMNIST, QMNIST, ...).
+
+Images are streamed from the (de)compressor straight into a memory-mapped ``.npy``; labels
+may be a 1-D label file or a 2-D table whose columns become metadata (QMNIST's extended
+labels). ``rows`` selects a contiguous part of the published files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FormatError
+from ..formats.idx import expect_end, open_idx, read_idx, read_payload_into, skip_payload
+from ..registry import DatasetSpec, SplitSpec
+from .cache import EntryWriter
+
+
+def build_idx_split(spec: DatasetSpec, split: SplitSpec, paths: dict[str, Path], writer: EntryWriter) -> None:
+    """Decode one split into ``writer``: images, labels, index and metadata columns."""
+    start, stop = _write_images(spec, split, paths[split.images], writer)
+    labels = read_idx(paths[split.labels], rows=split.rows)
+    where = f"{spec.name} [{split.name}] {paths[split.labels].name}"
+    if labels.shape[0] != stop - start:
+        raise FormatError(f"{where}: {labels.shape[0]} labels for {stop - start} images; "
+                          "the label and image files do not belong together.")
+    metadata: dict[str, np.ndarray] = {}
+    if spec.label_columns:
+        if labels.ndim != 2 or labels.shape[1] != len(spec.label_columns):
+            raise FormatError(f"{where}: expected a label table of shape (N, {len(spec.label_columns)}) "
+                              f"for columns {', '.join(spec.label_columns)}; found shape {labels.shape}.")
+        metadata = {name: np.ascontiguousarray(labels[:, i]) for i, name in enumerate(spec.label_columns)}
+        labels = labels[:, spec.label_columns.index(spec.label_column)]  # type: ignore[arg-type]
+    elif labels.ndim != 1:
+        raise FormatError(f"{where}: expected one label per image (1-D), found shape {labels.shape}.")
+    labels = labels.astype(np.int64)
+    bad = (labels < 0) | (labels >= len(spec.classes))
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise FormatError(f"{where}: label {labels[first]} at row {first + start} is outside 0..{len(spec.classes) - 1} "
+                          f"({len(spec.classes)} classes in the registry).")
+    writer.save("labels", labels)
+    if split.index_file:
+        index = read_idx(paths[split.index_file]).astype(np.int64)
+        if index.shape != (stop - start,):
+            raise FormatError(f"{spec.name} [{split.name}] {paths[split.index_file].name}: expected {stop - start} "
+                              f"positions, found shape {index.shape}.")
+    else:
+        index = np.arange(start, stop, dtype=np.int64)
+    writer.save("index", index)
+    for name, column in metadata.items():
+        writer.save(f"meta.{name}", column)
+
+
+def _write_images(spec: DatasetSpec, split: SplitSpec, path: Path, writer: EntryWriter) -> tuple[int, int]:
+    where = f"{spec.name} [{split.name}] {path.name}"
+    with open_idx(path) as (header, stream):
+        if header.dtype != np.dtype("u1") or header.shape[1:] != tuple(spec.image_shape):
+            raise FormatError(f"{where}: expected uint8 images of shape (N, {', '.join(map(str, spec.image_shape))}); "
+                              f"the header says {header.dtype.name} {header.shape}.")
+        start, stop = split.rows or (0, header.shape[0])
+        if stop > header.shape[0]:
+            raise FormatError(f"{where}: rows {start}:{stop} asked for, but the file holds {header.shape[0]} images.")
+        if stop - start != split.num_examples:
+            raise FormatError(f"{where}: the registry says {split.num_examples:,} examples, the file header gives "
+                              f"{stop - start:,}. The file is not the published one; delete it and fetch again.")
+        skip_payload(stream, start * header.row_bytes, where)
+        images = writer.create("images", np.uint8, (stop - start, *header.shape[1:]))
+        read_payload_into(stream, memoryview(images.reshape(-1)), where)
+        images.flush()
+        del images
+        if split.rows is None:
+            expect_end(stream, where, header.payload_bytes)
+    return start, stop

@@ -1,0 +1,127 @@
+"""The dataset registry: validated specs from registry.yaml plus any user registry files.
+
+The built-in ``registry.yaml`` ships inside the wheel as package data; in a source checkout
+it is read from the repository root. User files named by ``registry=`` arguments or the
+``MNISTFAMILY_REGISTRY`` environment variable add private datasets in the same formats.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+
+from .. import config
+from ..errors import RegistryError, UnknownNameError
+from .loader import load_registry_text
+from .schema import DatasetSpec, FileSpec, SplitSpec, join_url
+
+__all__ = [
+    "DatasetSpec", "FileSpec", "SplitSpec", "Registry", "builtin_registry_path",
+    "get_registry", "join_url",
+]
+
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def builtin_registry_path() -> Path:
+    """Where the built-in registry.yaml is: inside the package when installed, else the repo root."""
+    packaged = _PACKAGE_DIR / "registry.yaml"
+    if packaged.is_file():
+        return packaged
+    return _PACKAGE_DIR.parent / "registry.yaml"
+
+
+def packaged_data_dir() -> Path:
+    """Folder of files that ship inside the package (the embedded sample)."""
+    return _PACKAGE_DIR / "data"
+
+
+class Registry:
+    """A read-only collection of :class:`DatasetSpec` with helpful lookups."""
+
+    def __init__(self, specs: dict[str, DatasetSpec]):
+        self._specs = dict(sorted(specs.items()))
+
+    @classmethod
+    def from_files(cls, paths: list[Path]) -> "Registry":
+        """Load and merge registry files; a name defined twice is an error."""
+        merged: dict[str, DatasetSpec] = {}
+        problems: list[str] = []
+        for path in paths:
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise RegistryError(str(path), [f"cannot read the registry file: {exc.strerror or exc}"]) from None
+            for name, spec in load_registry_text(text, str(path)).items():
+                if name in merged:
+                    problems.append(f"datasets.{name}: already defined in {merged[name].origin}")
+                else:
+                    merged[name] = spec
+        if problems:
+            raise RegistryError(", ".join(str(p) for p in paths), problems)
+        return cls(merged)
+
+    def names(self) -> list[str]:
+        """Every dataset name, sorted."""
+        return list(self._specs)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __iter__(self):
+        return iter(self._specs.values())
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def dataset(self, name: str) -> DatasetSpec:
+        """The spec called ``name``; an unknown name gets the close matches in the error."""
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise UnknownNameError(
+                f"unknown dataset {name!r}{_suggest(name, self._specs)}. "
+                "mnistfamily.datasets() lists every name."
+            ) from None
+
+    def split(self, name: str, split: str) -> SplitSpec:
+        """The split ``split`` of dataset ``name``, with close matches on a typo."""
+        spec = self.dataset(name)
+        try:
+            return spec.splits[split]
+        except KeyError:
+            raise UnknownNameError(
+                f"dataset {name!r} has no split {split!r}{_suggest(split, spec.splits)}; "
+                f"its splits are: {', '.join(spec.splits)}."
+            ) from None
+
+
+def _suggest(word: str, choices) -> str:
+    matches = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
+    return f"; did you mean {' or '.join(repr(m) for m in matches)}?" if matches else ""
+
+
+_cache: dict[tuple, Registry] = {}
+
+
+def get_registry(extra: str | os.PathLike[str] | list | None = None) -> Registry:
+    """The built-in registry merged with user files (``extra`` and ``MNISTFAMILY_REGISTRY``).
+
+    Parsed once per set of files and modification times, then reused.
+    """
+    paths = [builtin_registry_path(), *config.user_registries()]
+    if extra is not None:
+        paths.extend(Path(p) for p in (extra if isinstance(extra, (list, tuple)) else [extra]))
+    key = tuple((str(p), _mtime(p)) for p in paths)
+    registry = _cache.get(key)
+    if registry is None:
+        registry = _cache[key] = Registry.from_files(paths)
+    return registry
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return -1

@@ -1,0 +1,124 @@
+"""Frozen dataclasses describing datasets, splits and files, as read from registry.yaml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+COMPRESSION_SUFFIXES = (".gz", ".xz")
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One published file: its name, where it lives, and how to recognise it.
+
+    ``md5``/``sha256``/``size`` describe the file as published; ``payload_sha256`` and
+    ``payload_size`` describe its decompressed content, so a copy found uncompressed,
+    renamed or recompressed still verifies by content. ``None`` means the value is unknown
+    (the registry says ``unknown``); a file with no known hash at all is *unverified*.
+    """
+
+    name: str
+    size: int | None
+    md5: str | None
+    sha256: str | None
+    payload_size: int | None = None
+    payload_sha256: str | None = None
+    url: str | None = None  # overrides ``base_url + name`` as the canonical location
+
+    @property
+    def verifiable(self) -> bool:
+        """True when at least one hash is known for the file or its payload."""
+        return bool(self.md5 or self.sha256 or self.payload_sha256)
+
+    @property
+    def stem(self) -> str:
+        """The file name without a compression suffix (``.gz``/``.xz``)."""
+        for suffix in COMPRESSION_SUFFIXES:
+            if self.name.endswith(suffix):
+                return self.name[: -len(suffix)]
+        return self.name
+
+    def checksum_record(self) -> dict[str, object]:
+        """The known checksums, for manifests and Parquet metadata."""
+        record: dict[str, object] = {"name": self.name}
+        for key in ("size", "md5", "sha256", "payload_size", "payload_sha256"):
+            value = getattr(self, key)
+            if value is not None:
+                record[key] = value
+        return record
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """A split: which files hold its images, labels and (optionally) positions.
+
+    ``rows`` selects a contiguous range of the published files (QMNIST ``test10k`` is rows
+    0-10,000 of the 60,000-row test files); ``index_file`` names an IDX file holding each
+    example's position in the published split (the embedded sample).
+    """
+
+    name: str
+    num_examples: int
+    images: str
+    labels: str
+    rows: tuple[int, int] | None = None
+    index_file: str | None = None
+    description: str = ""
+
+    def files(self) -> tuple[str, ...]:
+        """Names of every file this split reads."""
+        names = [self.images, self.labels]
+        if self.index_file:
+            names.append(self.index_file)
+        return tuple(names)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset entry of the registry, validated."""
+
+    name: str
+    title: str
+    description: str
+    homepage: str
+    license: str
+    citation: str
+    format: str
+    classes: tuple[str, ...]
+    image_shape: tuple[int, ...]
+    files: Mapping[str, FileSpec]
+    splits: Mapping[str, SplitSpec]
+    base_url: str | None = None
+    mirrors: tuple[str, ...] = ()
+    packaged: bool = False
+    label_columns: tuple[str, ...] = ()
+    label_column: str | None = None
+    notes: str = ""
+    origin: str = field(default="", compare=False)  # the registry file it came from
+
+    @property
+    def family(self) -> str:
+        """The part of the name before any ``/``: the folder used on mirrors and in the cache."""
+        return self.name.split("/", 1)[0]
+
+    def file(self, name: str) -> FileSpec:
+        """The :class:`FileSpec` called ``name``."""
+        return self.files[name]
+
+    def canonical_url(self, file: FileSpec) -> str | None:
+        """The file's own URL, or ``base_url`` joined with its name."""
+        if file.url:
+            return file.url
+        if self.base_url:
+            return join_url(self.base_url, file.name)
+        return None
+
+    def mirror_urls(self, file: FileSpec) -> list[str]:
+        """The registry's mirrors for a file, in order."""
+        return [join_url(base, file.name) for base in self.mirrors]
+
+
+def join_url(base: str, name: str) -> str:
+    """Join a base URL (or path) and a relative name with exactly one ``/``."""
+    return base.rstrip("/") + "/" + name.lstrip("/")
