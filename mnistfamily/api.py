@@ -15,14 +15,14 @@ import numpy as np
 
 from . import config
 from .dataset import Dataset, DatasetInfo
-from .registry import DatasetSpec, SplitSpec, get_registry
+from .registry import DatasetSpec, Registry, SplitSpec, get_registry
 
 log = logging.getLogger("mnistfamily")
 
 PathLike = str | os.PathLike[str]
 
 
-def datasets(*, registry: PathLike | None = None) -> list[str]:
+def datasets(*, registry: "PathLike | Registry | None" = None) -> list[str]:
     """Names of every dataset in the registry, sorted.
 
     Examples
@@ -34,7 +34,7 @@ def datasets(*, registry: PathLike | None = None) -> list[str]:
     return get_registry(registry).names()
 
 
-def info(name: str, *, registry: PathLike | None = None) -> DatasetInfo:
+def info(name: str, *, registry: "PathLike | Registry | None" = None) -> DatasetInfo:
     """Describe a dataset: splits and sizes, classes, image shape, license, citation, files.
 
     Examples
@@ -68,7 +68,7 @@ def load(
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
     allow_unverified: bool | None = None,
     storage_options: dict | None = None,
-    registry: PathLike | None = None,
+    registry: "PathLike | Registry | None" = None,
 ) -> Dataset | dict[str, Dataset]:
     """Load a dataset split as numpy arrays, downloading and verifying it on first use.
 
@@ -144,7 +144,7 @@ def _prepare(root: Path, spec: DatasetSpec, split: SplitSpec, **fetch_options) -
 
 def download(name: str, split: str | None = None, *, source: PathLike | None = None,
              data_dir: PathLike | None = None, allow_unverified: bool | None = None,
-             storage_options: dict | None = None, registry: PathLike | None = None) -> list[Path]:
+             storage_options: dict | None = None, registry: "PathLike | Registry | None" = None) -> list[Path]:
     """Fetch and verify the files of a dataset (or one split) into the cache; return their paths.
 
     Examples
@@ -166,7 +166,7 @@ def download(name: str, split: str | None = None, *, source: PathLike | None = N
 
 
 def verify(name: str | None = None, *, data_dir: PathLike | None = None, repair: bool = False,
-           registry: PathLike | None = None) -> list[str]:
+           registry: "PathLike | Registry | None" = None) -> list[str]:
     """Rehash what the cache holds (downloads and prepared arrays); return the problems found.
 
     With ``repair=True`` damaged downloads and prepared entries are deleted, so the next

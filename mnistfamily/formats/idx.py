@@ -10,6 +10,7 @@ header promises, and a payload that is short or long is an error naming the file
 from __future__ import annotations
 
 import io
+import math
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,12 +46,12 @@ class IdxHeader:
     @property
     def payload_bytes(self) -> int:
         """Bytes of data after the header that the dimensions promise."""
-        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        return math.prod(self.shape) * self.dtype.itemsize
 
     @property
     def row_bytes(self) -> int:
         """Bytes of one entry along the first axis."""
-        return int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        return math.prod(self.shape[1:]) * self.dtype.itemsize
 
 
 def _name(source: object) -> str:

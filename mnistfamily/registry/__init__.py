@@ -105,11 +105,15 @@ def _suggest(word: str, choices) -> str:
 _cache: dict[tuple, Registry] = {}
 
 
-def get_registry(extra: str | os.PathLike[str] | list | None = None) -> Registry:
+def get_registry(extra: "str | os.PathLike[str] | list | Registry | None" = None) -> Registry:
     """The built-in registry merged with user files (``extra`` and ``MNISTFAMILY_REGISTRY``).
 
-    Parsed once per set of files and modification times, then reused.
+    A :class:`Registry` instance passed as ``extra`` is used as it is, instead of the
+    built-in one (tests and private catalogs). Files are parsed once per set of paths and
+    modification times, then reused.
     """
+    if isinstance(extra, Registry):
+        return extra
     paths = [builtin_registry_path(), *config.user_registries()]
     if extra is not None:
         paths.extend(Path(p) for p in (extra if isinstance(extra, (list, tuple)) else [extra]))

@@ -17,7 +17,8 @@ Behaviour in brief
   after sending what they send, without a ``Connection: close`` header,
   the way a dying server would.
 * Only ``GET`` and ``HEAD`` are implemented; other methods get ``501`` with
-  ``Connection: close`` and are not recorded.
+  ``Connection: close`` and are not recorded.  A GET or HEAD is recorded
+  just before its status line is sent.
 * Request paths are percent-decoded, query strings and fragments are
   ignored, leading slashes are stripped and the result is normalised with
   :func:`posixpath.normpath`.  That normalised, root-relative path (for
@@ -114,6 +115,7 @@ _DISCONNECT_ERRORS = (
     ConnectionResetError,
     ConnectionAbortedError,
     TimeoutError,
+    socket.timeout,
 )
 
 _HTML_PAGE = (
@@ -185,7 +187,9 @@ class Fault:
         Parameters
         ----------
         code : int
-            HTTP status code, 100-599 (e.g. 404, 500, 503).
+            HTTP status code, 200-599 (e.g. 404, 500, 503).  The answer has a
+            short ``text/plain`` body, except for 204 and 304, which have
+            neither body nor ``Content-Length``.
         times : int or None, optional
             Apply to the first `times` GET requests only; ``None``: always.
         headers : tuple of (str, str), optional
@@ -405,9 +409,9 @@ class StatusFault(Fault):
 
     def __post_init__(self) -> None:
         if isinstance(self.code, bool) or not isinstance(self.code, int) or not (
-            100 <= self.code <= 599
+            200 <= self.code <= 599
         ):
-            raise ValueError(f"code must be an HTTP status 100-599, got {self.code!r}")
+            raise ValueError(f"code must be an HTTP status 200-599, got {self.code!r}")
         for item in self.headers:
             if (
                 not isinstance(item, tuple)
@@ -574,7 +578,13 @@ class Request(NamedTuple):
     range_header : str or None
         The raw ``Range`` header, if the request had one.
     status : int
-        Status code of the answer.
+        Status code of the answer (``0`` if handling failed before an answer
+        was started; see :attr:`LoopbackServer.errors`).
+
+    Notes
+    -----
+    A request is logged just before its status line is sent, so a client
+    that has seen the answer always finds its request in the log.
 
     Examples
     --------
@@ -700,6 +710,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _text(self, code: int, extra: Tuple[Tuple[str, str], ...] = ()) -> None:
+        if code in (204, 304):  # these never have a body (nor a length)
+            self._start(code, list(extra))
+            return
         phrase = self.responses.get(code, ("",))[0]
         self._simple(code, f"{code} {phrase}\n".encode("utf-8"), extra=extra)
 

@@ -1,0 +1,64 @@
+"""Turning specs back into registry YAML: for generated registries (tests, miniatures, users)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from .schema import DatasetSpec, FileSpec, SplitSpec
+
+
+def _unknown(value: Any) -> Any:
+    return "unknown" if value is None else value
+
+
+def file_to_dict(file: FileSpec) -> dict[str, Any]:
+    """The registry mapping of one file."""
+    out: dict[str, Any] = {"size": _unknown(file.size), "md5": _unknown(file.md5), "sha256": _unknown(file.sha256)}
+    if file.payload_size is not None or file.payload_sha256 is not None:
+        out["payload"] = {"size": _unknown(file.payload_size), "sha256": _unknown(file.payload_sha256)}
+    if file.url:
+        out["url"] = file.url
+    return out
+
+
+def split_to_dict(split: SplitSpec) -> dict[str, Any]:
+    """The registry mapping of one split."""
+    out: dict[str, Any] = {"num_examples": split.num_examples, "images": split.images, "labels": split.labels}
+    if split.rows:
+        out["rows"] = list(split.rows)
+    if split.index_file:
+        out["index"] = split.index_file
+    if split.description:
+        out["description"] = split.description
+    return out
+
+
+def spec_to_dict(spec: DatasetSpec) -> dict[str, Any]:
+    """The registry mapping of one dataset (inverse of the loader)."""
+    out: dict[str, Any] = {
+        "title": spec.title, "description": spec.description, "homepage": spec.homepage,
+        "license": spec.license, "citation": spec.citation, "format": spec.format,
+        "classes": list(spec.classes), "image_shape": list(spec.image_shape),
+    }
+    if spec.base_url:
+        out["base_url"] = spec.base_url
+    if spec.mirrors:
+        out["mirrors"] = list(spec.mirrors)
+    if spec.packaged:
+        out["packaged"] = True
+    if spec.label_columns:
+        out["label_columns"] = list(spec.label_columns)
+        out["label_column"] = spec.label_column
+    if spec.notes:
+        out["notes"] = spec.notes
+    out["files"] = {name: file_to_dict(f) for name, f in spec.files.items()}
+    out["splits"] = {name: split_to_dict(s) for name, s in spec.splits.items()}
+    return out
+
+
+def dump_registry(specs: list[DatasetSpec]) -> str:
+    """A complete registry document holding ``specs``."""
+    document = {"version": 1, "datasets": {spec.name: spec_to_dict(spec) for spec in specs}}
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
