@@ -1,0 +1,284 @@
+"""Fetching against the loopback server: order of locations, faults, offline mode, source=, locks."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mnistfamily as mf
+from mnistfamily.errors import ChecksumError, DownloadError, OfflineError, UnverifiedFileError
+from mnistfamily.fetch import UnverifiedFileWarning
+from mnistfamily.fetch.locations import name_variants
+from mnistfamily.registry import Registry
+from mnistfamily.registry.dump import dump_registry
+from mnistfamily.testing import Fault, serve_directory, write_miniatures
+
+LABELS = "t10k-labels-idx1-ubyte.gz"
+IMAGES = "t10k-images-idx3-ubyte.gz"
+
+
+@pytest.fixture
+def served(tmp_path):
+    folder = tmp_path / "served"
+    folder.mkdir()
+    with serve_directory(folder) as server:
+        mini = write_miniatures(folder, server.url, names=["mnist"])
+        yield server, mini
+
+
+def _load(mini, cache, **kw):
+    return mf.load("mnist", "test", registry=mini.registry, data_dir=cache, **kw)
+
+
+def _leftovers(cache: Path) -> list[Path]:
+    return [p for p in cache.rglob("*") if p.name.endswith(".part") or p.name.startswith(".tmp-")]
+
+
+def test_download_verify_and_reuse(served, cache):
+    server, mini = served
+    ds = _load(mini, cache)
+    np.testing.assert_array_equal(ds.images, mini.expect("mnist", "test")["images"])
+    assert server.count(f"mnist/{IMAGES}", "GET") == 1
+    assert (cache / "downloads" / "mnist" / IMAGES).is_file()
+    shutil.rmtree(cache / "prepared")  # the verified download is reused, not fetched again
+    _load(mini, cache)
+    assert server.count(f"mnist/{IMAGES}", "GET") == 1
+    assert not _leftovers(cache)
+
+
+def test_environment_mirror_is_tried_first_and_failures_fall_through(served, cache, monkeypatch, tmp_path):
+    server, mini = served
+    mirror = tmp_path / "served" / "mirror"
+    (mirror / "mnist").mkdir(parents=True)
+    shutil.copy(mini.files["mnist"][LABELS], mirror / "mnist" / LABELS)
+    monkeypatch.setenv("MNISTFAMILY_MIRROR", f"{server.url}/nowhere, {server.url}/mirror")
+    _load(mini, cache)
+    assert server.count(f"nowhere/mnist/{LABELS}", "GET") == 1          # 404, next
+    assert server.count(f"mirror/mnist/{LABELS}", "GET") == 1           # served from the mirror
+    assert server.count(f"mnist/{LABELS}", "GET") == 0                  # canonical never needed
+    assert server.count(f"mnist/{IMAGES}", "GET") == 1                  # not on the mirror: canonical
+
+
+def test_corrupt_bytes_fall_back_to_the_next_location(served, cache, monkeypatch):
+    server, mini = served
+    monkeypatch.setenv("MNISTFAMILY_MIRROR", f"{server.url}/")
+    server.add_fault(f"mnist/{IMAGES}", Fault.corrupt(offset=40, times=1))
+    ds = _load(mini, cache)  # the env mirror is the same folder: first answer corrupt, second good
+    np.testing.assert_array_equal(ds.images, mini.expect("mnist", "test")["images"])
+    assert server.count(f"mnist/{IMAGES}", "GET") == 2
+
+
+def test_every_location_failing_lists_each_one(served, cache, monkeypatch):
+    server, mini = served
+    monkeypatch.setenv("MNISTFAMILY_MIRROR", f"{server.url}/gone")
+    server.add_fault(f"mnist/{IMAGES}", Fault.corrupt(offset=30))
+    with pytest.raises(DownloadError) as caught:
+        _load(mini, cache)
+    message = str(caught.value)
+    assert f"{server.url}/gone/mnist/{IMAGES}: not found" in message
+    assert f"{server.url}/mnist/{IMAGES}: does not match the registry entry" in message
+    assert "source=" in message  # says what to do
+    assert isinstance(caught.value, OSError)
+    assert not (cache / "downloads" / "mnist" / IMAGES).exists()
+    assert not _leftovers(cache)
+
+
+def test_transient_503_is_retried(served, cache):
+    server, mini = served
+    server.add_fault(f"mnist/{IMAGES}", Fault.status(503, times=2))
+    _load(mini, cache)
+    assert server.count(f"mnist/{IMAGES}", "GET") == 3
+
+
+def test_persistent_503_gives_up_after_the_capped_retries(served, cache):
+    server, mini = served
+    server.add_fault(f"mnist/{IMAGES}", Fault.status(503))
+    with pytest.raises(DownloadError, match=r"HTTP 503 \(after 3 attempts\)"):
+        _load(mini, cache)
+    assert server.count(f"mnist/{IMAGES}", "GET") == 3
+
+
+def test_truncated_body_is_retried_and_never_cached(served, cache):
+    server, mini = served
+    server.add_fault(f"mnist/{IMAGES}", Fault.truncate(at=100, times=1))
+    ds = _load(mini, cache)
+    np.testing.assert_array_equal(ds.images, mini.expect("mnist", "test")["images"])
+    assert server.count(f"mnist/{IMAGES}", "GET") == 2
+
+
+def test_html_error_page_with_status_200_is_rejected(served, cache):
+    server, mini = served
+    server.add_fault(f"mnist/{IMAGES}", Fault.html_page())
+    with pytest.raises(DownloadError, match="does not match the registry entry"):
+        _load(mini, cache)
+    assert not (cache / "downloads" / "mnist" / IMAGES).exists()
+
+
+def test_slow_server_within_the_timeout_still_works(served, cache):
+    server, mini = served
+    server.add_fault(f"mnist/{IMAGES}", Fault.delay(0.3))
+    server.add_fault(f"mnist/{LABELS}", Fault.trickle(bytes_per_chunk=64, pause=0.001))
+    _load(mini, cache)
+
+
+def test_offline_mode_makes_no_request_and_says_what_to_do(served, cache, monkeypatch):
+    server, mini = served
+    monkeypatch.setenv("MNISTFAMILY_OFFLINE", "1")
+    with pytest.raises(OfflineError, match=r"is not in the cache .* MNISTFAMILY_OFFLINE=1 .* source="):
+        _load(mini, cache)
+    assert server.requests == []
+
+
+def test_download_false_is_offline_for_this_call(served, cache):
+    server, mini = served
+    with pytest.raises(OfflineError, match="download=False"):
+        _load(mini, cache, download=False)
+    assert server.requests == []
+
+
+def test_offline_mode_still_loads_what_is_cached(served, cache, monkeypatch):
+    server, mini = served
+    _load(mini, cache)
+    monkeypatch.setenv("MNISTFAMILY_OFFLINE", "1")
+    shutil.rmtree(cache / "prepared")
+    _load(mini, cache)
+
+
+def test_source_folder_is_used_exclusively(served, cache, monkeypatch, tmp_path):
+    server, mini = served
+    monkeypatch.setenv("MNISTFAMILY_MIRROR", server.url)
+    ds = _load(mini, cache, source=tmp_path / "served" / "mnist")
+    np.testing.assert_array_equal(ds.labels, mini.expect("mnist", "test")["labels"])
+    assert server.requests == []
+
+
+def test_source_finds_uncompressed_and_dotted_names(served, cache, tmp_path):
+    server, mini = served
+    kaggle = tmp_path / "kaggle"
+    kaggle.mkdir()
+    for name, path in mini.files["mnist"].items():
+        stem = name[:-3]
+        dotted = stem.replace("-idx", ".idx", 1)
+        (kaggle / dotted).write_bytes(gzip.decompress(path.read_bytes()))
+    ds = _load(mini, cache, source=kaggle)
+    np.testing.assert_array_equal(ds.images, mini.expect("mnist", "test")["images"])
+    assert server.requests == []
+
+
+def test_source_in_a_family_subfolder(served, cache, tmp_path):
+    server, mini = served
+    ds = _load(mini, cache, source=tmp_path / "served")
+    assert len(ds) == mini.registry.dataset("mnist").splits["test"].num_examples
+
+
+def test_source_url_over_http(served, cache):
+    server, mini = served
+    ds = _load(mini, cache, source=f"{server.url}/mnist")
+    np.testing.assert_array_equal(ds.images, mini.expect("mnist", "test")["images"])
+
+
+def test_source_without_the_file_names_the_folder(served, cache, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DownloadError, match=r"was not found in .*empty.*looked for"):
+        _load(served[1], cache, source=empty)
+
+
+def test_a_wrong_file_in_source_is_rejected_with_expected_and_found(served, cache, tmp_path):
+    server, mini = served
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name, path in mini.files["mnist"].items():
+        shutil.copy(path, bad / name)
+    mf.write_idx(bad / IMAGES, np.ones((5, 28, 28), np.uint8))
+    with pytest.raises(DownloadError, match=r"expected size .* sha256 .*found size"):
+        _load(mini, cache, source=bad)
+
+
+def test_corrupt_cached_download_is_fetched_again(served, cache):
+    server, mini = served
+    _load(mini, cache)
+    shutil.rmtree(cache / "prepared")
+    cached = cache / "downloads" / "mnist" / IMAGES
+    cached.write_bytes(b"damaged")
+    ds = _load(mini, cache)
+    np.testing.assert_array_equal(ds.images, mini.expect("mnist", "test")["images"])
+    assert server.count(f"mnist/{IMAGES}", "GET") == 2
+
+
+def test_progress_bar_goes_to_stderr_when_asked(served, cache, monkeypatch, capfd):
+    server, mini = served
+    monkeypatch.setenv("MNISTFAMILY_PROGRESS", "1")
+    _load(mini, cache)
+    err = capfd.readouterr().err
+    assert IMAGES in err and "B/s" in err or "100%" in err
+
+
+def test_unverified_files_need_an_opt_in(served, cache, tmp_path):
+    server, mini = served
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    spec = mini.registry.dataset("mnist")
+    files = {n: replace(f, md5=None, sha256=None, payload_sha256=None) for n, f in spec.files.items()}
+    registry = Registry({"mnist": replace(spec, files=MappingProxyType(files))})
+    (tmp_path / "unverified.yaml").write_text(dump_registry(list(registry)))
+    assert "md5: unknown" in (tmp_path / "unverified.yaml").read_text()
+    with pytest.raises(UnverifiedFileError, match="allow_unverified=True"):
+        mf.load("mnist", "test", registry=registry, data_dir=cache)
+    assert server.requests == []
+    with pytest.warns(UnverifiedFileWarning, match="without verification"):
+        ds = mf.load("mnist", "test", registry=registry, data_dir=cache, allow_unverified=True)
+    assert len(ds) == spec.splits["test"].num_examples
+
+
+def test_name_variants():
+    assert name_variants("xnist-images-idx3-ubyte.xz") == [
+        "xnist-images-idx3-ubyte.xz", "xnist-images-idx3-ubyte", "xnist-images.idx3-ubyte",
+        "xnist-images.idx3-ubyte.xz"]
+
+
+def test_verify_file_accepts_recompressed_copies_by_content(served, tmp_path):
+    from mnistfamily.fetch import verify_file
+
+    _, mini = served
+    spec = mini.registry.dataset("mnist").file(IMAGES)
+    original = mini.files["mnist"][IMAGES]
+    again = tmp_path / "recompressed.gz"
+    again.write_bytes(gzip.compress(gzip.decompress(original.read_bytes()), compresslevel=1, mtime=12345))
+    assert verify_file(original, spec).method == "published"
+    assert verify_file(again, spec).method == "payload"
+    with pytest.raises(ChecksumError):
+        again.write_bytes(gzip.compress(b"x" * 100))
+        verify_file(again, spec)
+
+
+def test_four_processes_loading_at_once_download_once(served, tmp_path):
+    server, mini = served
+    cache = tmp_path / "shared-cache"
+    for name in mini.files["mnist"]:
+        server.add_fault(f"mnist/{name}", Fault.delay(0.2))  # widen the race window
+    code = textwrap.dedent(f"""
+        import sys, numpy as np, mnistfamily as mf
+        from mnistfamily.registry import Registry
+        reg = Registry.from_files([{str(mini.registry_path)!r}])
+        ds = mf.load("mnist", "test", registry=reg, data_dir={str(cache)!r})
+        sys.stdout.write(str(int(np.asarray(ds.images, dtype=np.int64).sum())))
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=env, text=True) for _ in range(4)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [r[1][-2000:] for r in results]
+    assert len({out for out, _ in results}) == 1
+    for name in mini.files["mnist"]:
+        if "t10k" in name:
+            assert server.count(f"mnist/{name}", "GET") == 1, name
