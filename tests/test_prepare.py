@@ -1,0 +1,158 @@
+"""The prepared cache: atomic entries, damage detected and rebuilt, a warm path that stays light."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import mnistfamily as mf
+from mnistfamily.prepare import entry_for
+from mnistfamily.registry import get_registry
+from mnistfamily.testing import serve_directory, write_miniatures
+
+
+@pytest.fixture
+def served(tmp_path):
+    folder = tmp_path / "served"
+    folder.mkdir()
+    with serve_directory(folder) as server:
+        yield server, write_miniatures(folder, server.url, names=["qmnist"])
+
+
+def _entry(mini, cache, split="test10k"):
+    spec = mini.registry.dataset("qmnist")
+    return entry_for(cache, spec, spec.splits[split])
+
+
+def test_entry_holds_arrays_and_a_manifest_with_provenance(served, cache):
+    _, mini = served
+    mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+    entry = _entry(mini, cache)
+    manifest = json.loads((entry / "manifest.json").read_text())
+    assert set(manifest["arrays"]) == {"images", "labels", "index"} | {
+        f"meta.{c}" for c in mini.registry.dataset("qmnist").label_columns}
+    assert manifest["library_version"] == mf.__version__
+    assert {s["name"] for s in manifest["sources"]} == {"qmnist-test-images-idx3-ubyte.gz",
+                                                          "qmnist-test-labels-idx2-int.gz"}
+    assert all(s["verified"] == "published" and len(s["sha256"]) == 64 for s in manifest["sources"])
+    assert not [p for p in entry.parent.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_rows_select_the_published_range_and_index_records_it(served, cache):
+    _, mini = served
+    whole = mf.load("qmnist", "test", registry=mini.registry, data_dir=cache)
+    lost = mf.load("qmnist", "test50k", registry=mini.registry, data_dir=cache)
+    start, stop = mini.registry.dataset("qmnist").splits["test50k"].rows
+    np.testing.assert_array_equal(lost.images, whole.images[start:stop])
+    np.testing.assert_array_equal(lost.index, np.arange(start, stop))
+    np.testing.assert_array_equal(lost.metadata["writer_id"], whole.metadata["writer_id"][start:stop])
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete-array", "bad-manifest", "wrong-shape"])
+def test_damaged_entry_is_detected_and_rebuilt(served, cache, damage):
+    server, mini = served
+    expected = mini.expect("qmnist", "test10k")
+    mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+    entry = _entry(mini, cache)
+    images = entry / "images.npy"
+    if damage == "truncate":
+        images.write_bytes(images.read_bytes()[:-50])
+    elif damage == "delete-array":
+        images.unlink()
+    elif damage == "bad-manifest":
+        (entry / "manifest.json").write_text("{not json")
+    else:
+        np.save(images, np.zeros((3, 28, 28), np.uint8))
+    requests = len(server.requests)
+    ds = mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+    np.testing.assert_array_equal(ds.images, expected["images"])
+    assert len(server.requests) == requests  # rebuilt from the verified download, not fetched again
+
+
+def test_leftover_temporary_folders_are_never_read(served, cache):
+    _, mini = served
+    entry = _entry(mini, cache)
+    entry.parent.mkdir(parents=True)
+    half = entry.with_name(f".tmp-{entry.name}-deadbeef")
+    half.mkdir()
+    (half / "images.npy").write_bytes(b"half written")
+    ds = mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+    np.testing.assert_array_equal(ds.images, mini.expect("qmnist", "test10k")["images"])
+
+
+def test_a_changed_registry_entry_gets_a_new_cache_key(served, cache):
+    _, mini = served
+    from dataclasses import replace
+
+    from types import MappingProxyType
+
+    spec = mini.registry.dataset("qmnist")
+    name = "qmnist-train-images-idx3-ubyte.gz"
+    files = {**spec.files, name: replace(spec.files[name], sha256="0" * 64)}
+    new_file = replace(spec, files=MappingProxyType(files))
+    renamed = replace(spec, classes=tuple(f"digit {c}" for c in spec.classes))
+    split = spec.splits["train"]
+    assert entry_for(cache, spec, split) != entry_for(cache, new_file, split)
+    assert entry_for(cache, spec, split) != entry_for(cache, spec, replace(split, rows=(0, 5), num_examples=5))
+    # class names are applied at load time: renaming them reuses the decoded arrays
+    assert entry_for(cache, spec, split) == entry_for(cache, renamed, split)
+
+
+def test_verify_finds_and_repairs_damage(served, cache):
+    _, mini = served
+    mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+    assert mf.verify("qmnist", registry=mini.registry, data_dir=cache) == []
+    images = _entry(mini, cache) / "images.npy"
+    data = bytearray(images.read_bytes())
+    data[-1] ^= 0xFF  # same size: only a rehash can see it
+    images.write_bytes(bytes(data))
+    problems = mf.verify("qmnist", registry=mini.registry, data_dir=cache)
+    assert len(problems) == 1 and "images.npy" in problems[0]
+    download = cache / "downloads" / "qmnist" / "qmnist-test-labels-idx2-int.gz"
+    download.write_bytes(b"junk")
+    assert len(mf.verify("qmnist", registry=mini.registry, data_dir=cache, repair=True)) == 2
+    assert mf.verify("qmnist", registry=mini.registry, data_dir=cache) == []
+    ds = mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+    np.testing.assert_array_equal(ds.images, mini.expect("qmnist", "test10k")["images"])
+
+
+def test_nothing_is_created_at_import_or_by_listing(tmp_path):
+    home = tmp_path / "never"
+    env = {**os.environ, "MNISTFAMILY_HOME": str(home), "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-c", "import mnistfamily as mf; mf.datasets(); mf.info('qmnist')"],
+                   check=True, env=env)
+    assert not home.exists()
+
+
+def test_warm_load_imports_no_heavy_module(tmp_path):
+    code = textwrap.dedent("""
+        import sys, mnistfamily as mf
+        ds = mf.load("mnist/sample", "test")
+        ds.images[0].sum()
+        heavy = sorted({"fsspec", "aiohttp", "scipy", "pyarrow", "tqdm", "filelock", "PIL"} & set(sys.modules))
+        print(",".join(heavy))
+    """)
+    env = {**os.environ, "MNISTFAMILY_HOME": str(tmp_path / "c"), "PYTHONPATH": os.pathsep.join(sys.path)}
+    cold = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert "filelock" in cold.stdout  # the cold load did prepare under a lock
+    warm = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert warm.stdout.strip() == ""
+
+
+def test_import_does_not_load_numpy(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", "import sys, mnistfamily; print('numpy' in sys.modules)"],
+                         env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_every_builtin_dataset_has_a_builder():
+    from mnistfamily.prepare import BUILDERS
+
+    assert {spec.format for spec in get_registry()} <= set(BUILDERS)

@@ -1,0 +1,168 @@
+"""Tests for mnistfamily.preview: the labelled grid, its geometry, content and safe saving."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import mnistfamily as mf
+from mnistfamily.dataset import Dataset
+from mnistfamily.preview import BACKGROUND, CELL_GAP, preview_grid, save_preview
+
+H = W = 28
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Dataset:
+    """The embedded sample, loaded once for the module (read-only memory maps)."""
+    return mf.load("mnist/sample", split="test", data_dir=tmp_path_factory.mktemp("cache"))
+
+
+def cell(picture: np.ndarray, label_width: int, row: int, column: int, scale: int) -> np.ndarray:
+    """The pixels of one cell of a grid whose label area is ``label_width`` wide."""
+    top = CELL_GAP + row * (H * scale + CELL_GAP)
+    left = label_width + column * (W * scale + CELL_GAP)
+    return picture[top: top + H * scale, left: left + W * scale]
+
+
+def label_width_of(picture: Image.Image, per_class: int, scale: int) -> int:
+    return picture.width - per_class * (W * scale + CELL_GAP)
+
+
+@pytest.mark.parametrize("per_class,scale", [(8, 2), (3, 1), (5, 3)])
+def test_geometry_is_one_row_per_class_and_per_class_columns_after_the_labels(sample, per_class, scale):
+    picture = preview_grid(sample, per_class=per_class, scale=scale)
+    assert picture.mode == "L"
+    assert picture.height == CELL_GAP + len(sample.classes) * (H * scale + CELL_GAP)
+    label_width = label_width_of(picture, per_class, scale)
+    assert 4 < label_width < 80
+    # one more example per row adds exactly one cell and one gap
+    wider = preview_grid(sample, per_class=per_class + 1, scale=scale)
+    assert wider.width - picture.width == W * scale + CELL_GAP
+    assert wider.height == picture.height
+
+
+def test_first_examples_are_shown_in_order_upscaled_by_nearest_neighbour_and_not_inverted(sample):
+    scale = 3
+    picture = preview_grid(sample, per_class=4, scale=scale, seed=None)
+    pixels = np.asarray(picture)
+    label_width = label_width_of(picture, 4, scale)
+    for row in range(len(sample.classes)):
+        first = np.flatnonzero(sample.labels == row)[:4]
+        for column, position in enumerate(first):
+            expected = np.kron(sample.images[position], np.ones((scale, scale), dtype=np.uint8))
+            np.testing.assert_array_equal(cell(pixels, label_width, row, column, scale), expected)
+    # MNIST stores 0 as background: the cells' corners are black, the strokes white
+    assert cell(pixels, label_width, 0, 0, scale)[0, 0] == 0
+    assert cell(pixels, label_width, 0, 0, scale).max() == 255
+
+
+def test_class_names_are_drawn_in_the_label_area(sample):
+    picture = np.asarray(preview_grid(sample, per_class=2, scale=2))
+    label_width = label_width_of(Image.fromarray(picture), 2, 2)
+    row_height = H * 2 + CELL_GAP
+    for row in range(len(sample.classes)):
+        band = picture[CELL_GAP + row * row_height: (row + 1) * row_height, :label_width]
+        assert (band > BACKGROUND + 100).any(), f"no text drawn for class row {row}"
+
+
+def test_seeded_choice_is_reproducible_varies_with_the_seed_and_stays_within_the_class(sample):
+    scale = 1
+    a = np.asarray(preview_grid(sample, per_class=6, scale=scale, seed=3))
+    b = np.asarray(preview_grid(sample, per_class=6, scale=scale, seed=3))
+    c = np.asarray(preview_grid(sample, per_class=6, scale=scale, seed=4))
+    first = np.asarray(preview_grid(sample, per_class=6, scale=scale, seed=None))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert not np.array_equal(a, first)
+    label_width = a.shape[1] - 6 * (W + CELL_GAP)
+    for row in range(len(sample.classes)):
+        members = {image.tobytes() for image in sample.images[sample.labels == row]}
+        for column in range(6):
+            assert cell(a, label_width, row, column, scale).tobytes() in members
+
+
+def test_classes_with_fewer_examples_leave_blank_cells(sample):
+    two_threes = np.flatnonzero(sample.labels == 3)[:2]
+    keep = np.concatenate([np.flatnonzero(~np.isin(sample.labels, [3, 5])), two_threes])
+    subset = sample.select(np.sort(keep))  # two 3s, no 5 at all
+    scale = 1
+    pixels = np.asarray(preview_grid(subset, per_class=4, scale=scale, seed=None))
+    assert pixels.shape[0] == CELL_GAP + 10 * (H + CELL_GAP)  # still a row for every class
+    label_width = pixels.shape[1] - 4 * (W + CELL_GAP)
+    for column in range(4):
+        blank_three = column >= 2
+        assert (cell(pixels, label_width, 3, column, scale) == BACKGROUND).all() == blank_three
+        assert (cell(pixels, label_width, 5, column, scale) == BACKGROUND).all()
+        assert cell(pixels, label_width, 4, column, scale).max() == 255
+
+
+def test_many_classes_long_and_non_latin_names():
+    rng = np.random.default_rng(0)
+    classes = [str(d) for d in range(10)] + [chr(c) for c in range(65, 91)] + [chr(c) for c in range(97, 123)]
+    classes[-1] = "a class name far longer than any label area should be"
+    classes[-2] = "\u304a"  # hiragana o: drawn as well as the font can, never an error
+    images = (rng.random((300, H, W)) > 0.7).astype(np.uint8) * 255
+    labels = rng.integers(0, 61, 300)  # the last class has no example
+    picture = preview_grid(Dataset(images, labels, classes=classes), per_class=3, scale=1)
+    assert len(classes) == 62
+    assert picture.height == CELL_GAP + 62 * (H + CELL_GAP)
+    assert label_width_of(picture, 3, 1) < 200  # the long name is shortened
+    last_row = np.asarray(picture)[-(H + CELL_GAP):, label_width_of(picture, 3, 1):]
+    assert (last_row == BACKGROUND).all()
+
+
+def test_float_images_from_a_transform_are_shown_in_grey_levels(sample):
+    floats = Dataset(np.asarray(sample.images[:20]) / 255.0, sample.labels[:20], classes=sample.classes)
+    picture = np.asarray(preview_grid(floats, per_class=1, scale=1, seed=None))
+    label_width = picture.shape[1] - (W + CELL_GAP)
+    row = int(floats.labels[0])
+    np.testing.assert_array_equal(cell(picture, label_width, row, 0, 1), sample.images[0])
+
+
+@pytest.mark.parametrize("kw", [{"per_class": 0}, {"scale": 0}])
+def test_bad_arguments_are_refused(sample, kw):
+    with pytest.raises(ValueError, match="at least 1"):
+        preview_grid(sample, **kw)
+
+
+def test_save_preview_writes_a_png_atomically_and_creates_folders(sample, tmp_path):
+    out = tmp_path / "previews" / "digits.png"
+    returned = save_preview(sample, out, per_class=5, scale=1)
+    assert returned == out
+    with Image.open(out) as written:
+        assert written.format == "PNG"
+        np.testing.assert_array_equal(np.asarray(written), np.asarray(preview_grid(sample, per_class=5, scale=1)))
+    assert [p.name for p in out.parent.iterdir()] == ["digits.png"]  # no temporary left behind
+
+
+def test_save_preview_keeps_the_old_file_when_drawing_fails(sample, tmp_path):
+    out = tmp_path / "digits.png"
+    save_preview(sample, out, per_class=2, scale=1)
+    before = out.read_bytes()
+    with pytest.raises(ValueError, match="at least 1"):
+        save_preview(sample, out, per_class=0)
+    assert out.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["digits.png"]
+
+
+def test_pillow_is_imported_only_when_a_preview_is_drawn(monkeypatch, sample, capsys):
+    import mnistfamily.cli
+    import mnistfamily.preview
+
+    monkeypatch.setitem(sys.modules, "PIL", None)  # any `import PIL...` now raises ImportError
+    try:
+        importlib.reload(mnistfamily.preview)
+        importlib.reload(mnistfamily.cli)
+        assert mnistfamily.cli.main(["list"]) == 0
+        with pytest.raises(ImportError):
+            mnistfamily.preview.preview_grid(sample)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(mnistfamily.preview)
+        importlib.reload(mnistfamily.cli)
+    capsys.readouterr()

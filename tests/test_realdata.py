@@ -1,0 +1,105 @@
+"""Real published files (MNISTFAMILY_REALDATA): every one these datasets use verifies and loads.
+
+See ../shared/realdata/SOURCES.md for where each file came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+import mnistfamily as mf
+from mnistfamily.fetch import fetch_file
+from mnistfamily.registry import get_registry
+
+pytestmark = pytest.mark.realdata
+
+# folder in realdata -> dataset whose registry entry describes the files there
+FOLDERS = {"mnist": "mnist", "mnist-kaggle-layout": "mnist", "fashion-mnist": "fashion-mnist",
+           "kmnist": "kmnist", "qmnist": "qmnist"}
+
+
+def _real_files(realdata):
+    """(dataset, FileSpec) for every registry file that has a real copy (any name variant)."""
+    from mnistfamily.fetch.locations import name_variants
+
+    found = []
+    for folder, name in FOLDERS.items():
+        spec = get_registry().dataset(name)
+        for file in spec.files.values():
+            if any((realdata / folder / v).is_file() for v in name_variants(file.name)):
+                found.append((folder, spec, file))
+    return found
+
+
+def test_every_real_file_verifies_against_the_registry(realdata, cache):
+    found = _real_files(realdata)
+    assert len(found) == 13  # mnist 3 + kaggle layout 4 + fashion 2 + kmnist 1 + qmnist 3
+    for folder, spec, file in found:
+        path, how = fetch_file(spec, file, root=cache / folder, source=realdata / folder)
+        assert how.method in ("published", "payload"), (folder, file.name)
+
+
+def test_published_checksums_are_the_real_files(realdata):
+    for folder, spec, file in _real_files(realdata):
+        path = realdata / folder / file.name
+        if path.is_file():
+            data = path.read_bytes()
+            assert len(data) == file.size, file.name
+            if file.sha256:
+                assert hashlib.sha256(data).hexdigest() == file.sha256, file.name
+            assert hashlib.md5(data).hexdigest() == file.md5, file.name
+
+
+def test_kaggle_layout_loads_verified_mnist(realdata, cache):
+    loaded = mf.load("mnist", source=realdata / "mnist-kaggle-layout", data_dir=cache)
+    train, test = loaded["train"], loaded["test"]
+    assert train.images.shape == (60000, 28, 28) and test.images.shape == (10000, 28, 28)
+    assert train.labels[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert np.bincount(train.labels).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert np.bincount(test.labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    # byte-exact: the prepared array is the published payload
+    raw = (realdata / "mnist-kaggle-layout" / "t10k-images.idx3-ubyte").read_bytes()[16:]
+    assert test.images.tobytes() == raw
+
+
+def test_mnist_test_from_the_published_gz(realdata, cache):
+    ds = mf.load("mnist", "test", source=realdata / "mnist", data_dir=cache)
+    assert ds.images.shape == (10000, 28, 28)
+    assert int(ds.images.astype(np.int64).sum()) == int(
+        np.frombuffer((realdata / "mnist-kaggle-layout" / "t10k-images.idx3-ubyte").read_bytes()[16:], np.uint8)
+        .astype(np.int64).sum())
+
+
+def test_qmnist_rows_align_with_mnist(realdata):
+    """QMNIST train matches MNIST train and test10k matches MNIST test, row for row (label check)."""
+    q_train = mf.read_idx(realdata / "qmnist" / "qmnist-train-labels-idx2-int.gz")
+    q_test = mf.read_idx(realdata / "qmnist" / "qmnist-test-labels-idx2-int.gz")
+    m_train = mf.read_idx(realdata / "mnist" / "train-labels-idx1-ubyte.gz")
+    m_test = mf.read_idx(realdata / "mnist" / "t10k-labels-idx1-ubyte.gz")
+    assert q_train.shape == (60000, 8) and q_test.shape == (60000, 8)
+    np.testing.assert_array_equal(q_train[:, 0], m_train)
+    np.testing.assert_array_equal(q_test[:10000, 0], m_test)
+    assert not np.array_equal(q_test[10000:20000, 0], m_test)  # the lost digits are other digits
+    # facts file: hsf series {0,4} in train, {0,1,4} in test; nist_class = class + 30
+    assert set(np.unique(q_train[:, 1]).tolist()) == {0, 4}
+    assert set(np.unique(q_test[:, 1]).tolist()) == {0, 1, 4}
+    np.testing.assert_array_equal(q_test[:, 4], q_test[:, 0] + 30)
+
+
+def test_qmnist_nist_labels_decode(realdata):
+    table = mf.read_idx(realdata / "qmnist" / "xnist-labels-idx2-int.xz")
+    assert table.shape == (402953, 8) and table.dtype == np.int32
+    assert table[:, 5].max() == 402952
+
+
+def test_embedded_sample_matches_the_real_mnist_test_set(realdata):
+    sample = mf.load("mnist/sample", "test")
+    images = mf.read_idx(realdata / "mnist" / "t10k-images-idx3-ubyte.gz")
+    labels = mf.read_idx(realdata / "mnist" / "t10k-labels-idx1-ubyte.gz")
+    q_test = mf.read_idx(realdata / "qmnist" / "qmnist-test-labels-idx2-int.gz")
+    np.testing.assert_array_equal(sample.images, images[sample.index])
+    np.testing.assert_array_equal(sample.labels, labels[sample.index])
+    np.testing.assert_array_equal(sample.metadata["writer_id"], q_test[sample.index, 2])
