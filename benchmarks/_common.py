@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -46,14 +47,27 @@ def installed(distribution: str, module: str | None = None) -> str | None:
         return "unknown version"
 
 
+#: appended to every child: its peak RSS. ``VmHWM`` belongs to the child's own address space;
+#: ``ru_maxrss`` would not do, since Linux carries the parent's high-water mark across fork+exec.
+_HWM_SUFFIX = """
+import sys as _bench_sys
+try:
+    with open('/proc/self/status') as _bench_f:
+        _bench_sys.stderr.write('\\n__VMHWM_KB__ ' + [_l for _l in _bench_f if _l.startswith('VmHWM')][0].split()[1] + '\\n')
+except Exception:
+    pass
+"""
+
+
 def spawn(code: str, *, cwd: str | os.PathLike | None = None, env: dict | None = None,
           args: Iterable[str] = (), check: bool = True) -> dict[str, Any]:
     """Run ``python [args] -c code`` in a fresh process; wall/user/sys seconds and peak RSS.
 
     stdout and stderr go to temporary files (no pipe back-pressure); the child is reaped
-    with ``os.wait4`` so its own ``ru_maxrss`` is known.
+    with ``os.wait4`` for its CPU times. ``maxrss`` is the child's ``VmHWM`` (its own peak
+    resident set, file-backed pages it touched included), printed by a two-line epilogue.
     """
-    argv = [sys.executable, *args, "-c", code]
+    argv = [sys.executable, *args, "-c", code.rstrip() + "\n" + _HWM_SUFFIX]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd, env=env)
@@ -68,9 +82,14 @@ def spawn(code: str, *, cwd: str | os.PathLike | None = None, env: dict | None =
         raise RuntimeError(f"child failed (exit {proc.returncode}):\n{code}\n--- stderr ---\n{stderr[-4000:]}")
     return {
         "wall": wall, "user": usage.ru_utime, "sys": usage.ru_stime,
-        "maxrss": usage.ru_maxrss * 1024,  # Linux reports KiB
-        "rc": proc.returncode, "stdout": stdout, "stderr": stderr,
+        "maxrss": _hwm(stderr), "ru_maxrss": usage.ru_maxrss * 1024, "rc": proc.returncode,
+        "stdout": stdout, "stderr": stderr,
     }
+
+
+def _hwm(stderr: str) -> int | None:
+    found = re.findall(r"__VMHWM_KB__ (\d+)", stderr)
+    return int(found[-1]) * 1024 if found else None
 
 
 def child_json(result: dict[str, Any]) -> dict[str, Any]:

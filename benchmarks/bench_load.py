@@ -166,6 +166,7 @@ def warm_cases(p: dict[str, Path]) -> tuple[dict[str, str], dict[str, str]]:
         cases["torchvision datasets.MNIST(train=True)"] = (
             f"from torchvision import datasets; d=datasets.MNIST({r(str(p['tv_root']))}, train=True, download=False); "
             "d.data[0]")
+        cases["import torch, torchvision.datasets (context)"] = "import torch; from torchvision import datasets"
     else:
         skipped["torchvision"] = "not installed (see benchmarks/requirements.txt)"
     return cases, skipped

@@ -107,13 +107,14 @@ def load(
     >>> ds.images.shape[1:], ds.images.dtype, ds.labels.dtype
     ((28, 28), dtype('uint8'), dtype('int64'))
     """
-    spec = get_registry(registry).dataset(name)
+    root = config.cache_root(data_dir)
+    reg = get_registry(registry, compiled_dir=root / "registry")
+    spec = reg.dataset(name)
     if split is None:
         return {s: load(name, s, source=source, data_dir=data_dir, download=download, transform=transform,
                         allow_unverified=allow_unverified, storage_options=storage_options, registry=registry)
                 for s in spec.splits}
-    split_spec = get_registry(registry).split(name, split)
-    root = config.cache_root(data_dir)
+    split_spec = reg.split(name, split)
     from .prepare import load_prepared
 
     arrays = load_prepared(root, spec, split_spec)

@@ -103,7 +103,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not args.repair:
         print(f"{len(problems)} problem(s) found. `mnistfamily verify --repair` deletes the damaged "
               "files and prepared arrays, so the next load fetches and rebuilds them.")
-        return 0
         return 1
     remaining = mf.verify(args.name, data_dir=args.data_dir)
     if remaining:

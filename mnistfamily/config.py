@@ -40,7 +40,10 @@ def _env_flag(name: str) -> bool | None:
         return True
     if value in _FALSE:
         return False
-    raise ValueError(f"environment variable {name}={value!r}: expected 1/0, true/false, yes/no")
+    from .errors import ConfigError
+
+    raise ConfigError(f"environment variable {name}={value!r}: expected 1/0, true/false, yes/no or on/off; "
+                      f"unset it or give one of those values.")
 
 
 def cache_root(data_dir: str | os.PathLike[str] | None = None) -> Path:

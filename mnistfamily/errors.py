@@ -28,6 +28,10 @@ class RegistryError(MnistFamilyError, ValueError):
         )
 
 
+class ConfigError(MnistFamilyError, ValueError):
+    """An environment variable or argument has a value the library cannot use."""
+
+
 class UnknownNameError(MnistFamilyError, KeyError):
     """An unknown dataset or split name; the message offers close matches."""
 

@@ -162,3 +162,40 @@ def test_dump_round_trips_the_builtin_registry(tmp_path):
 
 def test_builtin_registry_path_exists():
     assert builtin_registry_path().is_file()
+
+
+def test_load_keeps_a_compiled_registry_that_matches_the_yaml(tmp_path):
+    from mnistfamily.registry import _cache, _written
+    from mnistfamily.registry.compiled import read_compiled
+
+    mf.load("mnist/sample", "test", data_dir=tmp_path)
+    compiled = list((tmp_path / "registry").glob("*.json"))
+    assert len(compiled) == 1
+    specs = read_compiled(compiled[0])
+    assert specs == {spec.name: spec for spec in get_registry()}
+    # a damaged compiled file is ignored, and the YAML is parsed again
+    compiled[0].write_text("{broken")
+    _cache.clear()
+    _written.clear()
+    assert mf.load("mnist/sample", "test", data_dir=tmp_path).classes[0] == "0"
+
+
+def test_editing_a_registry_file_invalidates_its_compiled_form(tmp_path, monkeypatch):
+    path = tmp_path / "mine.yaml"
+    path.write_text(GOOD)
+    monkeypatch.setenv("MNISTFAMILY_REGISTRY", str(path))
+    first = get_registry(compiled_dir=tmp_path / "compiled")
+    path.write_text(GOOD.replace("classes: [a, b]", "classes: [a, b, c]"))
+    second = get_registry(compiled_dir=tmp_path / "compiled")
+    assert first.dataset("tiny").classes == ("a", "b")
+    assert second.dataset("tiny").classes == ("a", "b", "c")
+    assert len(list((tmp_path / "compiled").glob("*.json"))) == 2
+
+
+def test_bad_environment_flags_are_library_errors(monkeypatch):
+    from mnistfamily import config
+    from mnistfamily.errors import ConfigError
+
+    monkeypatch.setenv("MNISTFAMILY_OFFLINE", "maybe")
+    with pytest.raises(ConfigError, match="MNISTFAMILY_OFFLINE='maybe'.*unset it"):
+        config.offline()

@@ -14,16 +14,24 @@ import numpy as np
 
 from ..registry import DatasetSpec, SplitSpec
 from .cache import EntryWriter, entry_dir, entry_key, read_entry, verify_entry
-from .idx_split import build_idx_split
 
-__all__ = ["prepare_split", "entry_for", "read_entry", "verify_entry", "BUILDERS"]
+__all__ = ["prepare_split", "entry_for", "read_entry", "verify_entry", "BUILDERS", "builder"]
 
 log = logging.getLogger("mnistfamily.prepare")
 
-#: format name in registry.yaml -> function decoding one split into an EntryWriter
-BUILDERS: dict[str, Callable[[DatasetSpec, SplitSpec, dict[str, Path], EntryWriter], None]] = {
-    "idx": build_idx_split,
+#: format name in registry.yaml -> "module:function" decoding one split into an EntryWriter.
+#: Dotted paths, imported on first use: a warm load never imports a decoder.
+BUILDERS: dict[str, str] = {
+    "idx": "mnistfamily.prepare.idx_split:build_idx_split",
 }
+
+
+def builder(format_name: str) -> Callable[[DatasetSpec, SplitSpec, dict[str, Path], EntryWriter], None]:
+    """The function that decodes splits published in ``format_name``."""
+    import importlib
+
+    module, _, function = BUILDERS[format_name].partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def recipe(spec: DatasetSpec, split: SplitSpec) -> dict:
@@ -62,7 +70,7 @@ def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[s
             return arrays
         log.info("preparing %s [%s] in %s", spec.name, split.name, final)
         with EntryWriter(final) as writer:
-            BUILDERS[spec.format](spec, split, paths, writer)
+            builder(spec.format)(spec, split, paths, writer)
             writer.commit({
                 "dataset": spec.name, "split": split.name, "num_examples": split.num_examples,
                 "library_version": __version__, "recipe": recipe(spec, split), "sources": sources,

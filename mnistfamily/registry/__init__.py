@@ -13,7 +13,6 @@ from pathlib import Path
 
 from .. import config
 from ..errors import RegistryError, UnknownNameError
-from .loader import load_registry_text
 from .schema import DatasetSpec, FileSpec, SplitSpec, join_url
 
 __all__ = [
@@ -46,6 +45,8 @@ class Registry:
     @classmethod
     def from_files(cls, paths: list[Path]) -> "Registry":
         """Load and merge registry files; a name defined twice is an error."""
+        from .loader import load_registry_text  # PyYAML is imported only when YAML is parsed
+
         merged: dict[str, DatasetSpec] = {}
         problems: list[str] = []
         for path in paths:
@@ -81,8 +82,8 @@ class Registry:
             return self._specs[name]
         except KeyError:
             raise UnknownNameError(
-                f"unknown dataset {name!r}{_suggest(name, self._specs)}. "
-                "mnistfamily.datasets() lists every name."
+                f"unknown dataset {name!r}{_suggest(name, self._specs)} "
+                "(mnistfamily.datasets() lists every name)"
             ) from None
 
     def split(self, name: str, split: str) -> SplitSpec:
@@ -92,40 +93,62 @@ class Registry:
             return spec.splits[split]
         except KeyError:
             raise UnknownNameError(
-                f"dataset {name!r} has no split {split!r}{_suggest(split, spec.splits)}; "
-                f"its splits are: {', '.join(spec.splits)}."
+                f"dataset {name!r} has no split {split!r}{_suggest(split, spec.splits)} "
+                f"(its splits: {', '.join(spec.splits)})"
             ) from None
 
 
 def _suggest(word: str, choices) -> str:
     matches = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
-    return f"; did you mean {' or '.join(repr(m) for m in matches)}?" if matches else ""
+    return f": did you mean {' or '.join(repr(m) for m in matches)}?" if matches else ""
 
 
 _cache: dict[tuple, Registry] = {}
 
 
-def get_registry(extra: "str | os.PathLike[str] | list | Registry | None" = None) -> Registry:
+def get_registry(extra: "str | os.PathLike[str] | list | Registry | None" = None, *,
+                 compiled_dir: Path | None = None) -> Registry:
     """The built-in registry merged with user files (``extra`` and ``MNISTFAMILY_REGISTRY``).
 
     A :class:`Registry` instance passed as ``extra`` is used as it is, instead of the
-    built-in one (tests and private catalogs). Files are parsed once per set of paths and
-    modification times, then reused.
+    built-in one (tests and private catalogs). Files are parsed once per process and set of
+    files; with ``compiled_dir`` (``load`` passes ``<cache root>/registry``) the validated
+    result is also kept there as JSON, so later processes skip YAML entirely.
     """
     if isinstance(extra, Registry):
         return extra
     paths = [builtin_registry_path(), *config.user_registries()]
     if extra is not None:
         paths.extend(Path(p) for p in (extra if isinstance(extra, (list, tuple)) else [extra]))
-    key = tuple((str(p), _mtime(p)) for p in paths)
+    key = tuple(_stat(p) for p in paths)
     registry = _cache.get(key)
+    if compiled_dir is None:
+        if registry is None:
+            registry = _cache[key] = Registry.from_files(paths)
+        return registry
+    from .compiled import compiled_path, read_compiled, write_compiled
+
+    compiled = compiled_path(compiled_dir, key)
     if registry is None:
+        specs = read_compiled(compiled)
+        if specs is not None:
+            registry = _cache[key] = Registry(specs)
+            _written.add(compiled)
+            return registry
         registry = _cache[key] = Registry.from_files(paths)
+    if compiled not in _written:
+        if not compiled.exists():
+            write_compiled(compiled, registry._specs)
+        _written.add(compiled)
     return registry
 
 
-def _mtime(path: Path) -> float:
+_written: set[Path] = set()
+
+
+def _stat(path: Path) -> tuple[str, int, int]:
     try:
-        return path.stat().st_mtime_ns
+        st = path.stat()
+        return str(path), st.st_mtime_ns, st.st_size
     except OSError:
-        return -1
+        return str(path), -1, -1

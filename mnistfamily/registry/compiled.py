@@ -1,0 +1,79 @@
+"""A JSON form of validated registries, so a warm ``load()`` never imports or runs the YAML parser.
+
+``load`` keeps one file per set of registry files under ``<cache root>/registry/``, keyed
+by the files' paths, sizes and modification times and the library version. Any change to
+a registry file gives a new key; a stale or unreadable compiled file is simply ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import uuid
+from pathlib import Path
+from types import MappingProxyType
+
+from .schema import DatasetSpec, FileSpec, SplitSpec
+
+log = logging.getLogger("mnistfamily.registry")
+COMPILED_FORMAT = 1
+
+
+def compiled_path(folder: Path, stats: tuple) -> Path:
+    """The compiled file for registry files with these ``(path, mtime_ns, size)`` stats."""
+    from .._version import __version__
+
+    blob = json.dumps([COMPILED_FORMAT, __version__, list(stats)]).encode()
+    return folder / f"{hashlib.sha256(blob).hexdigest()[:20]}.json"
+
+
+def to_json(specs: dict[str, DatasetSpec]) -> str:
+    out = {}
+    for name, spec in specs.items():
+        fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
+        fields["files"] = {k: dataclasses.asdict(v) for k, v in spec.files.items()}
+        fields["splits"] = {k: dataclasses.asdict(v) for k, v in spec.splits.items()}
+        out[name] = fields
+    return json.dumps({"format": COMPILED_FORMAT, "datasets": out})
+
+
+def from_json(text: str) -> dict[str, DatasetSpec]:
+    document = json.loads(text)
+    if document.get("format") != COMPILED_FORMAT:
+        raise ValueError("compiled registry of another format")
+    specs = {}
+    for name, fields in document["datasets"].items():
+        files = {k: FileSpec(**v) for k, v in fields.pop("files").items()}
+        splits = {}
+        for k, v in fields.pop("splits").items():
+            v["rows"] = tuple(v["rows"]) if v["rows"] else None
+            splits[k] = SplitSpec(**v)
+        for key in ("classes", "image_shape", "mirrors", "label_columns"):
+            fields[key] = tuple(fields[key])
+        specs[name] = DatasetSpec(**fields, files=MappingProxyType(files), splits=MappingProxyType(splits))
+    return specs
+
+
+def read_compiled(path: Path) -> dict[str, DatasetSpec] | None:
+    try:
+        return from_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.debug("ignoring compiled registry %s: %s", path, exc)
+        return None
+
+
+def write_compiled(path: Path, specs: dict[str, DatasetSpec]) -> None:
+    """Write atomically; a cache that cannot be written only costs speed, never correctness."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(to_json(specs), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.debug("could not write compiled registry %s: %s", path, exc)
+        tmp.unlink(missing_ok=True)
