@@ -130,16 +130,30 @@ def load(
 
 
 def _prepare(root: Path, spec: DatasetSpec, split: SplitSpec, **fetch_options) -> dict[str, np.ndarray]:
-    from .fetch import fetch_file
+    from .errors import OfflineError
+    from .fetch import cached_path, fetch_file, missing_files_error
     from .prepare import prepare_split
 
     paths: dict[str, Path] = {}
     sources: list[dict] = []
+    missing: list[OfflineError] = []
     for file_name in split.files():
         file = spec.file(file_name)
-        path, verification = fetch_file(spec, file, root=root, **fetch_options)
+        try:
+            path, verification = fetch_file(spec, file, root=root, **fetch_options)
+        except OfflineError as exc:  # name every missing file at once, not one per attempt
+            missing.append(exc)
+            continue
         paths[file_name] = path
         sources.append({**file.checksum_record(), "verified": verification.method})
+    if len(missing) == 1:
+        raise missing[0]
+    if missing:
+        names = [n for e in missing for n in e.missing]
+        if len(names) != len(missing):  # not all are "not cached" errors: report the first as is
+            raise missing[0]
+        folder = cached_path(root, spec, spec.file(names[0])).parent
+        raise missing_files_error(spec, names, folder, missing[0].reason)
     return prepare_split(root, spec, split, paths, sources)
 
 

@@ -56,7 +56,15 @@ class DownloadError(MnistFamilyError, OSError):
 
 
 class OfflineError(DownloadError):
-    """A file is missing from the cache and offline mode forbids the network."""
+    """Files are missing from the cache and offline mode forbids the network.
+
+    ``missing`` names the files (empty when the problem is a network ``source=``).
+    """
+
+    def __init__(self, message: str, *, missing: list[str] | None = None, reason: str = ""):
+        super().__init__(message)
+        self.missing = list(missing or [])
+        self.reason = reason
 
 
 class CacheError(MnistFamilyError, OSError):

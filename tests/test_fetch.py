@@ -132,8 +132,10 @@ def test_slow_server_within_the_timeout_still_works(served, cache):
 def test_offline_mode_makes_no_request_and_says_what_to_do(served, cache, monkeypatch):
     server, mini = served
     monkeypatch.setenv("MNISTFAMILY_OFFLINE", "1")
-    with pytest.raises(OfflineError, match=r"is not in the cache .* MNISTFAMILY_OFFLINE=1 .* source="):
+    with pytest.raises(OfflineError, match=r"2 files are not in the cache .* MNISTFAMILY_OFFLINE=1 is set.*"
+                                           rf"{IMAGES}, {LABELS}.*source=") as caught:
         _load(mini, cache)
+    assert caught.value.missing == [IMAGES, LABELS]
     assert server.requests == []
 
 

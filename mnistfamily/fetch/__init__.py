@@ -23,7 +23,7 @@ from .locations import Location, remote_locations, source_locations
 from .transfer import TransferFailed, copy_to
 from .verify import Verification, verify_file
 
-__all__ = ["fetch_file", "cached_path", "Verification", "verify_file", "UnverifiedFileWarning"]
+__all__ = ["fetch_file", "cached_path", "missing_files_error", "Verification", "verify_file", "UnverifiedFileWarning"]
 
 log = logging.getLogger("mnistfamily.fetch")
 LOCK_TIMEOUT = 3600.0  # another process may be downloading a large file on a slow line
@@ -60,11 +60,11 @@ def fetch_file(
         )
     if spec.packaged and source is None:
         path = cached_path(root, spec, file)
-        return path, _accept(path, file, spec, allowed)
+        return path, _accept(path, file, spec)
 
     target = cached_path(root, spec, file)
     if target.exists():
-        checked = _check_cached(target, file, spec, allowed)
+        checked = _check_cached(target, file, spec)
         if checked is not None:
             return target, checked
 
@@ -75,13 +75,13 @@ def fetch_file(
     lock = FileLock(str(target) + ".lock", timeout=LOCK_TIMEOUT)
     with lock:
         if target.exists():  # another process finished while we waited
-            checked = _check_cached(target, file, spec, allowed)
+            checked = _check_cached(target, file, spec)
             if checked is not None:
                 return target, checked
-        return target, _fetch_from(locations, spec, file, target, allowed, storage_options)
+        return target, _fetch_from(locations, spec, file, target, storage_options)
 
 
-def _accept(path: Path, file: FileSpec, spec: DatasetSpec, allowed: bool) -> Verification:
+def _accept(path: Path, file: FileSpec, spec: DatasetSpec) -> Verification:
     result = verify_file(path, file)
     if result.method == "unverified":
         warnings.warn(
@@ -91,9 +91,9 @@ def _accept(path: Path, file: FileSpec, spec: DatasetSpec, allowed: bool) -> Ver
     return result
 
 
-def _check_cached(target: Path, file: FileSpec, spec: DatasetSpec, allowed: bool) -> Verification | None:
+def _check_cached(target: Path, file: FileSpec, spec: DatasetSpec) -> Verification | None:
     try:
-        return _accept(target, file, spec, allowed)
+        return _accept(target, file, spec)
     except ChecksumError as exc:
         log.warning("%s; removing the cached copy and fetching again", exc)
         target.unlink(missing_ok=True)
@@ -114,18 +114,26 @@ def _locations(spec: DatasetSpec, file: FileSpec, source, download: bool, target
                 raise OfflineError(
                     f"{spec.name}: {file.name} would come from {source}, a network location, but {reason}. "
                     "Unset it, or pass source= a local folder holding the file.")
-            raise OfflineError(
-                f"{spec.name}: {file.name} is not in the cache ({target}) and {reason}, so nothing was "
-                "downloaded. Put the file (as published, or uncompressed) in a folder and pass "
-                "source=that folder, or run once with network access.")
+            raise missing_files_error(spec, [file.name], target.parent, reason)
         candidates = local
     if not candidates:
         raise DownloadError(f"{spec.name}: the registry gives no location for {file.name}.")
     return candidates
 
 
+def missing_files_error(spec: DatasetSpec, names: list[str], folder: Path, reason: str) -> OfflineError:
+    """The error for files that are not cached while the network is off limits."""
+    listed = ", ".join(names)
+    what = f"{listed} is" if len(names) == 1 else f"{len(names)} files are"
+    return OfflineError(
+        f"{spec.name}: {what} not in the cache ({folder}) and {reason}, so nothing was downloaded"
+        + ("" if len(names) == 1 else f": {listed}") + ". Put the files (as published, or uncompressed) "
+        "in a folder and pass source=that folder, or run once with network access.",
+        missing=names, reason=reason)
+
+
 def _fetch_from(locations: list[Location], spec: DatasetSpec, file: FileSpec, target: Path,
-                allowed: bool, storage_options: dict | None) -> Verification:
+                storage_options: dict | None) -> Verification:
     sizes = [s for s in (file.size, file.payload_size) if s is not None]
     limit = max(sizes) if sizes else None
     failures: list[str] = []
@@ -136,7 +144,7 @@ def _fetch_from(locations: list[Location], spec: DatasetSpec, file: FileSpec, ta
         try:
             log.info("fetching %s from %s", file.name, location.url)
             copy_to(location, tmp, limit=limit, desc=file.name, storage_options=storage_options)
-            result = _accept(tmp, file, spec, allowed)
+            result = _accept(tmp, file, spec)
             os.replace(tmp, target)
             log.info("%s verified (%s) from %s", file.name, result.method, location.url)
             return result

@@ -52,16 +52,16 @@ def _http_filesystem(storage_options: dict | None):
 def _open(location: Location, storage_options: dict | None, size: int | None):
     protocol = location.protocol
     if protocol == "":
-        return open(location.url, "rb"), None
+        return open(location.url, "rb")
     if protocol in ("http", "https"):
         fs = _http_filesystem(storage_options)
         # block_size=0: one streamed GET instead of many ranged requests. A known size skips
         # fsspec's HEAD, whose failures it reports as "not found" whatever the status was.
-        return fs.open(location.url, "rb", block_size=0, size=size), None
+        return fs.open(location.url, "rb", block_size=0, size=size)
     import fsspec
 
     fs, path = fsspec.core.url_to_fs(location.url, **(storage_options or {}))
-    return fs.open(path, "rb"), None
+    return fs.open(path, "rb")
 
 
 def _classify(exc: BaseException) -> TransferFailed:
@@ -111,7 +111,7 @@ def _copy_once(location: Location, target: Path, *, limit: int | None, desc: str
                storage_options: dict | None) -> int:
     if location.protocol == "" and not os.path.isfile(location.url):
         raise TransferFailed("no such file", transient=False)
-    src, _ = _open(location, storage_options, limit)
+    src = _open(location, storage_options, limit)
     bar = _progress(desc, limit) if location.is_network else None
     written = 0
     try:
