@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, overload
 
 import numpy as np
 
@@ -56,6 +56,20 @@ def _info(spec: DatasetSpec) -> DatasetInfo:
         urls={f.name: tuple(u for u in [*spec.mirror_urls(f), spec.canonical_url(f)] if u)
               for f in spec.files.values()},
     )
+
+
+@overload
+def load(name: str, split: str, *, source: PathLike | None = ..., data_dir: PathLike | None = ...,
+         download: bool = ..., transform: Callable[[np.ndarray], np.ndarray] | None = ...,
+         allow_unverified: bool | None = ..., storage_options: dict | None = ...,
+         registry: "PathLike | Registry | None" = ...) -> Dataset: ...
+
+
+@overload
+def load(name: str, split: None = ..., *, source: PathLike | None = ..., data_dir: PathLike | None = ...,
+         download: bool = ..., transform: Callable[[np.ndarray], np.ndarray] | None = ...,
+         allow_unverified: bool | None = ..., storage_options: dict | None = ...,
+         registry: "PathLike | Registry | None" = ...) -> dict[str, Dataset]: ...
 
 
 def load(

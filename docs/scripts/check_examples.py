@@ -19,7 +19,8 @@ An HTML comment on the line before a block changes how it is run:
 ``<!-- check: realdata -->``
     needs the real published files: run only when ``MNISTFAMILY_REALDATA`` names the folder
     of real files, which then appears in the temporary ``HOME`` as the folders of ``REALDATA_HOME``
-    (``~/Downloads/mnist`` holds the uncompressed Kaggle-layout MNIST, and so on).
+    (``~/Downloads/mnist`` holds the uncompressed Kaggle-layout MNIST, ``~/datasets`` the
+    real files as ``<family>/<published name>``).
 ``<!-- check: pytest -->``
     a test module: written to ``test_example.py`` and run with pytest.
 
@@ -42,9 +43,8 @@ DOCS = Path(__file__).resolve().parent.parent
 
 #: folder under the temporary HOME -> folder of MNISTFAMILY_REALDATA it shows
 REALDATA_HOME = {
-    "Downloads/mnist": "mnist-kaggle-layout",
-    "Downloads/mnist-gz": "mnist",
-    "Downloads/qmnist": "qmnist",
+    "Downloads/mnist": "mnist-kaggle-layout",  # MNIST as Kaggle has it: uncompressed, dotted names
+    "datasets": ".",                           # <folder>/<family>/<published name>: mnist/, qmnist/, ...
 }
 
 _FENCE = re.compile(r"^```(\w*)\s*$")

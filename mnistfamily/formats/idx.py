@@ -100,7 +100,7 @@ def open_idx(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[IdxHea
     try:
         seekable = _seekable(raw)
         if not seekable:
-            raw = io.BufferedReader(raw)  # type: ignore[arg-type]
+            raw = io.BufferedReader(raw)  # type: ignore[arg-type, type-var]
         head = peek(raw) if seekable else raw.peek(8)[:8]  # type: ignore[attr-defined]
         kind = detect(head)
         if kind == "zip":
@@ -221,7 +221,7 @@ def read_idx(source: str | os.PathLike[str] | BinaryIO, *, rows: tuple[int, int]
         skip_payload(stream, start * header.row_bytes, name)
         shape = (stop - start, *header.shape[1:])
         out = np.empty(shape, dtype=header.dtype)
-        read_payload_into(stream, memoryview(out.reshape(-1).view(np.uint8)), name)
+        read_payload_into(stream, out.reshape(-1).view(np.uint8).data, name)
         if rows is None:
             expect_end(stream, name, header.payload_bytes)
     return out.astype(out.dtype.newbyteorder("="), copy=False)
@@ -283,7 +283,7 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
             sink = opener(raw) if opener else raw
             try:
                 sink.write(header)
-                sink.write(memoryview(big.reshape(-1).view(np.uint8)))
+                sink.write(big.reshape(-1).view(np.uint8).data)
             finally:
                 if sink is not raw:
                     sink.close()

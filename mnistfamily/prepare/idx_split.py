@@ -67,7 +67,7 @@ def _write_images(spec: DatasetSpec, split: SplitSpec, path: Path, writer: Entry
                               f"{stop - start:,}. The file is not the published one; delete it and fetch again.")
         skip_payload(stream, start * header.row_bytes, where)
         images = writer.create("images", np.uint8, (stop - start, *header.shape[1:]))
-        read_payload_into(stream, memoryview(images.reshape(-1)), where)
+        read_payload_into(stream, images.reshape(-1).data, where)
         images.flush()
         del images
         if split.rows is None:

@@ -76,7 +76,6 @@ b'hello'
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import http.server
 import ipaddress
@@ -90,6 +89,18 @@ import threading
 import time
 import urllib.parse
 from typing import Iterator, List, NamedTuple, Optional, Tuple, Union
+
+from .faults import (
+    CorruptFault,
+    DelayFault,
+    Fault,
+    HtmlPageFault,
+    RedirectFault,
+    StatusFault,
+    TrickleFault,
+    TruncateFault,
+    WrongLengthFault,
+)
 
 __all__ = [
     "serve_directory",
@@ -127,437 +138,6 @@ _HTML_PAGE = (
 )
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-
-# --------------------------------------------------------------------------
-# Faults
-# --------------------------------------------------------------------------
-
-
-def _check_times(times: Optional[int]) -> None:
-    if times is None:
-        return
-    if isinstance(times, bool) or not isinstance(times, int) or times < 1:
-        raise ValueError(f"times must be None or a positive int, got {times!r}")
-
-
-def _check_nonneg_int(name: str, value: int, minimum: int = 0) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-
-def _check_nonneg_number(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-
-
-class Fault:
-    """Base class of injectable faults, and factory for all of them.
-
-    Use the static methods (``Fault.status(...)``, ``Fault.truncate(...)``,
-    ...) to create faults, and :meth:`LoopbackServer.add_fault` to attach
-    them to a path.  Every fault is a small frozen dataclass with a ``times``
-    field: the number of GET requests it applies to before it is spent, or
-    ``None`` (the default) for "always".  The same fault object may be
-    attached to several paths or servers; the count of uses is kept by the
-    server, per attachment.
-
-    Examples
-    --------
-    >>> Fault.status(503, times=2)
-    StatusFault(code=503, headers=(), times=2)
-    >>> isinstance(Fault.truncate(at=100), Fault)
-    True
-    """
-
-    __slots__ = ()
-
-    #: Whether the fault changes the answer to a HEAD request.
-    affects_head = True
-
-    @staticmethod
-    def status(
-        code: int,
-        *,
-        times: Optional[int] = None,
-        headers: Tuple[Tuple[str, str], ...] = (),
-    ) -> "StatusFault":
-        """Answer with HTTP status `code` and a short text body.
-
-        Parameters
-        ----------
-        code : int
-            HTTP status code, 200-599 (e.g. 404, 500, 503).  The answer has a
-            short ``text/plain`` body, except for 204 and 304, which have
-            neither body nor ``Content-Length``.
-        times : int or None, optional
-            Apply to the first `times` GET requests only; ``None``: always.
-        headers : tuple of (str, str), optional
-            Extra response headers, e.g. ``(("Retry-After", "1"),)``.
-
-        Returns
-        -------
-        StatusFault
-
-        Examples
-        --------
-        >>> Fault.status(503, times=2, headers=(("Retry-After", "0"),)).code
-        503
-        """
-        return StatusFault(code=code, headers=tuple(headers), times=times)
-
-    @staticmethod
-    def truncate(at: int, *, times: Optional[int] = None) -> "TruncateFault":
-        """Send the full ``Content-Length`` but only `at` body bytes, then close.
-
-        Parameters
-        ----------
-        at : int
-            Number of body bytes actually sent (>= 0).  If the body is not
-            longer than `at`, it is sent whole (the connection is still
-            closed afterwards).
-        times : int or None, optional
-            Apply to the first `times` GET requests only; ``None``: always.
-
-        Returns
-        -------
-        TruncateFault
-
-        Examples
-        --------
-        >>> Fault.truncate(at=100).at
-        100
-        """
-        return TruncateFault(at=at, times=times)
-
-    @staticmethod
-    def corrupt(offset: int, *, times: Optional[int] = None) -> "CorruptFault":
-        """Send the body with the byte at file `offset` XOR-ed with ``0xFF``.
-
-        Length and headers are unchanged.  If `offset` lies outside the bytes
-        being sent (past the end of the file, or outside a requested range),
-        the body is sent unchanged.
-
-        Parameters
-        ----------
-        offset : int
-            Zero-based offset into the file (>= 0).
-        times : int or None, optional
-            Apply to the first `times` GET requests only; ``None``: always.
-
-        Returns
-        -------
-        CorruptFault
-
-        Examples
-        --------
-        >>> Fault.corrupt(offset=10).offset
-        10
-        """
-        return CorruptFault(offset=offset, times=times)
-
-    @staticmethod
-    def delay(seconds: float, *, times: Optional[int] = None) -> "DelayFault":
-        """Sleep `seconds` before answering (GET and HEAD).
-
-        The sleep is cut short when the server stops.
-
-        Parameters
-        ----------
-        seconds : float
-            Delay in seconds (>= 0).
-        times : int or None, optional
-            Apply to the first `times` GET requests only; ``None``: always.
-
-        Returns
-        -------
-        DelayFault
-
-        Examples
-        --------
-        >>> Fault.delay(0.5).seconds
-        0.5
-        """
-        return DelayFault(seconds=seconds, times=times)
-
-    @staticmethod
-    def trickle(
-        bytes_per_chunk: int = 1024,
-        pause: float = 0.01,
-        *,
-        times: Optional[int] = None,
-    ) -> "TrickleFault":
-        """Send the body slowly: `bytes_per_chunk` bytes, then `pause` seconds.
-
-        Headers are sent at once; the body arrives complete and correct.
-
-        Parameters
-        ----------
-        bytes_per_chunk : int, optional
-            Bytes written per chunk (>= 1).  Default 1024.
-        pause : float, optional
-            Seconds slept after each chunk except the last (>= 0).
-            Default 0.01.
-        times : int or None, optional
-            Apply to the first `times` GET requests only; ``None``: always.
-
-        Returns
-        -------
-        TrickleFault
-
-        Examples
-        --------
-        >>> Fault.trickle(bytes_per_chunk=1024, pause=0.01).pause
-        0.01
-        """
-        return TrickleFault(bytes_per_chunk=bytes_per_chunk, pause=pause, times=times)
-
-    @staticmethod
-    def html_page(*, code: int = 200, times: Optional[int] = None) -> "HtmlPageFault":
-        """Answer with an HTML error page (``text/html``) instead of the file.
-
-        This is what captive portals and misconfigured mirrors do: status
-        ``200`` (by default) with a body that is not the data.
-
-        Parameters
-        ----------
-        code : int, optional
-            Status code to send with the page.  Default 200.
-        times : int or None, optional
-            Apply to the first `times` GET requests only; ``None``: always.
-
-        Returns
-        -------
-        HtmlPageFault
-
-        Examples
-        --------
-        >>> Fault.html_page().code
-        200
-        """
-        return HtmlPageFault(code=code, times=times)
-
-    @staticmethod
-    def wrong_length(extra: int, *, times: Optional[int] = None) -> "WrongLengthFault":
-        """Announce a ``Content-Length`` `extra` bytes larger than the body.
-
-        The whole (correct) body is sent, then the connection is closed, so
-        the client sees a premature end of the body.
-
-        Parameters
-        ----------
-        extra : int
-            How many bytes the header overstates (>= 1).
-        times : int or None, optional
-            Apply to the first `times` GET requests only; ``None``: always.
-
-        Returns
-        -------
-        WrongLengthFault
-
-        Examples
-        --------
-        >>> Fault.wrong_length(extra=10).extra
-        10
-        """
-        return WrongLengthFault(extra=extra, times=times)
-
-    @staticmethod
-    def redirect(
-        target: str, *, code: int = 302, times: Optional[int] = None
-    ) -> "RedirectFault":
-        """Redirect to another path on the same server.
-
-        The ``Location`` header is the absolute URL of `target` on this
-        server (see :meth:`LoopbackServer.url_for`).  Redirecting a path to
-        itself makes a redirect loop.
-
-        Parameters
-        ----------
-        target : str
-            Path relative to the served directory, e.g. ``"other/x.gz"``.
-        code : int, optional
-            One of 301, 302, 303, 307, 308.  Default 302.
-        times : int or None, optional
-            Apply to the first `times` GET requests only; ``None``: always.
-
-        Returns
-        -------
-        RedirectFault
-
-        Examples
-        --------
-        >>> Fault.redirect("mirror/x.gz").target
-        'mirror/x.gz'
-        """
-        return RedirectFault(target=target, code=code, times=times)
-
-
-@dataclasses.dataclass(frozen=True)
-class StatusFault(Fault):
-    """Answer with a fixed status code; see :meth:`Fault.status`.
-
-    Examples
-    --------
-    >>> StatusFault(code=500).times is None
-    True
-    """
-
-    code: int
-    headers: Tuple[Tuple[str, str], ...] = ()
-    times: Optional[int] = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.code, bool) or not isinstance(self.code, int) or not (
-            200 <= self.code <= 599
-        ):
-            raise ValueError(f"code must be an HTTP status 200-599, got {self.code!r}")
-        for item in self.headers:
-            if (
-                not isinstance(item, tuple)
-                or len(item) != 2
-                or not all(isinstance(part, str) for part in item)
-            ):
-                raise ValueError(f"headers must be (name, value) string pairs, got {item!r}")
-        _check_times(self.times)
-
-
-@dataclasses.dataclass(frozen=True)
-class TruncateFault(Fault):
-    """Cut the body short; see :meth:`Fault.truncate`.
-
-    Examples
-    --------
-    >>> TruncateFault(at=3)
-    TruncateFault(at=3, times=None)
-    """
-
-    at: int
-    times: Optional[int] = None
-    affects_head = False
-
-    def __post_init__(self) -> None:
-        _check_nonneg_int("at", self.at)
-        _check_times(self.times)
-
-
-@dataclasses.dataclass(frozen=True)
-class CorruptFault(Fault):
-    """Flip one byte of the body; see :meth:`Fault.corrupt`.
-
-    Examples
-    --------
-    >>> CorruptFault(offset=0)
-    CorruptFault(offset=0, times=None)
-    """
-
-    offset: int
-    times: Optional[int] = None
-    affects_head = False
-
-    def __post_init__(self) -> None:
-        _check_nonneg_int("offset", self.offset)
-        _check_times(self.times)
-
-
-@dataclasses.dataclass(frozen=True)
-class DelayFault(Fault):
-    """Sleep before answering; see :meth:`Fault.delay`.
-
-    Examples
-    --------
-    >>> DelayFault(seconds=0.1)
-    DelayFault(seconds=0.1, times=None)
-    """
-
-    seconds: float
-    times: Optional[int] = None
-
-    def __post_init__(self) -> None:
-        _check_nonneg_number("seconds", self.seconds)
-        _check_times(self.times)
-
-
-@dataclasses.dataclass(frozen=True)
-class TrickleFault(Fault):
-    """Send the body slowly; see :meth:`Fault.trickle`.
-
-    Examples
-    --------
-    >>> TrickleFault(bytes_per_chunk=16, pause=0.0)
-    TrickleFault(bytes_per_chunk=16, pause=0.0, times=None)
-    """
-
-    bytes_per_chunk: int = 1024
-    pause: float = 0.01
-    times: Optional[int] = None
-    affects_head = False
-
-    def __post_init__(self) -> None:
-        _check_nonneg_int("bytes_per_chunk", self.bytes_per_chunk, minimum=1)
-        _check_nonneg_number("pause", self.pause)
-        _check_times(self.times)
-
-
-@dataclasses.dataclass(frozen=True)
-class HtmlPageFault(Fault):
-    """Answer with an HTML error page; see :meth:`Fault.html_page`.
-
-    Examples
-    --------
-    >>> HtmlPageFault()
-    HtmlPageFault(code=200, times=None)
-    """
-
-    code: int = 200
-    times: Optional[int] = None
-
-    def __post_init__(self) -> None:
-        if isinstance(self.code, bool) or not isinstance(self.code, int) or not (
-            100 <= self.code <= 599
-        ):
-            raise ValueError(f"code must be an HTTP status 100-599, got {self.code!r}")
-        _check_times(self.times)
-
-
-@dataclasses.dataclass(frozen=True)
-class WrongLengthFault(Fault):
-    """Overstate ``Content-Length``; see :meth:`Fault.wrong_length`.
-
-    Examples
-    --------
-    >>> WrongLengthFault(extra=1)
-    WrongLengthFault(extra=1, times=None)
-    """
-
-    extra: int
-    times: Optional[int] = None
-
-    def __post_init__(self) -> None:
-        _check_nonneg_int("extra", self.extra, minimum=1)
-        _check_times(self.times)
-
-
-@dataclasses.dataclass(frozen=True)
-class RedirectFault(Fault):
-    """Redirect to another path; see :meth:`Fault.redirect`.
-
-    Examples
-    --------
-    >>> RedirectFault(target="a/b.gz")
-    RedirectFault(target='a/b.gz', code=302, times=None)
-    """
-
-    target: str
-    code: int = 302
-    times: Optional[int] = None
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.target, str):
-            raise ValueError(f"target must be a str, got {self.target!r}")
-        if self.code not in (301, 302, 303, 307, 308):
-            raise ValueError(f"code must be 301, 302, 303, 307 or 308, got {self.code!r}")
-        _check_times(self.times)
 
 
 # --------------------------------------------------------------------------
@@ -655,6 +235,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body are separate writes
 
     server: "_HTTPServer"
+    _recorded: bool
+    _key: str
+    _range_header: Optional[str]
 
     # -- plumbing ---------------------------------------------------------
 
@@ -804,7 +387,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             code, first, last = 200, 0, size - 1
             headers = list(common)
         else:
-            first, last = wanted  # type: ignore[misc]
+            assert isinstance(wanted, tuple)  # a str was answered with 416 above
+            first, last = wanted
             code = 206
             headers = common + [("Content-Range", f"bytes {first}-{last}/{size}")]
         length = last - first + 1
@@ -871,7 +455,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         # HTTPServer.server_bind calls socket.getfqdn(), which may try DNS.
         socketserver.TCPServer.server_bind(self)
         host, port = self.server_address[:2]
-        self.server_name = host
+        self.server_name = str(host)
         self.server_port = port
 
     def handle_error(self, request, client_address) -> None:  # noqa: D401
@@ -1041,7 +625,8 @@ class LoopbackServer:
         self._stopping.set()
         # Wake the accept loop, which blocks in select() without a timeout.
         try:
-            socket.create_connection(httpd.server_address[:2], timeout=1).close()
+            host, port = httpd.server_address[:2]
+            socket.create_connection((str(host), int(port)), timeout=1).close()
         except OSError:
             pass
         if thread is not None:
