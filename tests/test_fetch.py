@@ -284,3 +284,18 @@ def test_four_processes_loading_at_once_download_once(served, tmp_path):
     for name in mini.files["mnist"]:
         if "t10k" in name:
             assert server.count(f"mnist/{name}", "GET") == 1, name
+
+
+def test_source_any_fsspec_url_memory(served, cache):
+    import fsspec
+
+    server, mini = served
+    fs = fsspec.filesystem("memory")
+    for name, path in mini.files["mnist"].items():
+        fs.pipe(f"/mnistfamily-test/mnist/{name}", path.read_bytes())
+    try:
+        ds = _load(mini, cache, source="memory://mnistfamily-test")
+        np.testing.assert_array_equal(ds.images, mini.expect("mnist", "test")["images"])
+        assert server.requests == []
+    finally:
+        fs.rm("/mnistfamily-test", recursive=True)
