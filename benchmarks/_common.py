@@ -125,6 +125,26 @@ def interleaved(cases: dict[str, Any], rounds: int, measure, *, warmup: int = 1,
     return out
 
 
+def wait_for_quiet(max_load: float | None, timeout: float = 60.0) -> float | None:
+    """Wait (at most ``timeout`` s) until the 1-minute load average is below ``max_load``.
+
+    Returns the load average when done waiting; prints a note when it gave up.
+    """
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return None
+    if max_load is None:
+        return load
+    deadline = time.monotonic() + timeout
+    while load >= max_load and time.monotonic() < deadline:
+        time.sleep(5)
+        load = os.getloadavg()[0]
+    if load >= max_load:
+        print(f"  (load average still {load:.2f} >= {max_load} after {timeout:.0f} s; measuring anyway)")
+    return load
+
+
 def fmt_s(seconds: float | None) -> str:
     if seconds is None:
         return "-"

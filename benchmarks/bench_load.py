@@ -18,7 +18,7 @@ cold    A first load from a folder holding ``train-images-idx3-ubyte.gz`` (recom
         ``train-labels-idx1-ubyte.gz``, into a fresh ``data_dir``, against the reference
         "fastest gunzip available + np.save" (target <= 1.2x); with and without isal when
         it is installed; plus a breakdown of mnistfamily's cold path by function.
-memory  Peak RSS (``ru_maxrss``) of the cold load minus a child that only imports numpy and
+memory  Peak RSS (the child's ``VmHWM``) of the cold load minus a child that only imports numpy and
         mnistfamily, against the 47,040,000 decoded bytes (target <= 1.5x).
 
 Figures go to stdout and to ``benchmarks/results/bench_load.json``. Nothing here asserts
@@ -172,9 +172,17 @@ def warm_cases(p: dict[str, Path]) -> tuple[dict[str, str], dict[str, str]]:
     return cases, skipped
 
 
+def _entries(p: dict[str, Path]) -> list[str]:
+    return sorted(str(x) for x in (p["warm_dir"] / "prepared").rglob("manifest.json"))
+
+
 def run_warm(p: dict[str, Path], rounds: int) -> dict:
     cases, skipped = warm_cases(p)
+    before = _entries(p)
     runs = c.interleaved(cases, rounds, lambda name, code: c.spawn(code, cwd=p["work"]))
+    if _entries(p) != before:
+        print("  WARNING: a 'warm' load prepared a new cache entry during this run (did mnistfamily's code "
+              "change under the benchmark?); the warm figures include at least one cold load.")
     ref = "import numpy (reference)"
     ref_med = c.stats([r["wall"] for r in runs[ref]])["median"]
     ref_min = c.stats([r["wall"] for r in runs[ref]])["min"]
@@ -223,6 +231,64 @@ def _importtime(code: str, cwd: Path) -> list[dict]:
             rows.append({"self_us": int(m.group(1)), "cum_us": int(m.group(2)),
                          "depth": (len(m.group(3)) - 1) // 2, "module": m.group(4)})
     return rows
+
+
+WARM_BREAKDOWN_CHILD = r'''
+import time, importlib
+T = {{}}
+def wrap(key, fn):
+    def timed(*a, **k):
+        t = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            e = T.setdefault(key, [0.0, 0]); e[0] += time.perf_counter() - t; e[1] += 1
+    return timed
+def patch(modname, attr, key):
+    try:
+        mod = importlib.import_module(modname); fn = getattr(mod, attr)
+    except (ImportError, AttributeError):
+        return
+    setattr(mod, attr, wrap(key, fn))
+def step(key, fn):
+    t = time.perf_counter(); out = fn(); T[key] = [time.perf_counter() - t, 1]; return out
+step("import numpy", lambda: importlib.import_module("numpy"))
+mf = step("import mnistfamily", lambda: importlib.import_module("mnistfamily"))
+step("import mnistfamily.api", lambda: importlib.import_module("mnistfamily.api"))
+step("import mnistfamily.prepare", lambda: importlib.import_module("mnistfamily.prepare"))
+for modname, attr, key in [("mnistfamily.api", "get_registry", "get_registry"),
+                           ("mnistfamily.api", "_info", "_info"),
+                           ("mnistfamily.prepare", "load_prepared", "load_prepared"),
+                           ("mnistfamily.prepare", "read_entry", "read_entry")]:
+    patch(modname, attr, key)
+d = step("load", lambda: mf.load("mnist", split="train", data_dir={data_dir!r}))
+step("first image", lambda: d.images[0])
+import json; print(json.dumps(T))
+'''
+
+WARM_BREAKDOWN_TREE = [
+    (0, "import numpy", "import numpy"),
+    (0, "import mnistfamily", "import mnistfamily (lazy package)"),
+    (0, "import mnistfamily.api", "import mnistfamily.api (registry, dataset, config, ...)"),
+    (0, "import mnistfamily.prepare", "import mnistfamily.prepare (cache, ...)"),
+    (0, "load", "mf.load(...) call"),
+    (1, "get_registry", "get_registry (both calls)"),
+    (1, "load_prepared", "load_prepared (entry key + read_entry)"),
+    (2, "read_entry", "read_entry (manifest + 3 np.load mmap)"),
+    (1, "_info", "_info (DatasetInfo)"),
+    (1, "rest", "Dataset and the rest"),
+    (0, "first image", "d.images[0]"),
+]
+
+
+def warm_breakdown(p: dict[str, Path], rounds: int) -> dict[str, dict]:
+    samples: dict[str, list[float]] = defaultdict(list)
+    for _ in range(rounds):
+        got = c.child_json(c.spawn(WARM_BREAKDOWN_CHILD.format(data_dir=str(p["warm_dir"])), cwd=p["work"]))
+        for key, (seconds, _n) in got.items():
+            samples[key].append(seconds)
+        samples["rest"].append(got["load"][0] - sum(got.get(k, [0])[0] for k in ("get_registry", "load_prepared", "_info")))
+    return {k: c.stats(v) for k, v in samples.items()}
 
 
 def run_import(p: dict[str, Path], rounds: int) -> dict:
@@ -293,7 +359,15 @@ def run_import(p: dict[str, Path], rounds: int) -> dict:
     print(f"  {len(after_load)} modules after the warm load, {len(after_numpy)} after `import numpy`; "
           f"{len(added)} more, by package: " + ", ".join(f"{k} {v}" for k, v in sorted(added_roots.items(), key=lambda kv: -kv[1])))
     print(f"  notable stdlib/3rd-party modules the warm load adds beyond numpy: {', '.join(notable_present) or 'none'}")
+    bd = warm_breakdown(p, rounds)
+    top = sum(bd[k]["median"] for depth, k, _ in WARM_BREAKDOWN_TREE if depth == 0 and k in bd)
+    rows = [["  " * depth + label, c.fmt_s(bd[k]["min"]), c.fmt_s(bd[k]["median"]), f"{100 * bd[k]['median'] / top:.0f}%"]
+            for depth, k, label in WARM_BREAKDOWN_TREE if k in bd]
+    rows.append(["sum (in-process, excludes interpreter start-up)", "", c.fmt_s(top), ""])
+    print(c.table(["where a warm load's time goes (in-process)", "best", "median", "share"], rows,
+                  title=f"b. warm-path breakdown, {rounds} fresh processes"))
     return {
+        "warm_breakdown_s": bd,
         "rounds": rounds, "target_s": IMPORT_TARGET, "process_wall_s": walls, "in_process_import_s": inproc,
         "verdict": c.verdict(walls["import mnistfamily"]["median"], IMPORT_TARGET, strict=True),
         "importtime_by_package_us": dict(sorted(by_package.items(), key=lambda kv: -kv[1])),
@@ -350,7 +424,7 @@ BREAKDOWN_TREE = [
     (3, "hash_file", "sha256 of the file as stored (verify.hash_file)"),
     (2, "lock", "FileLock acquire/release and the rest"),
     (1, "prepare_split", "decode + write (prepare.prepare_split)"),
-    (2, "build", "BUILDERS['idx'] (idx_split.build_idx_split)"),
+    (2, "build", "IDX builder (idx_split.build_idx_split)"),
     (3, "_write_images", "images: decompress into images.npy (_write_images)"),
     (3, "read_idx", "labels: read_idx"),
     (2, "_crc32", "manifest CRC-32 of every .npy (cache._crc32)"),
@@ -392,11 +466,13 @@ for modname, attr, key in [
         ("mnistfamily.prepare.cache", "_crc32", "_crc32"),
         ("mnistfamily.prepare", "read_entry", "read_entry")]:
     patch(modname, attr, key)
-try:
-    builders = mnistfamily.prepare.BUILDERS
-    builders["idx"] = wrap("build", builders["idx"])
-except (AttributeError, KeyError):
-    pass
+# the IDX builder: a function in BUILDERS, or a "module:function" path resolved at call time
+entry = getattr(mnistfamily.prepare, "BUILDERS", {{}}).get("idx")
+if callable(entry):
+    mnistfamily.prepare.BUILDERS["idx"] = wrap("build", entry)
+elif isinstance(entry, str) and ":" in entry:
+    modname, _, attr = entry.partition(":")
+    patch(modname, attr, "build")
 t = time.perf_counter()
 d = mf.load("mnist", split="train", source={source!r}, data_dir={data_dir!r})
 d.images[0]
@@ -545,8 +621,8 @@ def report_memory(cold: dict) -> dict:
                              "verdict": c.verdict(ratio, MEMORY_TARGET) if is_mf else None}
     print(c.table(["peak memory of a cold load (fresh child)", "peak RSS", "minus baseline", "/ 47.04 MB",
                    "target", "verdict"], table_rows,
-                  title=f"d. peak RSS (ru_maxrss, median of {cold['rounds']}) vs the decoded array size"))
-    print("  ru_maxrss counts file-backed pages a process has touched, so pages of images.npy written through\n"
+                  title=f"d. peak RSS (the child's VmHWM, median of {cold['rounds']}) vs the decoded array size"))
+    print("  VmHWM counts file-backed pages a process has touched, so pages of images.npy written through\n"
           "  the memory map count as resident: a decode straight into a mapped file costs ~1.0x by itself.")
     return out
 
@@ -599,6 +675,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", help="keep the inputs here and reuse them on the next run (default: a temp folder)")
     parser.add_argument("--profile", action="store_true", help="also write cProfile/importtime reports to results/")
     parser.add_argument("--no-breakdown", action="store_true", help="skip the instrumented cold-path breakdown")
+    parser.add_argument("--max-load", type=float, default=None,
+                        help="before each section wait up to 60 s for the 1-minute load average to drop below this")
     parser.add_argument("--no-json", action="store_true", help="do not write results/bench_load.json")
     args = parser.parse_args(argv)
     only = {s.strip() for s in args.only.split(",") if s.strip()}
@@ -620,11 +698,15 @@ def main(argv: list[str] | None = None) -> int:
         p = build_workspace(work)
         print(f"inputs ready in {time.perf_counter() - t:.1f} s")
         results: dict = {}
+        loads: dict = {}
         if "warm" in only:
+            loads["warm"] = c.wait_for_quiet(args.max_load)
             results["warm"] = run_warm(p, args.rounds)
         if "import" in only:
+            loads["import"] = c.wait_for_quiet(args.max_load)
             results["import"] = run_import(p, args.rounds)
         if "cold" in only or "memory" in only:
+            loads["cold"] = c.wait_for_quiet(args.max_load)
             results["cold"] = run_cold(p, args.rounds, breakdown="cold" in only and not args.no_breakdown,
                                        quiet="cold" not in only)
         if "memory" in only:
@@ -656,6 +738,7 @@ def main(argv: list[str] | None = None) -> int:
         if summary:
             print(c.table(["target", "measured", "target", "verdict"], summary, title="summary"))
         results["summary"] = summary
+        results["loadavg_before_section"] = loads
         if not args.no_json:
             print(f"\nresults written to {c.save_results('bench_load', results)}")
     finally:

@@ -62,14 +62,14 @@ def _info(spec: DatasetSpec) -> DatasetInfo:
 def load(name: str, split: str, *, source: PathLike | None = ..., data_dir: PathLike | None = ...,
          download: bool = ..., transform: Callable[[np.ndarray], np.ndarray] | None = ...,
          allow_unverified: bool | None = ..., storage_options: dict | None = ...,
-         registry: "PathLike | Registry | None" = ...) -> Dataset: ...
+         registry: "PathLike | Registry | None" = ..., orientation: str = ...) -> Dataset: ...
 
 
 @overload
 def load(name: str, split: None = ..., *, source: PathLike | None = ..., data_dir: PathLike | None = ...,
          download: bool = ..., transform: Callable[[np.ndarray], np.ndarray] | None = ...,
          allow_unverified: bool | None = ..., storage_options: dict | None = ...,
-         registry: "PathLike | Registry | None" = ...) -> dict[str, Dataset]: ...
+         registry: "PathLike | Registry | None" = ..., orientation: str = ...) -> dict[str, Dataset]: ...
 
 
 def load(
@@ -83,6 +83,7 @@ def load(
     allow_unverified: bool | None = None,
     storage_options: dict | None = None,
     registry: "PathLike | Registry | None" = None,
+    orientation: str = "upright",
 ) -> Dataset | dict[str, Dataset]:
     """Load a dataset split as numpy arrays, downloading and verifying it on first use.
 
@@ -109,6 +110,9 @@ def load(
         Passed to fsspec for ``source=`` URLs and mirrors (credentials, endpoints).
     registry
         An extra registry file for private datasets.
+    orientation
+        ``"upright"`` (default): images as MNIST shows digits, whatever the published
+        layout; ``"raw"``: exactly as published (EMNIST's files are transposed).
 
     Returns
     -------
@@ -126,14 +130,15 @@ def load(
     spec = reg.dataset(name)
     if split is None:
         return {s: load(name, s, source=source, data_dir=data_dir, download=download, transform=transform,
-                        allow_unverified=allow_unverified, storage_options=storage_options, registry=registry)
+                        allow_unverified=allow_unverified, storage_options=storage_options, registry=registry,
+                        orientation=orientation)
                 for s in spec.splits}
     split_spec = reg.split(name, split)
     from .prepare import load_prepared
 
-    arrays = load_prepared(root, spec, split_spec)
+    arrays = load_prepared(root, spec, split_spec, orientation)
     if arrays is None:
-        arrays = _prepare(root, spec, split_spec, source=source, download=download,
+        arrays = _prepare(root, spec, split_spec, orientation, source=source, download=download,
                           allow_unverified=allow_unverified, storage_options=storage_options)
     images = arrays["images"]
     if transform is not None:
@@ -143,7 +148,8 @@ def load(
                    metadata=metadata, name=spec.name, split=split, info=_info(spec))
 
 
-def _prepare(root: Path, spec: DatasetSpec, split: SplitSpec, **fetch_options) -> dict[str, np.ndarray]:
+def _prepare(root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str,
+             **fetch_options) -> dict[str, np.ndarray]:
     from .errors import OfflineError
     from .fetch import cached_path, fetch_file, missing_files_error
     from .prepare import prepare_split
@@ -168,7 +174,7 @@ def _prepare(root: Path, spec: DatasetSpec, split: SplitSpec, **fetch_options) -
             raise missing[0]
         folder = cached_path(root, spec, spec.file(names[0])).parent
         raise missing_files_error(spec, names, folder, missing[0].reason)
-    return prepare_split(root, spec, split, paths, sources)
+    return prepare_split(root, spec, split, paths, sources, orientation)
 
 
 def download(name: str, split: str | None = None, *, source: PathLike | None = None,

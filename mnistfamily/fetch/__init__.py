@@ -51,6 +51,11 @@ def fetch_file(
     storage_options: dict | None = None,
 ) -> tuple[Path, Verification]:
     """Return a verified local path for ``file``, fetching it if needed."""
+    if file.archive is not None:
+        from .archive import fetch_member
+
+        return fetch_member(spec, file, root=root, source=source, download=download,
+                            allow_unverified=allow_unverified, storage_options=storage_options)
     allowed = config.allow_unverified(allow_unverified)
     if not file.verifiable and not allowed:
         raise UnverifiedFileError(

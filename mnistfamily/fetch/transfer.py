@@ -64,6 +64,20 @@ def _open(location: Location, storage_options: dict | None, size: int | None):
     return fs.open(path, "rb")
 
 
+def open_random_access(location: Location, storage_options: dict | None, size: int | None):
+    """A seekable file object over a location; over HTTP every read is a range request."""
+    protocol = location.protocol
+    if protocol == "":
+        return open(location.url, "rb")
+    import fsspec
+
+    if protocol in ("http", "https"):
+        fs = _http_filesystem(storage_options)
+        return fs.open(location.url, "rb", block_size=1 << 20, size=size, cache_type="readahead")
+    fs, path = fsspec.core.url_to_fs(location.url, **(storage_options or {}))
+    return fs.open(path, "rb")
+
+
 def _classify(exc: BaseException) -> TransferFailed:
     if isinstance(exc, TransferFailed):
         return exc

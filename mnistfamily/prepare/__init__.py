@@ -26,7 +26,7 @@ BUILDERS: dict[str, str] = {
 }
 
 
-def builder(format_name: str) -> Callable[[DatasetSpec, SplitSpec, dict[str, Path], EntryWriter], None]:
+def builder(format_name: str) -> Callable[..., None]:
     """The function that decodes splits published in ``format_name``."""
     import importlib
 
@@ -34,31 +34,46 @@ def builder(format_name: str) -> Callable[[DatasetSpec, SplitSpec, dict[str, Pat
     return getattr(importlib.import_module(module), function)
 
 
-def recipe(spec: DatasetSpec, split: SplitSpec) -> dict:
+ORIENTATIONS = ("upright", "raw")
+
+
+def transposes(spec: DatasetSpec, orientation: str) -> bool:
+    """Whether preparing ``spec`` in ``orientation`` swaps height and width."""
+    if orientation not in ORIENTATIONS:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"orientation must be one of {', '.join(ORIENTATIONS)}, not {orientation!r}")
+    return spec.orientation == "transposed" and orientation == "upright"
+
+
+def recipe(spec: DatasetSpec, split: SplitSpec, orientation: str = "upright") -> dict:
     """Everything a split's arrays depend on; hashed into the cache key."""
     files = [spec.file(name).checksum_record() for name in split.files()]
     return {
         "dataset": spec.name, "split": split.name, "format": spec.format, "files": files,
-        "rows": list(split.rows) if split.rows else None, "image_shape": list(spec.image_shape),
-        "label_columns": list(spec.label_columns), "label_column": spec.label_column,
-        "num_classes": len(spec.classes),
+        "inputs": dict(split.inputs), "options": {k: list(v) if isinstance(v, tuple) else v
+                                                  for k, v in split.options.items()},
+        "image_shape": list(spec.image_shape), "label_columns": list(spec.label_columns),
+        "label_column": spec.label_column, "label_offset": spec.label_offset,
+        "num_classes": len(spec.classes), "transpose": transposes(spec, orientation),
     }
 
 
-def entry_for(root: Path, spec: DatasetSpec, split: SplitSpec) -> Path:
+def entry_for(root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str = "upright") -> Path:
     """The cache folder that holds (or will hold) a split's arrays."""
-    return entry_dir(root, spec.name, split.name, entry_key(recipe(spec, split)))
+    return entry_dir(root, spec.name, split.name, entry_key(recipe(spec, split, orientation)))
 
 
-def load_prepared(root: Path, spec: DatasetSpec, split: SplitSpec) -> dict[str, np.ndarray] | None:
+def load_prepared(root: Path, spec: DatasetSpec, split: SplitSpec,
+                  orientation: str = "upright") -> dict[str, np.ndarray] | None:
     """The split's arrays if they are already prepared (the warm path)."""
-    return read_entry(entry_for(root, spec, split))
+    return read_entry(entry_for(root, spec, split, orientation))
 
 
 def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[str, Path],
-                  sources: list[dict]) -> dict[str, np.ndarray]:
+                  sources: list[dict], orientation: str = "upright") -> dict[str, np.ndarray]:
     """Decode a split from verified local files into the cache and return its arrays."""
-    final = entry_for(root, spec, split)
+    final = entry_for(root, spec, split, orientation)
     final.parent.mkdir(parents=True, exist_ok=True)
     from filelock import FileLock
 
@@ -70,10 +85,11 @@ def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[s
             return arrays
         log.info("preparing %s [%s] in %s", spec.name, split.name, final)
         with EntryWriter(final) as writer:
-            builder(spec.format)(spec, split, paths, writer)
+            builder(spec.format)(spec, split, paths, writer, transpose=transposes(spec, orientation))
             writer.commit({
                 "dataset": spec.name, "split": split.name, "num_examples": split.num_examples,
-                "library_version": __version__, "recipe": recipe(spec, split), "sources": sources,
+                "library_version": __version__, "recipe": recipe(spec, split, orientation),
+                "sources": sources,
             })
     arrays = read_entry(final)
     if arrays is None:  # pragma: no cover - only if the folder vanished under us

@@ -17,9 +17,13 @@ from ..registry import DatasetSpec, SplitSpec
 from .cache import EntryWriter
 
 
-def build_idx_split(spec: DatasetSpec, split: SplitSpec, paths: dict[str, Path], writer: EntryWriter) -> None:
-    """Decode one split into ``writer``: images, labels, index and metadata columns."""
-    start, stop = _write_images(spec, split, paths[split.images], writer)
+def build_idx_split(spec: DatasetSpec, split: SplitSpec, paths: dict[str, Path], writer: EntryWriter,
+                    *, transpose: bool = False) -> None:
+    """Decode one split into ``writer``: images, labels, index and metadata columns.
+
+    ``transpose`` swaps height and width of every image (EMNIST is published transposed).
+    """
+    start, stop = _write_images(spec, split, paths[split.images], writer, transpose)
     labels = read_idx(paths[split.labels], rows=split.rows)
     where = f"{spec.name} [{split.name}] {paths[split.labels].name}"
     if labels.shape[0] != stop - start:
@@ -34,11 +38,13 @@ def build_idx_split(spec: DatasetSpec, split: SplitSpec, paths: dict[str, Path],
         labels = labels[:, spec.label_columns.index(spec.label_column)]  # type: ignore[arg-type]
     elif labels.ndim != 1:
         raise FormatError(f"{where}: expected one label per image (1-D), found shape {labels.shape}.")
-    labels = labels.astype(np.int64)
+    labels = labels.astype(np.int64) - spec.label_offset
     bad = (labels < 0) | (labels >= len(spec.classes))
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise FormatError(f"{where}: label {labels[first]} at row {first + start} is outside 0..{len(spec.classes) - 1} "
+        published = labels[first] + spec.label_offset
+        raise FormatError(f"{where}: label {published} at row {first + start} is outside "
+                          f"{spec.label_offset}..{len(spec.classes) - 1 + spec.label_offset} "
                           f"({len(spec.classes)} classes in the registry).")
     writer.save("labels", labels)
     if split.index_file:
@@ -53,11 +59,13 @@ def build_idx_split(spec: DatasetSpec, split: SplitSpec, paths: dict[str, Path],
         writer.save(f"meta.{name}", column)
 
 
-def _write_images(spec: DatasetSpec, split: SplitSpec, path: Path, writer: EntryWriter) -> tuple[int, int]:
+def _write_images(spec: DatasetSpec, split: SplitSpec, path: Path, writer: EntryWriter,
+                  transpose: bool) -> tuple[int, int]:
     where = f"{spec.name} [{split.name}] {path.name}"
     with open_idx(path) as (header, stream):
-        if header.dtype != np.dtype("u1") or header.shape[1:] != tuple(spec.image_shape):
-            raise FormatError(f"{where}: expected uint8 images of shape (N, {', '.join(map(str, spec.image_shape))}); "
+        published_shape = tuple(spec.image_shape[::-1]) if spec.orientation == "transposed" else spec.image_shape
+        if header.dtype != np.dtype("u1") or header.shape[1:] != tuple(published_shape):
+            raise FormatError(f"{where}: expected uint8 images of shape (N, {', '.join(map(str, published_shape))}); "
                               f"the header says {header.dtype.name} {header.shape}.")
         start, stop = split.rows or (0, header.shape[0])
         if stop > header.shape[0]:
@@ -66,10 +74,24 @@ def _write_images(spec: DatasetSpec, split: SplitSpec, path: Path, writer: Entry
             raise FormatError(f"{where}: the registry says {split.num_examples:,} examples, the file header gives "
                               f"{stop - start:,}. The file is not the published one; delete it and fetch again.")
         skip_payload(stream, start * header.row_bytes, where)
-        images = writer.create("images", np.uint8, (stop - start, *header.shape[1:]))
-        read_payload_into(stream, images.reshape(-1).data, where)
+        shape = header.shape[1:][::-1] if transpose else header.shape[1:]
+        images = writer.create("images", np.uint8, (stop - start, *shape))
+        if transpose:
+            _read_transposed(stream, images, header.shape[1:], where)
+        else:
+            read_payload_into(stream, images.reshape(-1).data, where)
         images.flush()
         del images
         if split.rows is None:
             expect_end(stream, where, header.payload_bytes)
     return start, stop
+
+
+def _read_transposed(stream, images: np.ndarray, published: tuple[int, ...], where: str,
+                     chunk: int = 8192) -> None:
+    """Decode in chunks of images, swapping the last two axes; memory stays at one chunk."""
+    buffer = np.empty((chunk, *published), dtype=np.uint8)
+    for first in range(0, len(images), chunk):
+        n = min(chunk, len(images) - first)
+        read_payload_into(stream, buffer[:n].reshape(-1).data, where)
+        images[first:first + n] = buffer[:n].transpose(0, 2, 1)

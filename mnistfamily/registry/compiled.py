@@ -19,7 +19,7 @@ from types import MappingProxyType
 from .schema import DatasetSpec, FileSpec, SplitSpec
 
 log = logging.getLogger("mnistfamily.registry")
-COMPILED_FORMAT = 1
+COMPILED_FORMAT = 2
 
 
 def compiled_path(folder: Path, stats: tuple) -> Path:
@@ -35,7 +35,9 @@ def to_json(specs: dict[str, DatasetSpec]) -> str:
     for name, spec in specs.items():
         fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
         fields["files"] = {k: dataclasses.asdict(v) for k, v in spec.files.items()}
-        fields["splits"] = {k: dataclasses.asdict(v) for k, v in spec.splits.items()}
+        fields["splits"] = {k: {"name": v.name, "num_examples": v.num_examples, "inputs": dict(v.inputs),
+                                "options": dict(v.options), "description": v.description}
+                            for k, v in spec.splits.items()}
         out[name] = fields
     return json.dumps({"format": COMPILED_FORMAT, "datasets": out})
 
@@ -49,8 +51,9 @@ def from_json(text: str) -> dict[str, DatasetSpec]:
         files = {k: FileSpec(**v) for k, v in fields.pop("files").items()}
         splits = {}
         for k, v in fields.pop("splits").items():
-            v["rows"] = tuple(v["rows"]) if v["rows"] else None
-            splits[k] = SplitSpec(**v)
+            options = {key: tuple(o) if isinstance(o, list) else o for key, o in v.pop("options").items()}
+            inputs = MappingProxyType(v.pop("inputs"))
+            splits[k] = SplitSpec(**v, inputs=inputs, options=MappingProxyType(options))
         for key in ("classes", "image_shape", "mirrors", "label_columns"):
             fields[key] = tuple(fields[key])
         specs[name] = DatasetSpec(**fields, files=MappingProxyType(files), splits=MappingProxyType(splits))

@@ -18,18 +18,17 @@ def file_to_dict(file: FileSpec) -> dict[str, Any]:
     out: dict[str, Any] = {"size": _unknown(file.size), "md5": _unknown(file.md5), "sha256": _unknown(file.sha256)}
     if file.payload_size is not None or file.payload_sha256 is not None:
         out["payload"] = {"size": _unknown(file.payload_size), "sha256": _unknown(file.payload_sha256)}
-    if file.url:
-        out["url"] = file.url
+    for key in ("url", "archive", "member"):
+        if getattr(file, key):
+            out[key] = getattr(file, key)
     return out
 
 
 def split_to_dict(split: SplitSpec) -> dict[str, Any]:
     """The registry mapping of one split."""
-    out: dict[str, Any] = {"num_examples": split.num_examples, "images": split.images, "labels": split.labels}
-    if split.rows:
-        out["rows"] = list(split.rows)
-    if split.index_file:
-        out["index"] = split.index_file
+    out: dict[str, Any] = {"num_examples": split.num_examples, **split.inputs}
+    for key, value in split.options.items():
+        out[key] = list(value) if isinstance(value, tuple) else value
     if split.description:
         out["description"] = split.description
     return out
@@ -51,6 +50,10 @@ def spec_to_dict(spec: DatasetSpec) -> dict[str, Any]:
     if spec.label_columns:
         out["label_columns"] = list(spec.label_columns)
         out["label_column"] = spec.label_column
+    if spec.label_offset:
+        out["label_offset"] = spec.label_offset
+    if spec.orientation != "upright":
+        out["orientation"] = spec.orientation
     if spec.notes:
         out["notes"] = spec.notes
     out["files"] = {name: file_to_dict(f) for name, f in spec.files.items()}

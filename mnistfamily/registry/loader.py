@@ -26,21 +26,28 @@ UNKNOWN = "unknown"
 _HEX = {"md5": re.compile(r"^[0-9a-f]{32}$"), "sha256": re.compile(r"^[0-9a-f]{64}$")}
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?$")
 _SPLIT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
-KNOWN_FORMATS = ("idx",)
+
+#: Split keys each format accepts: key -> (kind, required). Kinds: "file" (a name from the
+#: dataset's files), "rows" ([start, stop]), "str". Adding a format = a builder in
+#: prepare/ + its keys here.
+FORMAT_SPLIT_KEYS: dict[str, dict[str, tuple[str, bool]]] = {
+    "idx": {"images": ("file", True), "labels": ("file", True), "index": ("file", False),
+            "rows": ("rows", False)},
+}
+KNOWN_FORMATS = tuple(FORMAT_SPLIT_KEYS)
+_ORIENTATIONS = ("upright", "transposed")
 
 _TOP_KEYS = {"version": True, "datasets": True}
 _DATASET_KEYS = {
     "title": True, "description": False, "homepage": True, "license": True, "citation": True,
     "format": True, "classes": True, "image_shape": True, "files": True, "splits": True,
     "base_url": False, "mirrors": False, "packaged": False, "label_columns": False,
-    "label_column": False, "notes": False,
+    "label_column": False, "label_offset": False, "orientation": False, "notes": False,
 }
-_FILE_KEYS = {"size": True, "md5": True, "sha256": True, "payload": False, "url": False}
+_FILE_KEYS = {"size": True, "md5": True, "sha256": True, "payload": False, "url": False,
+              "archive": False, "member": False}
 _PAYLOAD_KEYS = {"size": True, "sha256": True}
-_SPLIT_KEYS = {
-    "num_examples": True, "images": True, "labels": True, "rows": False, "index": False,
-    "description": False,
-}
+_SPLIT_COMMON_KEYS = {"num_examples": True, "description": False}
 
 
 class _Walker:
@@ -190,6 +197,10 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
                   f"with label_columns, label_column must name one of them ({', '.join(label_columns)})")
     if label_column and not label_columns:
         w.problem(f"{path}.label_column", node, "label_column needs label_columns")
+    label_offset = w.typed(f, "label_offset", path, lambda v: isinstance(v, int) and not isinstance(v, bool),
+                           "an integer", 0)
+    orientation = w.typed(f, "orientation", path, lambda v: v in _ORIENTATIONS,
+                          f"one of {', '.join(_ORIENTATIONS)}", "upright")
     if not base_url and not packaged and "files" in f:
         w.problem(f"{path}.base_url", node, "missing: a base_url (or packaged: true) says where files live")
 
@@ -202,13 +213,19 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
             spec = _file(w, f"{path}.files.{fname}", fname, fnode)
             if spec is not None:
                 files[fname] = spec
+        for fname, fspec in files.items():
+            if fspec.archive is not None and fspec.archive not in files:
+                w.problem(f"{path}.files.{fname}.archive", node,
+                          f"names {fspec.archive!r}, which is not in this dataset's files")
+            if (fspec.archive is None) != (fspec.member is None):
+                w.problem(f"{path}.files.{fname}", node, "archive and member go together")
 
     splits: dict[str, SplitSpec] = {}
     if "splits" in f:
         for sname, (snode, key_node) in w.mapping(f["splits"][0], f"{path}.splits").items():
             if not _SPLIT.match(sname):
                 w.problem(f"{path}.splits.{sname}", key_node, "split names are lower-case words")
-            split = _split(w, f"{path}.splits.{sname}", sname, snode, files)
+            split = _split(w, f"{path}.splits.{sname}", sname, snode, files, fmt)
             if split is not None:
                 splits[sname] = split
         if not splits and isinstance(f["splits"][0], yaml.MappingNode):
@@ -221,7 +238,7 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
         classes=tuple(classes), image_shape=tuple(shape), files=MappingProxyType(files),
         splits=MappingProxyType(splits), base_url=base_url, mirrors=tuple(mirrors),
         packaged=packaged, label_columns=tuple(label_columns), label_column=label_column,
-        notes=notes, origin=source,
+        label_offset=label_offset, orientation=orientation, notes=notes, origin=source,
     )
 
 
@@ -268,25 +285,46 @@ def _file(w: _Walker, path: str, name: str, node: yaml.Node) -> FileSpec | None:
         name=name, size=_size(w, f, "size", path), md5=_hash(w, f, "md5", path),
         sha256=_hash(w, f, "sha256", path), payload_size=payload_size,
         payload_sha256=payload_sha256, url=w.typed(f, "url", path, _is_str, "a URL"),
+        archive=w.typed(f, "archive", path, _is_str, "the name of another file of the dataset"),
+        member=w.typed(f, "member", path, _is_member, "a relative path inside the archive"),
     )
 
 
-def _split(w: _Walker, path: str, name: str, node: yaml.Node, files: dict) -> SplitSpec | None:
-    f = w.fields(node, path, _SPLIT_KEYS)
+def _is_member(v: Any) -> bool:
+    """A member name is only ever compared, never used as a path, but must still look sane."""
+    return (isinstance(v, str) and bool(v) and not v.startswith(("/", "\\")) and "\0" not in v
+            and ".." not in v.replace("\\", "/").split("/"))
+
+
+def _split(w: _Walker, path: str, name: str, node: yaml.Node, files: dict, fmt: str) -> SplitSpec | None:
+    keys = FORMAT_SPLIT_KEYS.get(fmt, {})
+    allowed = {**_SPLIT_COMMON_KEYS, **{k: required for k, (_, required) in keys.items()}}
+    f = w.fields(node, path, allowed)
     num = w.typed(f, "num_examples", path, lambda v: _is_count(v) and v > 0, "a positive integer", 0)
-    refs = {}
-    for key in ("images", "labels", "index"):
-        value = w.typed(f, key, path, _is_str, "a file name")
-        if value is not None and value not in files:
-            w.problem(f"{path}.{key}", f[key][0], f"names {value!r}, which is not in this dataset's files{_close(value, files)}")
-        refs[key] = value
-    rows = w.typed(f, "rows", path,
-                   lambda v: isinstance(v, list) and len(v) == 2 and all(_is_count(x) for x in v) and v[0] < v[1],
-                   "[start, stop] with start < stop")
-    if rows is not None and num and rows[1] - rows[0] != num:
-        w.problem(f"{path}.rows", f["rows"][0], f"selects {rows[1] - rows[0]} rows but num_examples is {num}")
+    inputs: dict[str, str] = {}
+    options: dict[str, Any] = {}
+    for key, (kind, _) in keys.items():
+        if key not in f:
+            continue
+        if kind == "file":
+            value = w.typed(f, key, path, _is_str, "a file name")
+            if value is not None and value not in files:
+                w.problem(f"{path}.{key}", f[key][0],
+                          f"names {value!r}, which is not in this dataset's files{_close(value, files)}")
+            elif value is not None:
+                inputs[key] = value
+        elif kind == "rows":
+            rows = w.typed(f, key, path,
+                           lambda v: isinstance(v, list) and len(v) == 2 and all(_is_count(x) for x in v)
+                           and v[0] < v[1], "[start, stop] with start < stop")
+            if rows is not None and num and rows[1] - rows[0] != num:
+                w.problem(f"{path}.{key}", f[key][0], f"selects {rows[1] - rows[0]} rows but num_examples is {num}")
+            if rows is not None:
+                options[key] = tuple(rows)
+        else:
+            value = w.typed(f, key, path, _is_str, "a string")
+            if value is not None:
+                options[key] = value
     description = w.typed(f, "description", path, lambda v: isinstance(v, str), "a string", "")
-    return SplitSpec(
-        name=name, num_examples=num, images=refs["images"] or "", labels=refs["labels"] or "",
-        rows=tuple(rows) if rows else None, index_file=refs["index"], description=description,
-    )
+    return SplitSpec(name=name, num_examples=num, inputs=MappingProxyType(inputs),
+                     options=MappingProxyType(options), description=description)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 COMPRESSION_SUFFIXES = (".gz", ".xz")
 
@@ -25,6 +25,8 @@ class FileSpec:
     payload_size: int | None = None
     payload_sha256: str | None = None
     url: str | None = None  # overrides ``base_url + name`` as the canonical location
+    archive: str | None = None  # the file is a member of this other file (a zip) ...
+    member: str | None = None  # ... stored under this name inside it (never used as a path)
 
     @property
     def verifiable(self) -> bool:
@@ -42,7 +44,7 @@ class FileSpec:
     def checksum_record(self) -> dict[str, object]:
         """The known checksums, for manifests and Parquet metadata."""
         record: dict[str, object] = {"name": self.name}
-        for key in ("size", "md5", "sha256", "payload_size", "payload_sha256"):
+        for key in ("size", "md5", "sha256", "payload_size", "payload_sha256", "archive", "member"):
             value = getattr(self, key)
             if value is not None:
                 record[key] = value
@@ -51,27 +53,40 @@ class FileSpec:
 
 @dataclass(frozen=True)
 class SplitSpec:
-    """A split: which files hold its images, labels and (optionally) positions.
+    """A split: which files it reads, in which role, and the format's options for it.
 
-    ``rows`` selects a contiguous range of the published files (QMNIST ``test10k`` is rows
-    0-10,000 of the 60,000-row test files); ``index_file`` names an IDX file holding each
-    example's position in the published split (the embedded sample).
+    ``inputs`` maps a role to a file name of the dataset: ``images``, ``labels`` and
+    ``index`` for IDX datasets, other roles for other formats (see
+    ``registry/formats.py``). ``options`` holds the format's other settings, such as
+    ``rows`` (QMNIST ``test10k`` is rows 0-10,000 of the 60,000-row test files).
     """
 
     name: str
     num_examples: int
-    images: str
-    labels: str
-    rows: tuple[int, int] | None = None
-    index_file: str | None = None
+    inputs: Mapping[str, str]
+    options: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
 
+    @property
+    def images(self) -> str:
+        return self.inputs.get("images", "")
+
+    @property
+    def labels(self) -> str:
+        return self.inputs.get("labels", "")
+
+    @property
+    def index_file(self) -> str | None:
+        return self.inputs.get("index")
+
+    @property
+    def rows(self) -> tuple[int, int] | None:
+        rows = self.options.get("rows")
+        return (int(rows[0]), int(rows[1])) if rows else None
+
     def files(self) -> tuple[str, ...]:
-        """Names of every file this split reads."""
-        names = [self.images, self.labels]
-        if self.index_file:
-            names.append(self.index_file)
-        return tuple(names)
+        """Names of every file this split reads, without repeats."""
+        return tuple(dict.fromkeys(self.inputs.values()))
 
 
 @dataclass(frozen=True)
@@ -94,6 +109,8 @@ class DatasetSpec:
     packaged: bool = False
     label_columns: tuple[str, ...] = ()
     label_column: str | None = None
+    label_offset: int = 0  # subtracted from published labels (EMNIST letters: 1..26 -> 0..25)
+    orientation: str = "upright"  # "transposed": published with height and width swapped
     notes: str = ""
     origin: str = field(default="", compare=False)  # the registry file it came from
 

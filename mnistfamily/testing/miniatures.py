@@ -1,23 +1,30 @@
 """Format-exact miniature copies of registry datasets, with known content.
 
-``write_miniatures`` writes, for each dataset, every file its splits read (IDX, gzip or
-xz, chosen by the published file name) with a few rows per split instead of thousands,
-and a registry whose sizes and checksums are those of the miniatures and whose
-``base_url`` points where the files will be served. Tests then drive the real path:
-download -> verify -> prepare -> load, and compare the result with ``expected``.
+``write_miniatures`` writes, for each dataset, every file its splits read, in the
+published format (IDX, gzip or xz chosen by the published file name; members packed into
+their zip archive; EMNIST-style transposed images and 1-based labels where the dataset is
+published that way), with a few rows per split instead of thousands, and a registry
+whose sizes and checksums are those of the miniatures and whose ``base_url`` points where
+the files will be served. A miniature knows what the real entry knows: a hash the real
+registry lacks is left out of the miniature's too, so the same verification path runs.
+Tests then drive the real path (download -> verify -> prepare -> load) and compare the
+result with ``expected``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import math
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import Callable
 
 import numpy as np
 
-from ..formats.idx import write_idx
+from ..formats.idx import encode_header, write_idx
 from ..registry import DatasetSpec, FileSpec, Registry, SplitSpec, get_registry, join_url
 from ..registry.dump import dump_registry
 
@@ -37,14 +44,6 @@ class Miniatures:
         return self.expected[(name, split)]
 
 
-def _scaled_rows(split: SplitSpec, scale: int, minimum: int) -> tuple[int, int] | None:
-    if split.rows is None:
-        return None
-    start = math.ceil(split.rows[0] / scale)
-    stop = max(start + 1, split.rows[1] // scale)
-    return start, stop
-
-
 def write_miniatures(folder: str | Path, base_url: str, *, names: list[str] | None = None,
                      scale: int = 1000, minimum: int = 5, seed: int = 0,
                      source_registry: Registry | None = None) -> Miniatures:
@@ -52,8 +51,8 @@ def write_miniatures(folder: str | Path, base_url: str, *, names: list[str] | No
 
     Files land in ``folder/<family>/<published name>`` (the layout mirrors use), and the
     generated registry says they live at ``base_url/<family>/``. Every split keeps its
-    structure (row ranges, label tables, index files) with about ``1/scale`` of its rows
-    and at least ``minimum``.
+    structure (row ranges, label tables, index files, archive members) with about
+    ``1/scale`` of its rows and at least ``minimum``.
 
     Examples
     --------
@@ -70,83 +69,134 @@ def write_miniatures(folder: str | Path, base_url: str, *, names: list[str] | No
     out = Miniatures(folder, folder / "registry.yaml", registry)  # registry replaced below
     for name in names or registry.names():
         spec = registry.dataset(name)
-        mini_spec, files, expected = _miniature(spec, folder, base_url, scale, minimum, rng)
-        specs.append(mini_spec)
-        out.files[name] = files
-        out.expected.update(expected)
+        splits = {s.name: _scaled(s, scale, minimum) for s in spec.splits.values()}
+        contents, expected = GENERATORS[spec.format](spec, splits, rng)
+        files, paths = _write_files(spec, contents, folder)
+        specs.append(replace(spec, files=MappingProxyType(files), splits=MappingProxyType(splits),
+                             base_url=join_url(base_url, spec.family) + "/", mirrors=(), packaged=False))
+        out.files[name] = paths
+        out.expected.update({(name, split): arrays for split, arrays in expected.items()})
     out.registry_path.write_text(dump_registry(specs), encoding="utf-8")
     out.registry = Registry.from_files([out.registry_path])
     return out
 
 
-def _miniature(spec: DatasetSpec, folder: Path, base_url: str, scale: int, minimum: int,
-               rng: np.random.Generator) -> tuple[DatasetSpec, dict[str, Path], dict]:
-    splits: dict[str, SplitSpec] = {}
-    file_rows: dict[str, int] = {}
-    for split in spec.splits.values():
-        rows = _scaled_rows(split, scale, minimum)
-        n = rows[1] - rows[0] if rows else max(minimum, split.num_examples // scale)
-        splits[split.name] = replace(split, num_examples=n, rows=rows)
-        for file_name in (split.images, split.labels, split.index_file):
-            if file_name:
-                file_rows[file_name] = max(file_rows.get(file_name, 0), rows[1] if rows else n)
-    # content of each file, shared by the splits that read it
-    contents: dict[str, np.ndarray] = {}
-    image_files = {s.images for s in splits.values()}
-    label_files = {s.labels for s in splits.values()}
-    index_files = {s.index_file for s in splits.values() if s.index_file}
-    for file_name in image_files:
-        n = file_rows[file_name]
-        contents[file_name] = rng.integers(0, 256, size=(n, *spec.image_shape), dtype=np.uint8)
-    for file_name in label_files:
-        n = file_rows[file_name]
-        classes = rng.integers(0, len(spec.classes), size=n)
-        if spec.label_columns:
-            table = rng.integers(0, 10, size=(n, len(spec.label_columns))).astype(np.int32)
-            table[:, spec.label_columns.index(spec.label_column)] = classes
-            contents[file_name] = table
-        else:
-            contents[file_name] = classes.astype(np.uint8)
-    for file_name in index_files:
-        n = file_rows[file_name]
-        contents[file_name] = np.sort(rng.choice(n * 7, size=n, replace=False)).astype(np.int32)
+def _scaled(split: SplitSpec, scale: int, minimum: int) -> SplitSpec:
+    rows = split.rows
+    if rows is None:
+        return replace(split, num_examples=max(minimum, split.num_examples // scale))
+    start = math.ceil(rows[0] / scale)
+    stop = max(start + 1, rows[1] // scale)
+    return replace(split, num_examples=stop - start, options=MappingProxyType({**split.options, "rows": (start, stop)}))
 
-    family_dir = folder / spec.family
-    family_dir.mkdir(parents=True, exist_ok=True)
-    files: dict[str, FileSpec] = {}
-    paths: dict[str, Path] = {}
-    for file_name, array in contents.items():
-        path = family_dir / file_name
+
+def _file_rows(splits: dict[str, SplitSpec]) -> dict[str, int]:
+    """Rows each published file needs to hold every split that reads it."""
+    rows: dict[str, int] = {}
+    for split in splits.values():
+        stop = split.rows[1] if split.rows else split.num_examples
+        for name in split.files():
+            rows[name] = max(rows.get(name, 0), stop)
+    return rows
+
+
+def _idx_bytes(array: np.ndarray, name: str) -> bytes:
+    """The bytes of ``array`` as an IDX file called ``name`` (compressed by its suffix)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
         write_idx(path, array)
-        data = path.read_bytes()
-        payload = _payload_bytes(array)
-        files[file_name] = FileSpec(
-            name=file_name, size=len(data), md5=hashlib.md5(data).hexdigest(),
-            sha256=hashlib.sha256(data).hexdigest(), payload_size=len(payload),
-            payload_sha256=hashlib.sha256(payload).hexdigest())
-        paths[file_name] = path
+        return path.read_bytes()
 
+
+def _idx_contents(spec: DatasetSpec, splits: dict[str, SplitSpec], rng: np.random.Generator):
+    """Published bytes of every file of an IDX dataset, and what loading must return."""
+    rows = _file_rows(splits)
+    arrays: dict[str, np.ndarray] = {}
+    for split in splits.values():
+        if split.images not in arrays:
+            arrays[split.images] = rng.integers(0, 256, size=(rows[split.images], *spec.image_shape), dtype=np.uint8)
+        if split.labels not in arrays:
+            n = rows[split.labels]
+            classes = rng.integers(0, len(spec.classes), size=n)
+            if spec.label_columns:
+                table = rng.integers(0, 10, size=(n, len(spec.label_columns))).astype(np.int32)
+                table[:, spec.label_columns.index(spec.label_column)] = classes + spec.label_offset
+                arrays[split.labels] = table
+            else:
+                arrays[split.labels] = (classes + spec.label_offset).astype(np.uint8)
+        if split.index_file and split.index_file not in arrays:
+            n = rows[split.index_file]
+            arrays[split.index_file] = np.sort(rng.choice(n * 7, size=n, replace=False)).astype(np.int32)
     expected = {}
     for split in splits.values():
         start, stop = split.rows or (0, split.num_examples)
-        labels = contents[split.labels][start:stop]
+        labels = arrays[split.labels][start:stop]
         metadata = {}
         if spec.label_columns:
             metadata = {c: labels[:, i].astype(np.int32) for i, c in enumerate(spec.label_columns)}
             labels = labels[:, spec.label_columns.index(spec.label_column)]
-        index = (contents[split.index_file].astype(np.int64) if split.index_file
+        index = (arrays[split.index_file].astype(np.int64) if split.index_file
                  else np.arange(start, stop, dtype=np.int64))
-        expected[(spec.name, split.name)] = {
-            "images": contents[split.images][start:stop], "labels": labels.astype(np.int64),
+        expected[split.name] = {
+            "images": arrays[split.images][start:stop], "labels": labels.astype(np.int64) - spec.label_offset,
             "index": index, "metadata": metadata,
         }
-    mini = replace(spec, files=MappingProxyType(files), splits=MappingProxyType(splits),
-                   base_url=join_url(base_url, spec.family) + "/", mirrors=(), packaged=False)
-    return mini, paths, expected
+    published = {}
+    for name, array in arrays.items():
+        if name in {s.images for s in splits.values()} and spec.orientation == "transposed":
+            array = np.ascontiguousarray(array.transpose(0, 2, 1))  # stored as published
+        published[name] = (_idx_bytes(array, name), _payload(array))
+    return published, expected
 
 
-def _payload_bytes(array: np.ndarray) -> bytes:
-    from ..formats.idx import encode_header
-
+def _payload(array: np.ndarray) -> bytes:
     big = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder(">"))
     return encode_header(array.dtype, array.shape) + big.tobytes()
+
+
+#: format -> function(spec, scaled splits, rng) -> ({file: (bytes, payload or None)}, {split: expected})
+GENERATORS: dict[str, Callable] = {"idx": _idx_contents}
+
+
+def _write_files(spec: DatasetSpec, contents: dict[str, tuple[bytes, bytes | None]],
+                 folder: Path) -> tuple[dict[str, FileSpec], dict[str, Path]]:
+    family_dir = folder / spec.family
+    family_dir.mkdir(parents=True, exist_ok=True)
+    files: dict[str, FileSpec] = {}
+    paths: dict[str, Path] = {}
+    archives: dict[str, list[tuple[str, bytes]]] = {}
+    for name, (data, payload) in contents.items():
+        real = spec.file(name)
+        files[name] = _described(real, data, payload)
+        if real.archive:
+            archives.setdefault(real.archive, []).append((real.member or name, data))
+        else:
+            (family_dir / name).write_bytes(data)
+            paths[name] = family_dir / name
+    for archive, members in archives.items():
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zf:
+            for member, data in sorted(members):
+                info = zipfile.ZipInfo(member, date_time=(2019, 1, 1, 0, 0, 0))  # reproducible bytes
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, data)
+        data = buffer.getvalue()
+        (family_dir / archive).write_bytes(data)
+        paths[archive] = family_dir / archive
+        files[archive] = _described(spec.file(archive), data, None)
+    return files, paths
+
+
+def _described(real: FileSpec, data: bytes, payload: bytes | None) -> FileSpec:
+    """The miniature's FileSpec: the same fields known as in the real entry, with its own values."""
+    def known(value, computed):
+        return computed if value is not None else None
+
+    return replace(
+        real, size=known(real.size, len(data)), md5=known(real.md5, hashlib.md5(data).hexdigest()),
+        sha256=known(real.sha256, hashlib.sha256(data).hexdigest()),
+        payload_size=known(real.payload_size, len(payload)) if payload is not None else None,
+        payload_sha256=known(real.payload_sha256, hashlib.sha256(payload).hexdigest()) if payload is not None else None,
+        url=None)

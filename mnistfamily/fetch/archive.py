@@ -1,0 +1,148 @@
+"""Files published as members of a zip archive (EMNIST's ``gzip.zip``).
+
+A member with its own checksum is read straight out of the archive wherever the archive
+lives: from a local copy, or over HTTP with range requests (only the zip's central
+directory and the member's bytes cross the network, not the whole archive). When the
+server does not answer ranges, or the member has no checksum of its own, the whole
+archive is fetched and verified once, and members are extracted from the cached copy.
+
+Member names come from the registry and are only ever compared with the names inside
+the archive; extracted bytes are written under the registry's file name, never under a
+name taken from the archive.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+import zipfile
+from pathlib import Path
+from typing import BinaryIO
+
+from .. import config
+from ..errors import ChecksumError, DownloadError, FormatError, UnverifiedFileError
+from ..registry import DatasetSpec, FileSpec
+from .locations import Location
+from .transfer import TransferFailed, open_random_access
+from .verify import Verification, hash_file, verify_file
+
+log = logging.getLogger("mnistfamily.fetch")
+_CHUNK = 1 << 20
+
+
+def extract_member(archive: BinaryIO, file: FileSpec, target: Path, where: str) -> None:
+    """Copy ``file.member`` out of an open zip into ``target`` (a temporary path), bounded."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            try:
+                info = zf.getinfo(file.member or "")
+            except KeyError:
+                raise FormatError(f"{where}: the archive has no member {file.member!r}; it is not the "
+                                  "published archive.") from None
+            if info.is_dir():
+                raise FormatError(f"{where}: {file.member!r} is a folder in the archive, not a file.")
+            if file.size is not None and info.file_size != file.size:
+                raise ChecksumError(f"{where}: member {file.member} declares {info.file_size:,} bytes, "
+                                    f"the registry expects {file.size:,}.")
+            # ZipExtFile stops at the declared size and checks the CRC at the end
+            with zf.open(info) as src, open(target, "wb") as out:
+                for chunk in iter(lambda: src.read(_CHUNK), b""):
+                    out.write(chunk)
+    except zipfile.BadZipFile as exc:
+        raise FormatError(f"{where}: not a valid zip archive ({exc}).") from None
+
+
+def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, download: bool = True,
+                 allow_unverified: bool | None = None,
+                 storage_options: dict | None = None) -> tuple[Path, Verification]:
+    """A verified local copy of an archive member (see the module docstring)."""
+    from . import _check_cached, _locations, cached_path, fetch_file
+
+    archive = spec.file(file.archive or "")
+    target = cached_path(root, spec, file)
+    options = dict(source=source, download=download, allow_unverified=allow_unverified,
+                   storage_options=storage_options)
+    if not file.verifiable:
+        if not archive.verifiable and not config.allow_unverified(allow_unverified):
+            raise UnverifiedFileError(
+                f"{spec.name}: neither {file.name} nor its archive {archive.name} has a checksum in the "
+                "registry. Pass allow_unverified=True to use them anyway.")
+        # trusted only as part of the verified archive: extract afresh from it every time
+        archive_path, _ = fetch_file(spec, archive, root=root, **options)
+        _extract_locked(archive_path, file, target, f"{spec.name}: {archive_path}")
+        return target, Verification("archive", target.stat().st_size, sha256=hash_file(target, "sha256"))
+
+    if target.exists():
+        checked = _check_cached(target, file, spec)
+        if checked is not None:
+            return target, checked
+    target.parent.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock
+
+    with FileLock(str(target) + ".lock", timeout=3600):
+        if target.exists():
+            checked = _check_cached(target, file, spec)
+            if checked is not None:
+                return target, checked
+        cached_archive = cached_path(root, spec, archive)
+        failures: list[str] = []
+        if cached_archive.exists():
+            result = _try(lambda: open(cached_archive, "rb"), file, target, str(cached_archive), failures)
+            if result is not None:
+                return target, result
+        for location in _locations(spec, archive, source, download, target):
+            if location.protocol == "" and not os.path.isfile(location.url):
+                continue
+            result = _try(lambda loc=location: open_random_access(loc, storage_options, archive.size),
+                          file, target, location.url, failures)
+            if result is not None:
+                log.info("%s read from %s without downloading the whole archive", file.name, location.url)
+                return target, result
+        log.info("reading %s from %s member by member failed (%s); fetching the whole archive",
+                 file.name, archive.name, "; ".join(failures) or "no location")
+        try:
+            archive_path, _ = fetch_file(spec, archive, root=root, **options)
+        except DownloadError as exc:
+            if failures:
+                raise DownloadError(f"{exc}\nReading the member directly also failed:\n"
+                                    + "\n".join(f"  - {f}" for f in failures)) from None
+            raise
+        result = _try(lambda: open(archive_path, "rb"), file, target, str(archive_path), failures)
+        if result is None:
+            raise DownloadError(f"{spec.name}: {file.name} could not be taken from the verified archive "
+                                f"{archive_path}:\n" + "\n".join(f"  - {f}" for f in failures))
+        return target, result
+
+
+def _try(opener, file: FileSpec, target: Path, where: str, failures: list[str]) -> Verification | None:
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        with opener() as handle:
+            extract_member(handle, file, tmp, where)
+        result = verify_file(tmp, file)
+        os.replace(tmp, target)
+        return result
+    except (FormatError, ChecksumError, TransferFailed, OSError, ValueError, EOFError) as exc:
+        reason = exc.reason if isinstance(exc, TransferFailed) else str(exc).split(": ", 1)[-1]
+        failures.append(f"{where}: {reason}")
+        return None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _extract_locked(archive_path: Path, file: FileSpec, target: Path, where: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    from filelock import FileLock
+
+    with FileLock(str(target) + ".lock", timeout=3600):
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+        try:
+            with open(archive_path, "rb") as handle:
+                extract_member(handle, file, tmp, where)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+__all__ = ["extract_member", "fetch_member", "Location"]
