@@ -67,15 +67,26 @@ def write_miniatures(folder: str | Path, base_url: str, *, names: list[str] | No
     rng = np.random.default_rng(seed)
     specs: list[DatasetSpec] = []
     out = Miniatures(folder, folder / "registry.yaml", registry)  # registry replaced below
+    # archives are shared by the datasets of a family (EMNIST's six splits, one gzip.zip):
+    # members are collected first and each archive is written once, with all of them
+    archives: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
     for name in names or registry.names():
         spec = registry.dataset(name)
         splits = {s.name: _scaled(s, scale, minimum) for s in spec.splits.values()}
         contents, expected = GENERATORS[spec.format](spec, splits, rng)
-        files, paths = _write_files(spec, contents, folder)
+        files, paths = _write_files(spec, contents, folder, archives)
         specs.append(replace(spec, files=MappingProxyType(files), splits=MappingProxyType(splits),
                              base_url=join_url(base_url, spec.family) + "/", mirrors=(), packaged=False))
         out.files[name] = paths
         out.expected.update({(name, split): arrays for split, arrays in expected.items()})
+    written = {key: _write_archive(folder / key[0] / key[1], members) for key, members in archives.items()}
+    for i, spec in enumerate(specs):
+        files = dict(spec.files)
+        for (family, archive), (path, data) in written.items():
+            if family == spec.family and archive in files:
+                files[archive] = _described(spec.file(archive), data, None)
+                out.files[spec.name][archive] = path
+        specs[i] = replace(spec, files=MappingProxyType(files))
     out.registry_path.write_text(dump_registry(specs), encoding="utf-8")
     out.registry = Registry.from_files([out.registry_path])
     return out
@@ -160,33 +171,37 @@ def _payload(array: np.ndarray) -> bytes:
 GENERATORS: dict[str, Callable] = {"idx": _idx_contents}
 
 
-def _write_files(spec: DatasetSpec, contents: dict[str, tuple[bytes, bytes | None]],
-                 folder: Path) -> tuple[dict[str, FileSpec], dict[str, Path]]:
+def _write_files(spec: DatasetSpec, contents: dict[str, tuple[bytes, bytes | None]], folder: Path,
+                 archives: dict[tuple[str, str], list[tuple[str, bytes]]]
+                 ) -> tuple[dict[str, FileSpec], dict[str, Path]]:
     family_dir = folder / spec.family
     family_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, FileSpec] = {}
     paths: dict[str, Path] = {}
-    archives: dict[str, list[tuple[str, bytes]]] = {}
     for name, (data, payload) in contents.items():
         real = spec.file(name)
         files[name] = _described(real, data, payload)
         if real.archive:
-            archives.setdefault(real.archive, []).append((real.member or name, data))
+            files.setdefault(real.archive, spec.file(real.archive))  # described once written
+            members = archives.setdefault((spec.family, real.archive), [])
+            if (real.member or name) not in {m for m, _ in members}:
+                members.append((real.member or name, data))
         else:
             (family_dir / name).write_bytes(data)
             paths[name] = family_dir / name
-    for archive, members in archives.items():
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as zf:
-            for member, data in sorted(members):
-                info = zipfile.ZipInfo(member, date_time=(2019, 1, 1, 0, 0, 0))  # reproducible bytes
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, data)
-        data = buffer.getvalue()
-        (family_dir / archive).write_bytes(data)
-        paths[archive] = family_dir / archive
-        files[archive] = _described(spec.file(archive), data, None)
     return files, paths
+
+
+def _write_archive(path: Path, members: list[tuple[str, bytes]]) -> tuple[Path, bytes]:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for member, data in sorted(members):
+            info = zipfile.ZipInfo(member, date_time=(2019, 1, 1, 0, 0, 0))  # reproducible bytes
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
+    data = buffer.getvalue()
+    path.write_bytes(data)
+    return path, data
 
 
 def _described(real: FileSpec, data: bytes, payload: bytes | None) -> FileSpec:
