@@ -9,13 +9,16 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Callable, overload
+from typing import TYPE_CHECKING, Callable, overload
 
 import numpy as np
 
 from . import config
 from .dataset import Dataset, DatasetInfo
 from .registry import DatasetSpec, Registry, SplitSpec, get_registry
+
+if TYPE_CHECKING:
+    from .prepare import PreparedEntry
 
 log = logging.getLogger("mnistfamily")
 
@@ -46,8 +49,10 @@ def info(name: str, *, registry: "PathLike | Registry | None" = None) -> Dataset
     return _info(get_registry(registry).dataset(name))
 
 
-def _info(spec: DatasetSpec) -> DatasetInfo:
+def _info(spec: DatasetSpec, report: dict | None = None) -> DatasetInfo:
     return DatasetInfo(
+        image_dtype=spec.image_dtype, multi_label=spec.multi_label, sizes=dict(spec.sizes),
+        report=dict(report or {}),
         name=spec.name, title=spec.title, description=spec.description, homepage=spec.homepage,
         license=spec.license, citation=spec.citation, classes=spec.classes,
         image_shape=spec.image_shape, splits={k: s.num_examples for k, s in spec.splits.items()},
@@ -62,14 +67,14 @@ def _info(spec: DatasetSpec) -> DatasetInfo:
 def load(name: str, split: str, *, source: PathLike | None = ..., data_dir: PathLike | None = ...,
          download: bool = ..., transform: Callable[[np.ndarray], np.ndarray] | None = ...,
          allow_unverified: bool | None = ..., storage_options: dict | None = ...,
-         registry: "PathLike | Registry | None" = ..., orientation: str = ...) -> Dataset: ...
+         registry: "PathLike | Registry | None" = ..., orientation: str = ..., size: int | None = ...) -> Dataset: ...
 
 
 @overload
 def load(name: str, split: None = ..., *, source: PathLike | None = ..., data_dir: PathLike | None = ...,
          download: bool = ..., transform: Callable[[np.ndarray], np.ndarray] | None = ...,
          allow_unverified: bool | None = ..., storage_options: dict | None = ...,
-         registry: "PathLike | Registry | None" = ..., orientation: str = ...) -> dict[str, Dataset]: ...
+         registry: "PathLike | Registry | None" = ..., orientation: str = ..., size: int | None = ...) -> dict[str, Dataset]: ...
 
 
 def load(
@@ -84,6 +89,7 @@ def load(
     storage_options: dict | None = None,
     registry: "PathLike | Registry | None" = None,
     orientation: str = "upright",
+    size: int | None = None,
 ) -> Dataset | dict[str, Dataset]:
     """Load a dataset split as numpy arrays, downloading and verifying it on first use.
 
@@ -113,6 +119,8 @@ def load(
     orientation
         ``"upright"`` (default): images as MNIST shows digits, whatever the published
         layout; ``"raw"``: exactly as published (EMNIST's files are transposed).
+    size
+        For datasets published at several image sizes (MedMNIST: 28, 64, 128, 224).
 
     Returns
     -------
@@ -128,28 +136,36 @@ def load(
     root = config.cache_root(data_dir)
     reg = get_registry(registry, compiled_dir=root / "registry")
     spec = reg.dataset(name)
+    if size is not None:
+        if size not in spec.sizes:
+            from .errors import UnknownNameError
+
+            offered = ", ".join(map(str, spec.sizes)) or "only its own size"
+            raise UnknownNameError(f"dataset {name!r} has no size {size!r} (sizes: {offered})")
+        name, spec = spec.sizes[size], reg.dataset(spec.sizes[size])
     if split is None:
         return {s: load(name, s, source=source, data_dir=data_dir, download=download, transform=transform,
                         allow_unverified=allow_unverified, storage_options=storage_options, registry=registry,
-                        orientation=orientation)
+                        orientation=orientation, size=size)
                 for s in spec.splits}
     split_spec = reg.split(name, split)
     from .prepare import load_prepared
 
-    arrays = load_prepared(root, spec, split_spec, orientation)
-    if arrays is None:
-        arrays = _prepare(root, spec, split_spec, orientation, source=source, download=download,
+    entry = load_prepared(root, spec, split_spec, orientation)
+    if entry is None:
+        entry = _prepare(root, spec, split_spec, orientation, source=source, download=download,
                           allow_unverified=allow_unverified, storage_options=storage_options)
+    arrays = entry.arrays
     images = arrays["images"]
     if transform is not None:
         images = transform(np.asarray(images))
     metadata = {column: arrays[f"meta.{column}"] for column in spec.label_columns}
     return Dataset(images, arrays["labels"], classes=spec.classes, index=arrays["index"],
-                   metadata=metadata, name=spec.name, split=split, info=_info(spec))
+                   metadata=metadata, name=spec.name, split=split, info=_info(spec, entry.manifest.get("report")))
 
 
 def _prepare(root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str,
-             **fetch_options) -> dict[str, np.ndarray]:
+             **fetch_options) -> "PreparedEntry":
     from .errors import OfflineError
     from .fetch import cached_path, fetch_file, missing_files_error
     from .prepare import prepare_split

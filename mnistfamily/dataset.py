@@ -27,11 +27,16 @@ class DatasetInfo:
     citation: str
     classes: tuple[str, ...]
     image_shape: tuple[int, ...]
-    splits: Mapping[str, int]
+    splits: Mapping[str, int | None]  # None: counted when the files are read (notMNIST)
     files: tuple[dict, ...]
     metadata_columns: tuple[str, ...] = ()
     notes: str = ""
     urls: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    image_dtype: str = "uint8"
+    multi_label: bool = False
+    sizes: Mapping[int, str] = field(default_factory=dict)
+    #: what preparing this split found (e.g. ``{"skipped_unreadable": 3}``); empty from ``mf.info``
+    report: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -41,10 +46,17 @@ class DatasetInfo:
         lines = [f"{self.name}: {self.title}"]
         if self.description:
             lines.append(f"  {self.description.strip()}")
-        lines.append(f"  image shape  {tuple(self.image_shape)} uint8")
+        lines.append(f"  image shape  {tuple(self.image_shape)} {self.image_dtype}")
         shown = ", ".join(self.classes[:12]) + (", ..." if len(self.classes) > 12 else "")
         lines.append(f"  classes      {len(self.classes)}: {shown}")
-        lines.append("  splits       " + ", ".join(f"{k} ({v:,})" for k, v in self.splits.items()))
+        lines.append("  splits       " + ", ".join(f"{k} ({v:,})" if v is not None else f"{k} (count unknown)"
+                                                for k, v in self.splits.items()))
+        if self.sizes:
+            lines.append("  sizes        " + ", ".join(f"{k} ({v})" for k, v in self.sizes.items()))
+        if self.multi_label:
+            lines.append("  labels       multi-label: one 0/1 column per class")
+        for key, value in self.report.items():
+            lines.append(f"  {key:<12} {value}")
         if self.metadata_columns:
             lines.append(f"  metadata     {', '.join(self.metadata_columns)}")
         lines.append(f"  license      {self.license}")

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 import mnistfamily as mf
+from mnistfamily.errors import UnverifiedFileError
+from mnistfamily.fetch import UnverifiedFileWarning
 from mnistfamily.registry import get_registry
 from mnistfamily.testing import serve_directory, write_miniatures
 
@@ -23,16 +25,33 @@ def served(tmp_path_factory):
         yield server, write_miniatures(folder, server.url)
 
 
+def _unverifiable(spec) -> bool:
+    """Whether some file has no checksum, directly or through its archive (opt-in needed)."""
+    return any(not f.verifiable and not (f.archive and spec.file(f.archive).verifiable)
+               for f in spec.files.values())
+
+
+def _load_all(name, mini, tmp_path):
+    spec = mini.registry.dataset(name)
+    if _unverifiable(spec):
+        with pytest.raises(UnverifiedFileError):
+            mf.load(name, registry=mini.registry, data_dir=tmp_path)
+        with pytest.warns(UnverifiedFileWarning):
+            return mf.load(name, registry=mini.registry, data_dir=tmp_path, allow_unverified=True)
+    return mf.load(name, registry=mini.registry, data_dir=tmp_path)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_every_split_of_every_dataset_loads_exactly(served, name, tmp_path):
     server, mini = served
     spec = mini.registry.dataset(name)
     real = get_registry().dataset(name)
-    loaded = mf.load(name, registry=mini.registry, data_dir=tmp_path)
+    loaded = _load_all(name, mini, tmp_path)
     assert set(loaded) == set(real.splits)
     for split, ds in loaded.items():
         expected = mini.expect(name, split)
-        assert ds.images.dtype == np.uint8 and ds.images.shape == (spec.splits[split].num_examples, *real.image_shape)
+        assert ds.images.dtype == np.dtype(real.image_dtype)
+        assert ds.images.shape == (len(expected["images"]), *real.image_shape)
         assert ds.labels.dtype == np.int64 and ds.index.dtype == np.int64
         np.testing.assert_array_equal(ds.images, expected["images"])
         np.testing.assert_array_equal(ds.labels, expected["labels"])
@@ -41,7 +60,10 @@ def test_every_split_of_every_dataset_loads_exactly(served, name, tmp_path):
         assert list(ds.metadata) == list(real.label_columns)
         for column, values in expected["metadata"].items():
             np.testing.assert_array_equal(ds.metadata[column], values)
-        assert ds.labels.min() >= 0 and ds.labels.max() < len(ds.classes)
+        if real.multi_label:
+            assert ds.labels.shape == (len(ds), len(ds.classes)) and set(np.unique(ds.labels)) <= {0, 1}
+        else:
+            assert ds.labels.min() >= 0 and ds.labels.max() < len(ds.classes)
     for file in spec.files.values():
         served_as = file.archive or file.name  # members travel inside their archive
         assert server.count(f"{spec.family}/{served_as}", method="GET") >= 1
@@ -52,9 +74,9 @@ def test_second_load_is_served_from_the_prepared_cache(served, name, tmp_path):
     server, mini = served
     spec = mini.registry.dataset(name)
     split = next(iter(spec.splits))
-    first = mf.load(name, split, registry=mini.registry, data_dir=tmp_path)
+    first = _load_all(name, mini, tmp_path)[split]
     before = len(server.requests)
-    second = mf.load(name, split, registry=mini.registry, data_dir=tmp_path)
+    second = mf.load(name, split, registry=mini.registry, data_dir=tmp_path, allow_unverified=True)
     assert len(server.requests) == before
     assert isinstance(second.images, np.memmap)
     np.testing.assert_array_equal(first.images, second.images)

@@ -13,9 +13,9 @@ from typing import Callable
 import numpy as np
 
 from ..registry import DatasetSpec, SplitSpec
-from .cache import EntryWriter, entry_dir, entry_key, read_entry, verify_entry
+from .cache import EntryWriter, PreparedEntry, entry_dir, entry_key, read_entry, verify_entry
 
-__all__ = ["prepare_split", "entry_for", "read_entry", "verify_entry", "BUILDERS", "builder"]
+__all__ = ["prepare_split", "entry_for", "read_entry", "verify_entry", "BUILDERS", "builder", "PreparedEntry"]
 
 log = logging.getLogger("mnistfamily.prepare")
 
@@ -23,6 +23,11 @@ log = logging.getLogger("mnistfamily.prepare")
 #: Dotted paths, imported on first use: a warm load never imports a decoder.
 BUILDERS: dict[str, str] = {
     "idx": "mnistfamily.prepare.idx_split:build_idx_split",
+    "npz": "mnistfamily.prepare.npz_split:build_npz_split",
+    "mat": "mnistfamily.prepare.mat_split:build_mat_split",
+    "png-tar": "mnistfamily.prepare.png_tar_split:build_png_tar_split",
+    "mnist1d-pickle": "mnistfamily.prepare.mnist1d_split:build_mnist1d_pickle_split",
+    "mnist1d-generated": "mnistfamily.prepare.mnist1d_split:build_mnist1d_generated_split",
 }
 
 
@@ -53,7 +58,8 @@ def recipe(spec: DatasetSpec, split: SplitSpec, orientation: str = "upright") ->
         "dataset": spec.name, "split": split.name, "format": spec.format, "files": files,
         "inputs": dict(split.inputs), "options": {k: list(v) if isinstance(v, tuple) else v
                                                   for k, v in split.options.items()},
-        "image_shape": list(spec.image_shape), "label_columns": list(spec.label_columns),
+        "image_shape": list(spec.image_shape), "image_dtype": spec.image_dtype,
+        "multi_label": spec.multi_label, "label_columns": list(spec.label_columns),
         "label_column": spec.label_column, "label_offset": spec.label_offset,
         "num_classes": len(spec.classes), "transpose": transposes(spec, orientation),
     }
@@ -65,13 +71,13 @@ def entry_for(root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str 
 
 
 def load_prepared(root: Path, spec: DatasetSpec, split: SplitSpec,
-                  orientation: str = "upright") -> dict[str, np.ndarray] | None:
+                  orientation: str = "upright") -> PreparedEntry | None:
     """The split's arrays if they are already prepared (the warm path)."""
     return read_entry(entry_for(root, spec, split, orientation))
 
 
 def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[str, Path],
-                  sources: list[dict], orientation: str = "upright") -> dict[str, np.ndarray]:
+                  sources: list[dict], orientation: str = "upright") -> PreparedEntry:
     """Decode a split from verified local files into the cache and return its arrays."""
     final = entry_for(root, spec, split, orientation)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -80,18 +86,18 @@ def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[s
     from .. import __version__
 
     with FileLock(str(final) + ".lock", timeout=3600):
-        arrays = read_entry(final)
-        if arrays is not None:
-            return arrays
+        entry = read_entry(final)
+        if entry is not None:
+            return entry
         log.info("preparing %s [%s] in %s", spec.name, split.name, final)
         with EntryWriter(final) as writer:
             builder(spec.format)(spec, split, paths, writer, transpose=transposes(spec, orientation))
             writer.commit({
-                "dataset": spec.name, "split": split.name, "num_examples": split.num_examples,
+                "dataset": spec.name, "split": split.name,
                 "library_version": __version__, "recipe": recipe(spec, split, orientation),
                 "sources": sources,
             })
-    arrays = read_entry(final)
-    if arrays is None:  # pragma: no cover - only if the folder vanished under us
+    entry = read_entry(final)
+    if entry is None:  # pragma: no cover - only if the folder vanished under us
         raise RuntimeError(f"prepared entry {final} disappeared right after it was written")
-    return arrays
+    return entry

@@ -17,6 +17,7 @@ import os
 import shutil
 import uuid
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,16 @@ def entry_dir(root: Path, dataset: str, split: str, key: str) -> Path:
     return config.prepared_dir(root) / dataset / f"{split}-{key}"
 
 
-def read_entry(path: Path) -> dict[str, np.ndarray] | None:
+@dataclass(frozen=True)
+class PreparedEntry:
+    """A complete cache entry: its memory-mapped arrays and its manifest."""
+
+    path: Path
+    arrays: dict[str, np.ndarray]
+    manifest: dict
+
+
+def read_entry(path: Path) -> PreparedEntry | None:
     """Memory-map a complete entry; None when absent. A damaged entry is removed and None returned."""
     manifest_path = path / MANIFEST
     try:
@@ -66,8 +76,7 @@ def read_entry(path: Path) -> dict[str, np.ndarray] | None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         _discard(path, str(exc))
         return None
-    arrays["__manifest__"] = manifest  # type: ignore[assignment]
-    return arrays
+    return PreparedEntry(path, arrays, manifest)
 
 
 def _discard(path: Path, why: str) -> None:
@@ -91,6 +100,9 @@ class EntryWriter:
         self.final = final
         self.tmp = final.with_name(f".tmp-{final.name}-{uuid.uuid4().hex[:8]}")
         self.arrays: dict[str, dict] = {}
+        #: facts a builder found while decoding (e.g. unreadable images skipped); kept in the
+        #: manifest and shown by ``Dataset.info.report``
+        self.report: dict[str, object] = {}
 
     def __enter__(self) -> "EntryWriter":
         try:
@@ -128,7 +140,9 @@ class EntryWriter:
                 "bytes": file.stat().st_size, "crc32": _crc32(file),
             }
             del array
-        manifest = {**manifest, "arrays": described}
+        images = described.get("images")
+        manifest = {**manifest, "arrays": described, "report": self.report,
+                    "num_examples": images["shape"][0] if images else None}
         (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
         try:
             os.rename(self.tmp, self.final)

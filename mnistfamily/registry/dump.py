@@ -26,7 +26,7 @@ def file_to_dict(file: FileSpec) -> dict[str, Any]:
 
 def split_to_dict(split: SplitSpec) -> dict[str, Any]:
     """The registry mapping of one split."""
-    out: dict[str, Any] = {"num_examples": split.num_examples, **split.inputs}
+    out: dict[str, Any] = {"num_examples": _unknown(split.num_examples), **split.inputs}
     for key, value in split.options.items():
         out[key] = list(value) if isinstance(value, tuple) else value
     if split.description:
@@ -54,6 +54,12 @@ def spec_to_dict(spec: DatasetSpec) -> dict[str, Any]:
         out["label_offset"] = spec.label_offset
     if spec.orientation != "upright":
         out["orientation"] = spec.orientation
+    if spec.image_dtype != "uint8":
+        out["image_dtype"] = spec.image_dtype
+    if spec.multi_label:
+        out["multi_label"] = True
+    if spec.sizes:
+        out["sizes"] = dict(spec.sizes)
     if spec.notes:
         out["notes"] = spec.notes
     out["files"] = {name: file_to_dict(f) for name, f in spec.files.items()}

@@ -62,7 +62,7 @@ class SplitSpec:
     """
 
     name: str
-    num_examples: int
+    num_examples: int | None  # None: not known until the files are read (notMNIST)
     inputs: Mapping[str, str]
     options: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
@@ -111,6 +111,9 @@ class DatasetSpec:
     label_column: str | None = None
     label_offset: int = 0  # subtracted from published labels (EMNIST letters: 1..26 -> 0..25)
     orientation: str = "upright"  # "transposed": published with height and width swapped
+    image_dtype: str = "uint8"  # MNIST-1D's sequences are float64
+    multi_label: bool = False  # labels are (N, len(classes)) 0/1 columns (MedMNIST chestmnist)
+    sizes: Mapping[int, str] = field(default_factory=dict)  # image size -> dataset name (MedMNIST)
     notes: str = ""
     origin: str = field(default="", compare=False)  # the registry file it came from
 

@@ -73,7 +73,7 @@ def write_miniatures(folder: str | Path, base_url: str, *, names: list[str] | No
     for name in names or registry.names():
         spec = registry.dataset(name)
         splits = {s.name: _scaled(s, scale, minimum) for s in spec.splits.values()}
-        contents, expected = GENERATORS[spec.format](spec, splits, rng)
+        contents, expected = generator(spec.format)(spec, splits, rng)
         files, paths = _write_files(spec, contents, folder, archives)
         specs.append(replace(spec, files=MappingProxyType(files), splits=MappingProxyType(splits),
                              base_url=join_url(base_url, spec.family) + "/", mirrors=(), packaged=False))
@@ -95,7 +95,7 @@ def write_miniatures(folder: str | Path, base_url: str, *, names: list[str] | No
 def _scaled(split: SplitSpec, scale: int, minimum: int) -> SplitSpec:
     rows = split.rows
     if rows is None:
-        return replace(split, num_examples=max(minimum, split.num_examples // scale))
+        return replace(split, num_examples=max(minimum, (split.num_examples or 0) // scale))
     start = math.ceil(rows[0] / scale)
     stop = max(start + 1, rows[1] // scale)
     return replace(split, num_examples=stop - start, options=MappingProxyType({**split.options, "rows": (start, stop)}))
@@ -105,7 +105,7 @@ def _file_rows(splits: dict[str, SplitSpec]) -> dict[str, int]:
     """Rows each published file needs to hold every split that reads it."""
     rows: dict[str, int] = {}
     for split in splits.values():
-        stop = split.rows[1] if split.rows else split.num_examples
+        stop = split.rows[1] if split.rows else int(split.num_examples or 0)
         for name in split.files():
             rows[name] = max(rows.get(name, 0), stop)
     return rows
@@ -142,7 +142,7 @@ def _idx_contents(spec: DatasetSpec, splits: dict[str, SplitSpec], rng: np.rando
             arrays[split.index_file] = np.sort(rng.choice(n * 7, size=n, replace=False)).astype(np.int32)
     expected = {}
     for split in splits.values():
-        start, stop = split.rows or (0, split.num_examples)
+        start, stop = split.rows or (0, int(split.num_examples or 0))
         labels = arrays[split.labels][start:stop]
         metadata = {}
         if spec.label_columns:
@@ -168,7 +168,25 @@ def _payload(array: np.ndarray) -> bytes:
 
 
 #: format -> function(spec, scaled splits, rng) -> ({file: (bytes, payload or None)}, {split: expected})
-GENERATORS: dict[str, Callable] = {"idx": _idx_contents}
+GENERATORS: dict[str, Callable | str] = {
+    "idx": _idx_contents,
+    "npz": "mnistfamily.testing.mini_npz:npz_contents",
+    "mat": "mnistfamily.testing.mini_mat:mat_contents",
+    "png-tar": "mnistfamily.testing.mini_png_tar:png_tar_contents",
+    "mnist1d-pickle": "mnistfamily.testing.mini_mnist1d:mnist1d_pickle_contents",
+    "mnist1d-generated": "mnistfamily.testing.mini_mnist1d:mnist1d_generated_contents",
+}
+
+
+def generator(format_name: str) -> Callable:
+    """The miniature writer of a format (dotted paths are imported on first use)."""
+    entry = GENERATORS[format_name]
+    if callable(entry):
+        return entry
+    import importlib
+
+    module, _, function = entry.partition(":")
+    return getattr(importlib.import_module(module), function)
 
 
 def _write_files(spec: DatasetSpec, contents: dict[str, tuple[bytes, bytes | None]], folder: Path,
