@@ -18,7 +18,7 @@ pytestmark = pytest.mark.realdata
 
 # folder in realdata -> dataset whose registry entry describes the files there
 FOLDERS = {"mnist": "mnist", "mnist-kaggle-layout": "mnist", "fashion-mnist": "fashion-mnist",
-           "kmnist": "kmnist", "qmnist": "qmnist"}
+           "kmnist": "kmnist", "qmnist": "qmnist", "kannada-mnist": "kannada-mnist"}
 
 
 def _real_files(realdata):
@@ -36,7 +36,8 @@ def _real_files(realdata):
 
 def test_every_real_file_verifies_against_the_registry(realdata, cache):
     found = _real_files(realdata)
-    assert len(found) == 13  # mnist 3 + kaggle layout 4 + fashion 2 + kmnist 1 + qmnist 3
+    # mnist 3 + kaggle layout 4 + fashion 2 + kmnist 1 + qmnist 3 + kannada 3 (test images/labels, train labels)
+    assert len(found) == 16
     for folder, spec, file in found:
         path, how = fetch_file(spec, file, root=cache / folder, source=realdata / folder)
         assert how.method in ("published", "payload"), (folder, file.name)
@@ -103,3 +104,12 @@ def test_embedded_sample_matches_the_real_mnist_test_set(realdata):
     np.testing.assert_array_equal(sample.images, images[sample.index])
     np.testing.assert_array_equal(sample.labels, labels[sample.index])
     np.testing.assert_array_equal(sample.metadata["writer_id"], q_test[sample.index, 2])
+
+
+def test_kannada_and_dig_mnist_load_from_the_authors_files(realdata, cache):
+    kannada = mf.load("kannada-mnist", "test", source=realdata / "kannada-mnist", data_dir=cache)
+    dig = mf.load("dig-mnist", "test", source=realdata / "kannada-mnist", data_dir=cache)
+    assert kannada.images.shape == (10000, 28, 28) and dig.images.shape == (10240, 28, 28)
+    # the quirk the docs warn about: labels repeat 0..9 in order
+    np.testing.assert_array_equal(kannada.labels, np.tile(np.arange(10), 1000))
+    np.testing.assert_array_equal(dig.labels, np.tile(np.arange(10), 1024))
