@@ -25,6 +25,8 @@ from mnistfamily.registry import DatasetSpec, FileSpec, Registry, builtin_regist
 DOCS = Path(__file__).resolve().parent.parent
 PAGE = DOCS / "datasets.md"
 COMMAND = "python docs/scripts/gen_datasets_page.py"
+#: families described on another family's page
+SHARED_PAGES = {"dig-mnist": "kannada-mnist"}
 
 
 def _cell(text: object) -> str:
@@ -38,11 +40,14 @@ def _count(n: int | None) -> str:
 
 def _dataset_page(spec: DatasetSpec) -> str | None:
     """The hand-written page of the dataset's family, relative to docs/, if there is one."""
-    page = Path("datasets") / f"{spec.family}.md"
+    page = Path("datasets") / f"{SHARED_PAGES.get(spec.family, spec.family)}.md"
     return page.as_posix() if (DOCS / page).is_file() else None
 
 
-def _how_verified(file: FileSpec) -> str:
+def _how_verified(spec: DatasetSpec, file: FileSpec) -> str:
+    if file.archive and not file.verifiable:
+        archive = spec.files.get(file.archive)
+        return "through its archive" if archive is not None and archive.verifiable else "**unverified**"
     if file.sha256:
         published = "sha256"
     elif file.md5:
@@ -92,8 +97,10 @@ def render(registry: Registry) -> str:
         "|---|---|---|---|---|---|",
     ]
     for spec in specs:
-        splits = ", ".join(f"{s.name} {s.num_examples:,}" for s in spec.splits.values())
+        splits = ", ".join(f"{s.name} {_count(s.num_examples)}" for s in spec.splits.values())
         shape = "×".join(str(d) for d in spec.image_shape)
+        if spec.image_dtype != "uint8":
+            shape += f" {spec.image_dtype}"
         page = _dataset_page(spec)
         name = f"[`{spec.name}`]({page})" if page else f"`{spec.name}`"
         lines.append(f"| {name} | {_cell(spec.title)} | {_cell(splits)} | {len(spec.classes)} | {shape} "
@@ -103,8 +110,10 @@ def render(registry: Registry) -> str:
         "In the file tables, *verified by* says what a copy is checked against: the published file's",
         "sha256 (or md5 where no sha256 is known) and, where the registry has it, the sha256 of the",
         "decompressed content, which also accepts a copy found uncompressed or recompressed.",
-        "`unknown` means no source confirms the value; it is never guessed. Mirrors named in",
-        "`MNISTFAMILY_MIRROR` are tried before the locations listed here.",
+        "`unknown` means no source confirms the value; it is never guessed. A file *in* an archive is",
+        "read out of it; without a checksum of its own it is trusted *through its archive*, which is",
+        "then downloaded and verified whole. Mirrors named in `MNISTFAMILY_MIRROR` are tried before",
+        "the locations listed here.",
     ]
     for spec in specs:
         lines += ["", f"## `{spec.name}`", ""]
@@ -115,9 +124,17 @@ def render(registry: Registry) -> str:
         if spec.label_columns:
             lines.append(f"- metadata columns: {', '.join(f'`{c}`' for c in spec.label_columns)} "
                          f"(labels from `{spec.label_column}`)")
+        if spec.label_offset:
+            lines.append(f"- labels are published from {spec.label_offset}; they load 0-based")
+        if spec.orientation != "upright":
+            lines.append(f"- images are published {spec.orientation}; they load upright "
+                         "(`orientation=\"raw\"` keeps them as published)")
         for split in spec.splits.values():
             rows = f", rows {split.rows[0]:,}–{split.rows[1] - 1:,} of its files" if split.rows else ""
-            lines.append(f"- split `{split.name}`: {split.num_examples:,} examples{rows}")
+            lines.append(f"- split `{split.name}`: {_count(split.num_examples)} examples{rows}")
+        if not spec.files:
+            lines += ["- no files: the data is generated", ""]
+            continue
         lines += [
             f"- files from: {_sources(spec)}",
             "",
@@ -125,9 +142,10 @@ def render(registry: Registry) -> str:
             "|---|---|---|---|---|---|---|",
         ]
         for file in spec.files.values():
+            name = f"`{file.name}`" + (f" (in `{file.archive}`)" if file.archive else "")
             lines.append(
-                f"| `{file.name}` | {_count(file.size)} | {_known(file.md5)} | {_known(file.sha256)} "
-                f"| {_count(file.payload_size)} | {_known(file.payload_sha256)} | {_how_verified(file)} |")
+                f"| {name} | {_count(file.size)} | {_known(file.md5)} | {_known(file.sha256)} "
+                f"| {_count(file.payload_size)} | {_known(file.payload_sha256)} | {_how_verified(spec, file)} |")
     return "\n".join(lines) + "\n"
 
 
