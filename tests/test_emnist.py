@@ -184,3 +184,16 @@ def test_class_names_equal_the_real_mapping_files(realdata):
         rows = [list(map(int, line.split())) for line in lines if line.strip()]
         assert [r[0] - spec.label_offset for r in rows] == list(range(len(spec.classes)))
         assert [chr(r[-1]) for r in rows] == list(spec.classes), split
+
+
+def test_source_folder_of_extracted_members(served, cache, tmp_path):
+    server, mini = served
+    extracted = tmp_path / "extracted"
+    extracted.mkdir()
+    with zipfile.ZipFile(mini.files["emnist/balanced"]["gzip.zip"]) as zf:
+        for member in zf.namelist():
+            if "balanced-test" in member:
+                (extracted / member.split("/")[-1]).write_bytes(zf.read(member))
+    ds = mf.load("emnist/balanced", "test", registry=mini.registry, data_dir=cache, source=extracted)
+    np.testing.assert_array_equal(ds.images, mini.expect("emnist/balanced", "test")["images"])
+    assert server.requests == []

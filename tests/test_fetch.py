@@ -299,3 +299,38 @@ def test_source_any_fsspec_url_memory(served, cache):
         assert server.requests == []
     finally:
         fs.rm("/mnistfamily-test", recursive=True)
+
+
+@pytest.mark.parametrize("offset", [20, 25, 30])
+def test_corrupt_compressed_stream_falls_back_like_any_mismatch(served, cache, monkeypatch, offset):
+    server, mini = served
+    monkeypatch.setenv("MNISTFAMILY_MIRROR", f"{server.url}/")
+    server.add_fault(f"mnist/{LABELS}", Fault.corrupt(offset=offset, times=1))
+    ds = _load(mini, cache)  # corrupt from the first location, good from the second
+    np.testing.assert_array_equal(ds.labels, mini.expect("mnist", "test")["labels"])
+
+
+def test_unwritable_cache_root_is_a_clear_error(served, tmp_path):
+    from mnistfamily.errors import CacheError
+
+    _, mini = served
+    blocker = tmp_path / "file-not-folder"
+    blocker.write_text("x")
+    with pytest.raises(CacheError, match="cannot create the cache folder .*data_dir="):
+        _load(mini, blocker / "cache")
+
+
+def test_storage_options_keep_identity_encoding_and_timeouts():
+    from mnistfamily.fetch.transfer import _http_filesystem
+
+    fs = _http_filesystem({"client_kwargs": {"headers": {"Authorization": "Bearer x"}}})
+    headers = fs.client_kwargs["headers"]
+    assert headers["Authorization"] == "Bearer x" and headers["Accept-Encoding"] == "identity"
+    assert "timeout" in fs.client_kwargs
+
+
+def test_source_with_a_tilde_is_expanded(served, cache, monkeypatch, tmp_path):
+    _, mini = served
+    monkeypatch.setenv("HOME", str(tmp_path))
+    ds = _load(mini, cache, source="~/served/mnist")
+    assert len(ds) == mini.registry.dataset("mnist").splits["test"].num_examples

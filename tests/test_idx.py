@@ -158,7 +158,8 @@ def test_unsupported_dtypes_are_refused_with_advice(tmp_path):
 
 def test_open_idx_reports_header(tmp_path):
     mf.write_idx(tmp_path / "x.gz", np.zeros((7, 28, 28), np.uint8))
-    with open_idx(tmp_path / "x.gz") as (header, _):
+    with open_idx(tmp_path / "x.gz") as (header, _, checked):
+        assert checked
         assert header.shape == (7, 28, 28) and header.payload_bytes == 7 * 784 and header.row_bytes == 784
 
 
@@ -187,3 +188,48 @@ def test_property_arbitrary_bytes_only_raise_format_errors(tmp_path_factory, dat
         mf.read_idx(path)
     except FormatError:
         pass
+
+
+@pytest.mark.parametrize("offset", range(10, 60, 7))
+def test_corrupt_deflate_streams_are_format_errors(tmp_path, offset):
+    path = tmp_path / "c.gz"
+    mf.write_idx(path, np.arange(3000, dtype=np.int32))
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0xFF
+    path.write_bytes(bytes(data))
+    try:
+        mf.read_idx(path)
+    except FormatError:
+        pass  # a flipped bit may also land where it changes nothing detectable: then it reads
+
+
+def test_gzip_header_promising_more_than_deflate_can_hold(tmp_path):
+    # dims (2, 2**31 + 5): 2**32 + 10 data bytes promised, 10 present. The gzip trailer (ISIZE,
+    # modulo 2**32) agrees, but no 40-byte gzip file inflates to 4 GiB.
+    body = bytes([0, 0, 8, 2]) + (2).to_bytes(4, "big") + (2**31 + 5).to_bytes(4, "big") + bytes(10)
+    path = tmp_path / "wrap.gz"
+    path.write_bytes(gzip.compress(body))
+    with pytest.raises(FormatError, match="more than a .*-byte gzip file can hold"):
+        mf.read_idx(path)
+
+
+def test_non_seekable_streams_allocate_only_what_arrives():
+    import tracemalloc
+
+    class Pipe(io.RawIOBase):
+        def __init__(self, data):
+            self._data = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            return self._data.readinto(b)
+
+    lying = bytes([0, 0, 8, 2]) + (50000).to_bytes(4, "big") + (50000).to_bytes(4, "big") + bytes(100)
+    tracemalloc.start()
+    with pytest.raises(FormatError, match="truncated"):
+        mf.read_idx(Pipe(lying))  # promises 2.5 GB, holds 100 bytes
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50_000_000

@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 
 from .. import config
-from ..errors import ChecksumError, DownloadError, OfflineError, UnverifiedFileError
+from ..errors import CacheError, ChecksumError, DownloadError, OfflineError, UnverifiedFileError
 from ..registry import DatasetSpec, FileSpec, packaged_data_dir
 from .locations import Location, remote_locations, source_locations
 from .transfer import TransferFailed, copy_to
@@ -74,7 +74,7 @@ def fetch_file(
             return target, checked
 
     locations = _locations(spec, file, source, download, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(target.parent)
     from filelock import FileLock  # imported here: the warm path never needs it
 
     lock = FileLock(str(target) + ".lock", timeout=LOCK_TIMEOUT)
@@ -86,14 +86,23 @@ def fetch_file(
         return target, _fetch_from(locations, spec, file, target, storage_options)
 
 
-def _accept(path: Path, file: FileSpec, spec: DatasetSpec) -> Verification:
+def _accept(path: Path, file: FileSpec, spec: DatasetSpec, shown: Path | None = None) -> Verification:
     result = verify_file(path, file)
     if result.method == "unverified":
         warnings.warn(
-            f"{spec.name}: using {path} without verification: the registry has no checksum for "
-            f"{file.name}. Its content may differ from the published file.",
+            f"{spec.name}: using {shown or path} without verification: the registry has no checksum "
+            f"for {file.name}. Its content may differ from the published file.",
             UnverifiedFileWarning, stacklevel=4)
     return result
+
+
+def make_folder(folder: Path) -> None:
+    """Create a cache folder, or say clearly why it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CacheError(f"cannot create the cache folder {folder}: {exc.strerror or exc}. Make it writable, "
+                         "or choose another cache root with data_dir= or MNISTFAMILY_HOME.") from None
 
 
 def _check_cached(target: Path, file: FileSpec, spec: DatasetSpec) -> Verification | None:
@@ -149,7 +158,7 @@ def _fetch_from(locations: list[Location], spec: DatasetSpec, file: FileSpec, ta
         try:
             log.info("fetching %s from %s", file.name, location.url)
             copy_to(location, tmp, limit=limit, desc=file.name, storage_options=storage_options)
-            result = _accept(tmp, file, spec)
+            result = _accept(tmp, file, spec, shown=target)
             os.replace(tmp, target)
             log.info("%s verified (%s) from %s", file.name, result.method, location.url)
             return result

@@ -57,7 +57,7 @@ def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, 
                  allow_unverified: bool | None = None,
                  storage_options: dict | None = None) -> tuple[Path, Verification]:
     """A verified local copy of an archive member (see the module docstring)."""
-    from . import _check_cached, _locations, cached_path, fetch_file
+    from . import _check_cached, _locations, cached_path, fetch_file, make_folder
 
     archive = spec.file(file.archive or "")
     target = cached_path(root, spec, file)
@@ -77,7 +77,7 @@ def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, 
         checked = _check_cached(target, file, spec)
         if checked is not None:
             return target, checked
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(target.parent)
     from filelock import FileLock
 
     with FileLock(str(target) + ".lock", timeout=3600):
@@ -85,6 +85,15 @@ def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, 
             checked = _check_cached(target, file, spec)
             if checked is not None:
                 return target, checked
+        if source is not None:  # a folder of already-extracted members is common: look there first
+            from . import _fetch_from
+            from .locations import source_locations
+
+            try:
+                return target, _fetch_from(source_locations(os.fspath(source), spec, file), spec, file,
+                                           target, storage_options)
+            except DownloadError:
+                pass  # not there, or not the published bytes: look for the archive
         cached_archive = cached_path(root, spec, archive)
         failures: list[str] = []
         if cached_archive.exists():
@@ -132,7 +141,9 @@ def _try(opener, file: FileSpec, target: Path, where: str, failures: list[str]) 
 
 
 def _extract_locked(archive_path: Path, file: FileSpec, target: Path, where: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    from . import make_folder
+
+    make_folder(target.parent)
     from filelock import FileLock
 
     with FileLock(str(target) + ".lock", timeout=3600):

@@ -55,15 +55,24 @@ def name_variants(name: str) -> list[str]:
     return list(dict.fromkeys(v for v in variants if v))
 
 
+def expand(location: str) -> str:
+    """``~`` expanded in plain paths (URLs are left alone)."""
+    import os
+
+    return os.path.expanduser(location) if protocol_of(location) == "" else location
+
+
 def source_locations(source: str, spec: DatasetSpec, file: FileSpec) -> list[Location]:
     """Candidates inside a user's ``source=`` folder or URL."""
+    source = expand(source)
     bases = [source, join_url(source, spec.family)]
     return [Location(join_url(base, variant), "source") for base in bases for variant in name_variants(file.name)]
 
 
 def remote_locations(spec: DatasetSpec, file: FileSpec) -> list[Location]:
     """Environment mirrors, registry mirrors, then the canonical URL."""
-    out = [Location(join_url(join_url(base, spec.family), file.name), "env-mirror") for base in config.mirrors()]
+    out = [Location(join_url(join_url(expand(base), spec.family), file.name), "env-mirror")
+           for base in config.mirrors()]
     out += [Location(url, "mirror") for url in spec.mirror_urls(file)]
     canonical = spec.canonical_url(file)
     if canonical:

@@ -41,12 +41,15 @@ def _http_filesystem(storage_options: dict | None):
     import fsspec
 
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT)
-    options = {"client_kwargs": {"timeout": timeout, "headers": {
-        "User-Agent": USER_AGENT,
-        "Accept-Encoding": "identity",  # the published bytes, not a server's re-encoding of them
-    }}}
-    options.update(storage_options or {})
-    return fsspec.filesystem("http", **options)
+    # the user's options are merged into ours, not swapped for them: their headers and client
+    # settings win where they overlap, our timeouts and identity encoding stay otherwise
+    options = dict(storage_options or {})
+    client = dict(options.pop("client_kwargs", {}) or {})
+    headers = {"User-Agent": USER_AGENT,
+               "Accept-Encoding": "identity",  # the published bytes, not a server's re-encoding
+               **dict(client.pop("headers", {}) or {})}
+    client = {"timeout": timeout, **client, "headers": headers}
+    return fsspec.filesystem("http", client_kwargs=client, **options)
 
 
 def _open(location: Location, storage_options: dict | None, size: int | None):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ChecksumError
-from ..formats.compression import decompressing_reader, detect
+from ..formats.compression import DECOMPRESSION_ERRORS, decompressing_reader, detect
 from ..registry import FileSpec
 
 _CHUNK = 1 << 20
@@ -50,7 +50,7 @@ def hash_payload(path: str | os.PathLike[str], limit: int | None) -> tuple[str, 
                 if limit is not None and size > limit:
                     break  # a decompression bomb or the wrong file: no need to go on
                 digest.update(chunk)
-        except (OSError, EOFError):
+        except DECOMPRESSION_ERRORS:
             return "", size  # not a valid compressed stream: cannot match
         finally:
             if stream is not raw:

@@ -11,6 +11,7 @@ import gzip
 import io
 import lzma
 import os
+import zlib
 from typing import BinaryIO
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -21,6 +22,14 @@ try:  # Intel ISA-L inflates gzip 2-3x faster than zlib; optional (``pip install
     from isal import igzip as _fast_gzip
 except ImportError:  # pragma: no cover - depends on the environment
     _fast_gzip = None
+
+
+#: what a corrupt compressed stream raises, whichever decompressor reads it
+DECOMPRESSION_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error, lzma.LZMAError)
+
+#: deflate cannot expand data more than about 1032:1; a gzip file whose header promises more
+#: than this times its own size is not what it claims (checked where ISIZE cannot tell)
+MAX_DEFLATE_RATIO = 1032
 
 
 def detect(head: bytes) -> str | None:

@@ -20,7 +20,16 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from ..errors import FormatError
-from .compression import compressor_for, decompressing_reader, detect, payload_size, peek
+from .compression import (
+    DECOMPRESSION_ERRORS,
+    MAX_DEFLATE_RATIO,
+    compressor_for,
+    decompressing_reader,
+    detect,
+    payload_size,
+    peek,
+    stream_length,
+)
 
 #: IDX type byte -> big-endian numpy dtype
 IDX_TYPES: dict[int, np.dtype] = {
@@ -88,11 +97,12 @@ def _read_exact(stream: BinaryIO, n: int, name: str, what: str) -> bytes:
 
 
 @contextmanager
-def open_idx(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[IdxHeader, BinaryIO]]:
-    """Open an IDX file (raw, .gz or .xz) and yield its checked header and payload stream.
+def open_idx(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[IdxHeader, BinaryIO, bool]]:
+    """Open an IDX file (raw, .gz or .xz) and yield its header, payload stream and a flag.
 
-    The stream is positioned at the first data byte. The header has already been compared
-    with the size the container reports, so reading ``header.payload_bytes`` is safe.
+    The stream is positioned at the first data byte. The flag says whether the header was
+    compared with the size the container reports (always, for seekable files); only then is
+    allocating ``header.payload_bytes`` up front safe.
     """
     name = _name(source)
     owned = isinstance(source, (str, os.PathLike))
@@ -112,12 +122,15 @@ def open_idx(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[IdxHea
         stream = decompressing_reader(raw, kind)
         try:
             header = parse_header(stream, name)
-        except (OSError, EOFError) as exc:  # corrupt compressed stream
-            raise FormatError(f"{name}: cannot decompress ({kind}): {exc}") from None
+        except DECOMPRESSION_ERRORS as exc:  # corrupt compressed stream
+            raise FormatError(f"{name}: cannot decompress ({kind}): {exc}. The file is damaged; "
+                              "delete it and download it again.") from None
         if declared is not None:
             _check_declared(header, declared, kind, name)
+            if kind == "gzip":
+                _check_ratio(header, stream_length(raw), name)
         try:
-            yield header, stream
+            yield header, stream, declared is not None
         finally:
             if stream is not raw:
                 stream.close()
@@ -141,13 +154,21 @@ def _check_declared(header: IdxHeader, declared: int, kind: str | None, name: st
     else:
         expected_cmp, found_cmp = expected, found
     if expected_cmp != found_cmp:
-        what = "file" if kind is None else f"decompressed ({kind}) payload"
+        what = {None: "file is", "gzip": "gzip trailer records", "xz": "xz index records"}.get(kind, "container says")
         raise FormatError(
             f"{name}: header promises shape {header.shape} of {header.dtype.name} "
-            f"({expected:,} bytes with the header) but the {what} is {found:,} bytes: "
+            f"({expected:,} bytes with the header) but the {what} {found:,} bytes: "
             f"{'truncated' if found < expected else 'oversized or garbage'}. "
             "Delete the file and download it again."
         )
+
+
+def _check_ratio(header: IdxHeader, compressed: int | None, name: str) -> None:
+    # ISIZE is modulo 2**32: a header promising 2**32*k + n bytes would pass the trailer check
+    if compressed and header.header_size + header.payload_bytes > compressed * MAX_DEFLATE_RATIO:
+        raise FormatError(
+            f"{name}: header promises {header.payload_bytes:,} data bytes, more than a "
+            f"{compressed:,}-byte gzip file can hold: the header is wrong. Download the file again.")
 
 
 def read_payload_into(stream: BinaryIO, out: memoryview, name: str) -> None:
@@ -157,8 +178,9 @@ def read_payload_into(stream: BinaryIO, out: memoryview, name: str) -> None:
     while filled < total:
         try:
             n = stream.readinto(out[filled: filled + _CHUNK])  # type: ignore[attr-defined]
-        except (OSError, EOFError) as exc:
-            raise FormatError(f"{name}: cannot decompress: {exc}") from None
+        except DECOMPRESSION_ERRORS as exc:
+            raise FormatError(f"{name}: cannot decompress: {exc}. The file is damaged; delete it and "
+                              "download it again.") from None
         if not n:
             raise FormatError(
                 f"{name}: truncated: expected {total:,} data bytes, found {filled:,}. "
@@ -183,8 +205,9 @@ def expect_end(stream: BinaryIO, name: str, expected: int) -> None:
     """Fail if the payload continues past what the header promised."""
     try:
         extra = stream.read(1)
-    except (OSError, EOFError) as exc:
-        raise FormatError(f"{name}: cannot decompress: {exc}") from None
+    except DECOMPRESSION_ERRORS as exc:
+        raise FormatError(f"{name}: cannot decompress: {exc}. The file is damaged; delete it and "
+                          "download it again.") from None
     if extra:
         raise FormatError(
             f"{name}: oversized: the header promises {expected:,} data bytes but more follow. "
@@ -216,15 +239,32 @@ def read_idx(source: str | os.PathLike[str] | BinaryIO, *, rows: tuple[int, int]
     array([0, 1, 2, 3, 4], dtype=uint8)
     """
     name = _name(source)
-    with open_idx(source) as (header, stream):
+    with open_idx(source) as (header, stream, checked):
         start, stop = _row_range(header, rows, name)
         skip_payload(stream, start * header.row_bytes, name)
         shape = (stop - start, *header.shape[1:])
-        out = np.empty(shape, dtype=header.dtype)
-        read_payload_into(stream, out.reshape(-1).view(np.uint8).data, name)
+        if checked:
+            out = np.empty(shape, dtype=header.dtype)
+            read_payload_into(stream, out.reshape(-1).view(np.uint8).data, name)
+        else:  # nothing vouched for the header's size: grow with the data actually read
+            data = _read_growing(stream, math.prod(shape) * header.dtype.itemsize, name)
+            out = np.frombuffer(data, dtype=header.dtype).reshape(shape)
         if rows is None:
             expect_end(stream, name, header.payload_bytes)
     return out.astype(out.dtype.newbyteorder("="), copy=False)
+
+
+def _read_growing(stream: BinaryIO, nbytes: int, name: str) -> bytearray:
+    data = bytearray()
+    while len(data) < nbytes:
+        try:
+            chunk = stream.read(min(_CHUNK, nbytes - len(data)))
+        except DECOMPRESSION_ERRORS as exc:
+            raise FormatError(f"{name}: cannot decompress: {exc}") from None
+        if not chunk:
+            raise FormatError(f"{name}: truncated: expected {nbytes:,} data bytes, found {len(data):,}.")
+        data += chunk
+    return data
 
 
 def _row_range(header: IdxHeader, rows: tuple[int, int] | None, name: str) -> tuple[int, int]:

@@ -80,7 +80,9 @@ def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[s
                   sources: list[dict], orientation: str = "upright") -> PreparedEntry:
     """Decode a split from verified local files into the cache and return its arrays."""
     final = entry_for(root, spec, split, orientation)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    from ..fetch import make_folder
+
+    make_folder(final.parent)
     from filelock import FileLock
 
     from .. import __version__

@@ -62,7 +62,7 @@ def build_idx_split(spec: DatasetSpec, split: SplitSpec, paths: dict[str, Path],
 def _write_images(spec: DatasetSpec, split: SplitSpec, path: Path, writer: EntryWriter,
                   transpose: bool) -> tuple[int, int]:
     where = f"{spec.name} [{split.name}] {path.name}"
-    with open_idx(path) as (header, stream):
+    with open_idx(path) as (header, stream, _):
         published_shape = tuple(spec.image_shape[::-1]) if spec.orientation == "transposed" else spec.image_shape
         if header.dtype != np.dtype("u1") or header.shape[1:] != tuple(published_shape):
             raise FormatError(f"{where}: expected uint8 images of shape (N, {', '.join(map(str, published_shape))}); "
