@@ -146,7 +146,7 @@ def load(
     if split is None:
         return {s: load(name, s, source=source, data_dir=data_dir, download=download, transform=transform,
                         allow_unverified=allow_unverified, storage_options=storage_options, registry=registry,
-                        orientation=orientation, size=size)
+                        orientation=orientation)  # the size is already resolved into the name
                 for s in spec.splits}
     split_spec = reg.split(name, split)
     from .prepare import load_prepared

@@ -105,9 +105,14 @@ class Dataset:
         return len(self.images)
 
     def __getitem__(self, i: Any) -> Any:
-        """``ds[i]`` gives ``(image, label)``; a slice, index array or mask gives a Dataset."""
+        """``ds[i]`` gives ``(image, label)``; a slice, index array or mask gives a Dataset.
+
+        The label is an ``int``, or for multi-label datasets (MedMNIST chestmnist) the row
+        of 0/1 values, one per class.
+        """
         if isinstance(i, (int, np.integer)):
-            return self.images[i], int(self.labels[i])
+            label = self.labels[i]
+            return self.images[i], (int(label) if np.ndim(label) == 0 else np.asarray(label))
         return self.select(i)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
@@ -147,6 +152,10 @@ class Dataset:
         mask = np.ones(len(self), dtype=bool)
         for name, wanted in column_equals.items():
             column = self.column(name)
+            if column.ndim != 1:
+                raise ValueError(f"{self.name or 'dataset'}: column {name!r} has one value per class "
+                                 f"(shape {column.shape}); select rows with a mask instead, e.g. "
+                                 f"ds.select(ds.{'labels' if name == 'label' else name}[:, k] == 1)")
             if isinstance(wanted, (list, tuple, set, frozenset, np.ndarray)):
                 mask &= np.isin(column, list(wanted))
             else:

@@ -59,6 +59,10 @@ class Registry:
                     problems.append(f"datasets.{name}: already defined in {merged[name].origin}")
                 else:
                     merged[name] = spec
+        for name, spec in merged.items():
+            for size, target in spec.sizes.items():
+                if target not in merged:
+                    problems.append(f"datasets.{name}.sizes.{size}: names {target!r}, which is not a dataset")
         if problems:
             raise RegistryError(", ".join(str(p) for p in paths), problems)
         return cls(merged)

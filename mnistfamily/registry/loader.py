@@ -202,9 +202,7 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
     image_dtype = w.typed(f, "image_dtype", path, lambda v: v in _IMAGE_DTYPES,
                           f"one of {', '.join(_IMAGE_DTYPES)}", "uint8")
     multi_label = w.typed(f, "multi_label", path, lambda v: isinstance(v, bool), "true or false", False)
-    sizes = w.typed(f, "sizes", path,
-                    lambda v: isinstance(v, dict) and all(_is_count(k) and isinstance(x, str) for k, x in v.items()),
-                    "a mapping of image size to dataset name", {})
+    sizes = _sizes(w, f, path)
     base_url = w.typed(f, "base_url", path, _is_str, "a URL")
     mirrors = w.typed(f, "mirrors", path, _is_str_list, "a list of URLs", [])
     packaged = w.typed(f, "packaged", path, lambda v: isinstance(v, bool), "true or false", False)
@@ -261,6 +259,27 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
         label_offset=label_offset, orientation=orientation, image_dtype=image_dtype,
         multi_label=multi_label, sizes=MappingProxyType(dict(sizes)), notes=notes, origin=source,
     )
+
+
+def _sizes(w: _Walker, f: dict, path: str) -> dict[int, str]:
+    """``sizes: {28: name, 64: name-64}``: integer keys, which the generic walker refuses."""
+    if "sizes" not in f:
+        return {}
+    node = f["sizes"][0]
+    if not isinstance(node, yaml.MappingNode):
+        w.problem(f"{path}.sizes", node, "expected a mapping of image size to dataset name")
+        return {}
+    out: dict[int, str] = {}
+    for key_node, value_node in node.value:
+        key = w.value(key_node, f"{path}.sizes")
+        value = w.value(value_node, f"{path}.sizes.{key}")
+        if not (_is_count(key) and key > 0) or not _is_str(value):
+            w.problem(f"{path}.sizes.{key}", key_node, f"expected a positive size and a dataset name, found {key!r}: {value!r}")
+        elif key in out:
+            w.problem(f"{path}.sizes.{key}", key_node, "duplicate size")
+        else:
+            out[key] = value
+    return out
 
 
 def _hash(w: _Walker, items: dict, key: str, path: str) -> str | None:

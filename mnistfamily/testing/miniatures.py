@@ -80,6 +80,9 @@ def write_miniatures(folder: str | Path, base_url: str, *, names: list[str] | No
         out.files[name] = paths
         out.expected.update({(name, split): arrays for split, arrays in expected.items()})
     written = {key: _write_archive(folder / key[0] / key[1], members) for key, members in archives.items()}
+    chosen = {spec.name for spec in specs}
+    specs = [replace(spec, sizes=MappingProxyType({k: v for k, v in spec.sizes.items() if v in chosen}))
+             for spec in specs]  # a miniature of some sizes only refers to what it holds
     for i, spec in enumerate(specs):
         files = dict(spec.files)
         for (family, archive), (path, data) in written.items():
