@@ -44,7 +44,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     rows = []
     for name in mf.datasets():
         info = mf.info(name)
-        splits = ", ".join(f"{split} {count:,}" for split, count in info.splits.items())
+        splits = ", ".join(f"{split} {count:,}" if count is not None else f"{split} (count unknown)"
+                           for split, count in info.splits.items())
         rows.append((name, str(info.num_classes), "x".join(str(d) for d in info.image_shape), splits))
     _print_table(("dataset", "classes", "image", "splits"), rows)
     return 0
