@@ -151,17 +151,64 @@ def load(
     split_spec = reg.split(name, split)
     from .prepare import load_prepared
 
-    entry = load_prepared(root, spec, split_spec, orientation)
-    if entry is None:
-        entry = _prepare(root, spec, split_spec, orientation, source=source, download=download,
-                          allow_unverified=allow_unverified, storage_options=storage_options)
+    if spec.base is not None:
+        entry = _load_variant(reg, root, spec, split_spec, orientation, source=source, download=download,
+                              allow_unverified=allow_unverified, storage_options=storage_options)
+    else:
+        cached = load_prepared(root, spec, split_spec, orientation)
+        entry = cached if cached is not None else _prepare(
+            root, spec, split_spec, orientation, source=source, download=download,
+            allow_unverified=allow_unverified, storage_options=storage_options)
     arrays = entry.arrays
     images = arrays["images"]
     if transform is not None:
-        images = transform(np.asarray(images))
-    metadata = {column: arrays[f"meta.{column}"] for column in spec.label_columns}
+        images = _apply(transform, images, arrays["index"])
+    # declared label columns (QMNIST), then any the files themselves carried (affNIST's transforms)
+    found = entry.manifest.get("report", {}).get("metadata_columns", [])
+    metadata = {column: arrays[f"meta.{column}"] for column in [*spec.label_columns, *found]}
     return Dataset(images, arrays["labels"], classes=spec.classes, index=arrays["index"],
                    metadata=metadata, name=spec.name, split=split, info=_info(spec, entry.manifest.get("report")))
+
+
+def _apply(transform: Callable, images: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """A transform over a whole split, in chunks; per-example randomness follows ``index``."""
+    import inspect
+
+    try:
+        takes_index = "index" in inspect.signature(transform).parameters
+    except (TypeError, ValueError):
+        takes_index = False
+    if not takes_index:  # a plain function of the batch
+        return transform(np.asarray(images))
+    from .transforms import apply_in_chunks
+
+    return apply_in_chunks(transform, images, index)
+
+
+def _recipe(reg: Registry, spec: DatasetSpec, split: SplitSpec, orientation: str) -> dict:
+    """The cache recipe of a split, following derived datasets down to their published base."""
+    from .prepare import recipe
+    from .prepare.variant import variant_recipe
+
+    if spec.base is None:
+        return recipe(spec, split, orientation)
+    base = reg.dataset(spec.base)
+    return variant_recipe(spec, split, _recipe(reg, base, base.splits[split.name], orientation))
+
+
+def _load_variant(reg: Registry, root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str,
+                  **options) -> "PreparedEntry":
+    from .prepare import read_entry
+    from .prepare.variant import prepare_variant, variant_entry
+
+    base_spec = reg.dataset(spec.base or "")
+    base_recipe = _recipe(reg, base_spec, base_spec.splits[split.name], orientation)
+    entry = read_entry(variant_entry(root, spec, split, base_recipe))
+    if entry is not None:
+        return entry
+    base = load(base_spec.name, split.name, data_dir=root, registry=reg, orientation=orientation, **options)
+    sources = [{"base": base_spec.name, "split": split.name}]
+    return prepare_variant(root, spec, split, base, base_recipe, sources)
 
 
 def _prepare(root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str,

@@ -58,7 +58,8 @@ def test_every_split_of_every_dataset_loads_exactly(served, name, tmp_path):
         np.testing.assert_array_equal(ds.labels, expected["labels"])
         np.testing.assert_array_equal(ds.index, expected["index"])
         assert ds.classes == list(real.classes)
-        assert list(ds.metadata) == list(real.label_columns)
+        assert list(ds.metadata) == [*real.label_columns, *[c for c in expected["metadata"]
+                                                             if c not in real.label_columns]]
         for column, values in expected["metadata"].items():
             np.testing.assert_array_equal(ds.metadata[column], values)
         if real.multi_label:

@@ -159,4 +159,5 @@ def test_every_builtin_dataset_has_a_builder():
     from mnistfamily.prepare import builder
 
     for spec in get_registry():
-        assert callable(builder(spec.format))
+        if spec.base is None:  # derived entries are built from their base, not decoded
+            assert callable(builder(spec.format))

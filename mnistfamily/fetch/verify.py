@@ -69,6 +69,9 @@ def verify_file(path: str | os.PathLike[str], spec: FileSpec) -> Verification:
     path = Path(path)
     size = path.stat().st_size
     if not spec.verifiable:
+        if spec.size is not None and size != spec.size:  # the one fact known: a truncated copy fails it
+            raise ChecksumError(f"{path}: expected {spec.size:,} bytes for {spec.name} (the registry's size; "
+                                f"no checksum is known), found {size:,}.")
         return Verification("unverified", size)
     found: list[str] = [f"size {size:,} bytes"]
     if spec.size is None or spec.size == size:
