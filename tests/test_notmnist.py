@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import mnistfamily as mf
-from mnistfamily.errors import DownloadError, ChecksumError, FormatError, UnverifiedFileError
+from mnistfamily.errors import DownloadError, FormatError, UnverifiedFileError
 from mnistfamily.fetch import UnverifiedFileWarning
 from mnistfamily.prepare import png_tar_split
 from mnistfamily.prepare.cache import EntryWriter
