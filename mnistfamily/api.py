@@ -166,8 +166,10 @@ def load(
     # declared label columns (QMNIST), then any the files themselves carried (affNIST's transforms)
     found = entry.manifest.get("report", {}).get("metadata_columns", [])
     metadata = {column: arrays[f"meta.{column}"] for column in [*spec.label_columns, *found]}
+    extras = {k[len("extra."):]: v for k, v in arrays.items() if k.startswith("extra.")}
     return Dataset(images, arrays["labels"], classes=spec.classes, index=arrays["index"],
-                   metadata=metadata, name=spec.name, split=split, info=_info(spec, entry.manifest.get("report")))
+                   metadata=metadata, name=spec.name, split=split, info=_info(spec, entry.manifest.get("report")),
+                   extras=extras)
 
 
 def _apply(transform: Callable, images: np.ndarray, index: np.ndarray) -> np.ndarray:

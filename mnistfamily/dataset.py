@@ -87,7 +87,8 @@ class Dataset:
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, *, classes: list[str] | tuple[str, ...],
                  index: np.ndarray | None = None, metadata: Mapping[str, np.ndarray] | None = None,
-                 name: str = "", split: str = "", info: DatasetInfo | None = None):
+                 name: str = "", split: str = "", info: DatasetInfo | None = None,
+                 extras: Mapping[str, np.ndarray] | None = None):
         n = len(images)
         self.images = images
         self.labels = labels
@@ -97,6 +98,8 @@ class Dataset:
         self.name = name
         self.split = split
         self.info = info
+        #: arrays that describe the split as a whole, not per example (MNIST-1D: ``t``, templates)
+        self.extras = dict(extras or {})
         for what, array in [("labels", self.labels), ("index", self.index), *self.metadata.items()]:
             if len(array) != n:
                 raise ValueError(f"{what} has {len(array)} rows but there are {n} images")
@@ -129,8 +132,23 @@ class Dataset:
         return Dataset(
             self.images[key], self.labels[key], classes=self.classes, index=self.index[key],
             metadata={k: v[key] for k, v in self.metadata.items()},
-            name=self.name, split=self.split, info=self.info,
+            name=self.name, split=self.split, info=self.info, extras=self.extras,
         )
+
+    def map(self, transform: Any, *, batch_size: int = 8192) -> "Dataset":
+        """A new Dataset whose images are ``transform`` applied batch by batch.
+
+        Random transforms draw per example from ``(seed, index)``, so the result does not
+        depend on ``batch_size``; labels, index and metadata are kept.
+
+        >>> from mnistfamily import transforms as T
+        >>> ds.map(T.ElasticDistortion(alpha=34, sigma=4, seed=0))  # doctest: +SKIP
+        """
+        from .transforms import apply_in_chunks
+
+        images = apply_in_chunks(transform, self.images, self.index, chunk_size=batch_size)
+        return Dataset(images, self.labels, classes=self.classes, index=self.index, metadata=self.metadata,
+                       name=self.name, split=self.split, info=self.info, extras=self.extras)
 
     def column(self, name: str) -> np.ndarray:
         """A per-example column: ``label``, ``index`` or a metadata column."""

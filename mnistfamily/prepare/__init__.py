@@ -51,10 +51,18 @@ def transposes(spec: DatasetSpec, orientation: str) -> bool:
     return spec.orientation == "transposed" and orientation == "upright"
 
 
+#: formats whose splits are cut from one whole (MNIST-1D generated: every split's count and
+#: seed shape the set), so a split's arrays depend on all splits' settings
+WHOLE_DATASET_FORMATS = {"mnist1d-generated"}
+
+
 def recipe(spec: DatasetSpec, split: SplitSpec, orientation: str = "upright") -> dict:
     """Everything a split's arrays depend on; hashed into the cache key."""
     files = [spec.file(name).checksum_record() for name in split.files()]
+    whole = ({s.name: [s.num_examples, {k: list(v) if isinstance(v, tuple) else v for k, v in s.options.items()}]
+              for s in spec.splits.values()} if spec.format in WHOLE_DATASET_FORMATS else None)
     return {
+        "all_splits": whole,
         "dataset": spec.name, "split": split.name, "format": spec.format, "files": files,
         "inputs": dict(split.inputs), "options": {k: list(v) if isinstance(v, tuple) else v
                                                   for k, v in split.options.items()},
