@@ -59,6 +59,7 @@ class Registry:
                     problems.append(f"datasets.{name}: already defined in {merged[name].origin}")
                 else:
                     merged[name] = spec
+        merged = _resolve_variants(merged, problems)
         for name, spec in merged.items():
             for size, target in spec.sizes.items():
                 if target not in merged:
@@ -100,6 +101,45 @@ class Registry:
                 f"dataset {name!r} has no split {split!r}{_suggest(split, spec.splits)} "
                 f"(its splits: {', '.join(spec.splits)})"
             ) from None
+
+
+def _resolve_variants(specs: dict[str, DatasetSpec], problems: list[str]) -> dict[str, DatasetSpec]:
+    """Fill each derived entry with what it inherits from its base (bases first; no cycles)."""
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    resolved: dict[str, DatasetSpec] = {}
+
+    def resolve(name: str, trail: tuple[str, ...]) -> DatasetSpec | None:
+        if name in resolved:
+            return resolved[name]
+        spec = specs[name]
+        if spec.base is None:
+            resolved[name] = spec
+            return spec
+        if spec.base not in specs:
+            problems.append(f"datasets.{name}.base: names {spec.base!r}, which is not a dataset"
+                            f"{_suggest(spec.base, specs)}")
+            return None
+        if spec.base in trail:
+            problems.append(f"datasets.{name}.base: a cycle of bases ({' -> '.join((*trail, spec.base))})")
+            return None
+        base = resolve(spec.base, (*trail, name))
+        if base is None:
+            return None
+        splits = {k: SplitSpec(name=k, num_examples=s.num_examples, inputs=MappingProxyType({}),
+                               description=s.description) for k, s in base.splits.items()}
+        resolved[name] = replace(
+            spec, classes=base.classes, image_shape=spec.image_shape or base.image_shape,
+            image_dtype=spec.image_dtype or base.image_dtype, multi_label=base.multi_label,
+            label_columns=base.label_columns, label_column=base.label_column,
+            homepage=spec.homepage or base.homepage, license=spec.license or base.license,
+            citation=spec.citation or base.citation, splits=MappingProxyType(splits))
+        return resolved[name]
+
+    for name in specs:
+        resolve(name, ())
+    return resolved
 
 
 def _suggest(word: str, choices) -> str:

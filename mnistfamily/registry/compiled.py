@@ -19,7 +19,7 @@ from types import MappingProxyType
 from .schema import DatasetSpec, FileSpec, SplitSpec
 
 log = logging.getLogger("mnistfamily.registry")
-COMPILED_FORMAT = 3
+COMPILED_FORMAT = 4
 
 
 def compiled_path(folder: Path, stats: tuple) -> Path:
@@ -55,7 +55,7 @@ def from_json(text: str) -> dict[str, DatasetSpec]:
             options = {key: tuple(o) if isinstance(o, list) else o for key, o in v.pop("options").items()}
             inputs = MappingProxyType(v.pop("inputs"))
             splits[k] = SplitSpec(**v, inputs=inputs, options=MappingProxyType(options))
-        for key in ("classes", "image_shape", "mirrors", "label_columns"):
+        for key in ("classes", "image_shape", "mirrors", "label_columns", "transforms"):
             fields[key] = tuple(fields[key])
         fields["sizes"] = MappingProxyType({int(k): v for k, v in fields["sizes"].items()})
         specs[name] = DatasetSpec(**fields, files=MappingProxyType(files), splits=MappingProxyType(splits))

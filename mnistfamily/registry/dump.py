@@ -36,6 +36,17 @@ def split_to_dict(split: SplitSpec) -> dict[str, Any]:
 
 def spec_to_dict(spec: DatasetSpec) -> dict[str, Any]:
     """The registry mapping of one dataset (inverse of the loader)."""
+    if spec.base is not None:  # a derived entry: only what it sets itself
+        derived: dict[str, Any] = {"base": spec.base, "title": spec.title,
+                                   "transforms": [dict(t) for t in spec.transforms]}
+        if spec.seed is not None:
+            derived["seed"] = spec.seed
+        for key in ("description", "notes", "homepage", "license", "citation"):
+            if getattr(spec, key):
+                derived[key] = getattr(spec, key)
+        derived["image_shape"] = list(spec.image_shape)
+        derived["image_dtype"] = spec.image_dtype
+        return derived
     out: dict[str, Any] = {
         "title": spec.title, "description": spec.description, "homepage": spec.homepage,
         "license": spec.license, "citation": spec.citation, "format": spec.format,

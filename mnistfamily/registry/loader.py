@@ -173,13 +173,53 @@ def load_registry_text(text: str, source: str) -> dict[str, DatasetSpec]:
             if not _NAME.match(name):
                 walker.problem(f"datasets.{name}", key_node,
                                "dataset names are lower-case 'family' or 'family/variant'")
-            spec = _dataset(walker, name, node, source)
+            is_variant = isinstance(node, yaml.MappingNode) and any(
+                getattr(k, "value", None) == "base" for k, _ in node.value)
+            spec = (_variant if is_variant else _dataset)(walker, name, node, source)
             if spec is not None:
                 datasets[name] = spec
     if walker.problems:
         raise RegistryError(source, walker.problems)
     del version
     return datasets
+
+
+_VARIANT_KEYS = {
+    "base": True, "title": True, "transforms": True, "description": False, "notes": False, "seed": False,
+    "image_shape": False, "image_dtype": False, "homepage": False, "license": False, "citation": False,
+}
+
+
+def _variant(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec | None:
+    """A derived dataset: a base entry plus a transform chain (and a seed). The fields it does
+    not set are inherited from the base once every registry file is read (Registry.from_files)."""
+    path = f"datasets.{name}"
+    f = w.fields(node, path, _VARIANT_KEYS)
+    before = len(w.problems)
+    base = w.typed(f, "base", path, _is_str, "the name of another dataset", "")
+    if base == name:
+        w.problem(f"{path}.base", f["base"][0], "a dataset cannot be its own base")
+    title = w.typed(f, "title", path, _is_str, "a non-empty string", "")
+    chain = w.typed(f, "transforms", path,
+                    lambda v: isinstance(v, list) and len(v) > 0 and all(
+                        isinstance(t, dict) and isinstance(t.get("name"), str) for t in v),
+                    "a non-empty list of transform specs, each a mapping with a 'name'", [])
+    seed = w.typed(f, "seed", path, lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
+    shape = w.typed(f, "image_shape", path,
+                    lambda v: isinstance(v, list) and len(v) in (1, 2, 3) and all(_is_count(x) and x > 0 for x in v),
+                    "a list of 1 to 3 positive integers", [])
+    image_dtype = w.typed(f, "image_dtype", path, lambda v: v in _IMAGE_DTYPES,
+                          f"one of {', '.join(_IMAGE_DTYPES)}", "")
+    text = {k: w.typed(f, k, path, lambda v: isinstance(v, str), "a string", "")
+            for k in ("description", "notes", "homepage", "license", "citation")}
+    if len(w.problems) > before:
+        return None
+    return DatasetSpec(
+        name=name, title=title, description=text["description"], homepage=text["homepage"],
+        license=text["license"], citation=text["citation"].strip(), format="variant", classes=(),
+        image_shape=tuple(shape), files=MappingProxyType({}), splits=MappingProxyType({}),
+        image_dtype=image_dtype, notes=text["notes"], origin=source,
+        base=base, transforms=tuple(chain), seed=seed)
 
 
 def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec | None:

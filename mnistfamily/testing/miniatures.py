@@ -70,7 +70,9 @@ def write_miniatures(folder: str | Path, base_url: str, *, names: list[str] | No
     # archives are shared by the datasets of a family (EMNIST's six splits, one gzip.zip):
     # members are collected first and each archive is written once, with all of them
     archives: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
-    for name in names or registry.names():
+    chosen = _with_bases(registry, names or registry.names())
+    variants = [n for n in chosen if registry.dataset(n).base is not None]
+    for name in [n for n in chosen if n not in variants]:
         spec = registry.dataset(name)
         splits = {s.name: _scaled(s, scale, minimum) for s in spec.splits.values()}
         contents, expected = generator(spec.format)(spec, splits, rng)
@@ -79,9 +81,14 @@ def write_miniatures(folder: str | Path, base_url: str, *, names: list[str] | No
                              base_url=join_url(base_url, spec.family) + "/", mirrors=(), packaged=False))
         out.files[name] = paths
         out.expected.update({(name, split): arrays for split, arrays in expected.items()})
+    for name in _bases_first(registry, variants):  # derived entries: the base's miniature, transformed
+        spec = registry.dataset(name)
+        specs.append(spec)
+        out.files[name] = {}
+        out.expected.update(_variant_expected(spec, out.expected))
     written = {key: _write_archive(folder / key[0] / key[1], members) for key, members in archives.items()}
-    chosen = {spec.name for spec in specs}
-    specs = [replace(spec, sizes=MappingProxyType({k: v for k, v in spec.sizes.items() if v in chosen}))
+    kept = {spec.name for spec in specs}
+    specs = [replace(spec, sizes=MappingProxyType({k: v for k, v in spec.sizes.items() if v in kept}))
              for spec in specs]  # a miniature of some sizes only refers to what it holds
     for i, spec in enumerate(specs):
         files = dict(spec.files)
@@ -92,6 +99,45 @@ def write_miniatures(folder: str | Path, base_url: str, *, names: list[str] | No
         specs[i] = replace(spec, files=MappingProxyType(files))
     out.registry_path.write_text(dump_registry(specs), encoding="utf-8")
     out.registry = Registry.from_files([out.registry_path])
+    return out
+
+
+def _with_bases(registry: Registry, names: list[str]) -> list[str]:
+    """``names`` plus every base a derived entry among them needs."""
+    out = list(dict.fromkeys(names))
+    for name in out:  # grows while iterating: bases of bases
+        base = registry.dataset(name).base
+        if base is not None and base not in out:
+            out.append(base)
+    return out
+
+
+def _bases_first(registry: Registry, variants: list[str]) -> list[str]:
+    ordered: list[str] = []
+
+    def visit(name: str) -> None:
+        base = registry.dataset(name).base
+        if base in variants and base not in ordered:
+            visit(base)
+        if name not in ordered:
+            ordered.append(name)
+
+    for name in variants:
+        visit(name)
+    return ordered
+
+
+def _variant_expected(spec: DatasetSpec, expected: dict) -> dict:
+    """What loading a derived miniature must give: the base's expected arrays, transformed."""
+    from ..prepare.variant import chain_spec
+    from ..transforms import from_spec
+
+    transform = from_spec(chain_spec(spec))
+    out = {}
+    for (name, split), arrays in list(expected.items()):
+        if name == spec.base:
+            images = transform(np.asarray(arrays["images"]), index=arrays["index"])
+            out[(spec.name, split)] = {**arrays, "images": images}
     return out
 
 

@@ -1,0 +1,91 @@
+"""Derived datasets: a base dataset's split passed through a transform chain, cached like any other.
+
+A registry entry such as ``mnist/elastic`` names a ``base``, a ``transforms`` chain and a
+``seed``. Its prepared entry is keyed by the base's own recipe (and so the base files'
+checksums) plus the chain's spec, so changing either builds a new entry. Random transforms
+draw per example from ``(seed, index)``: the bytes do not depend on chunk size.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..registry import DatasetSpec, SplitSpec
+from .cache import EntryWriter, PreparedEntry, entry_dir, entry_key, read_entry
+
+log = logging.getLogger("mnistfamily.prepare")
+
+#: examples per chunk when a variant is built: bounds memory whatever the split size
+CHUNK = 8192
+
+
+def chain_spec(spec: DatasetSpec) -> list[dict[str, Any]]:
+    """The variant's transform specs with the entry's ``seed`` given to random transforms lacking one."""
+    from ..transforms import registered
+
+    classes = registered()
+    chain = []
+    for item in spec.transforms:
+        item = dict(item)
+        cls = classes.get(item.get("name", ""))
+        takes_seed = cls is not None and "seed" in inspect.signature(cls.__init__).parameters
+        if spec.seed is not None and takes_seed and "seed" not in item:
+            item["seed"] = spec.seed
+        chain.append(item)
+    return chain
+
+
+def variant_recipe(spec: DatasetSpec, split: SplitSpec, base_recipe: dict) -> dict:
+    """Everything a variant split depends on: the base's recipe, the chain as written and the seed.
+
+    The chain as written (not as completed by :func:`chain_spec`) keeps the warm path from
+    importing the transforms; the completed chain follows from it deterministically.
+    """
+    return {"dataset": spec.name, "split": split.name, "base": base_recipe,
+            "transforms": [dict(t) for t in spec.transforms], "seed": spec.seed}
+
+
+def variant_entry(root: Path, spec: DatasetSpec, split: SplitSpec, base_recipe: dict) -> Path:
+    return entry_dir(root, spec.name, split.name, entry_key(variant_recipe(spec, split, base_recipe)))
+
+
+def prepare_variant(root: Path, spec: DatasetSpec, split: SplitSpec, base, base_recipe: dict,
+                    sources: list[dict]) -> PreparedEntry:
+    """Build (once, under a lock) and return the entry of a variant split from its base Dataset."""
+    from filelock import FileLock
+
+    from .. import __version__
+    from ..fetch import make_folder
+    from ..transforms import apply_in_chunks, from_spec
+
+    final = variant_entry(root, spec, split, base_recipe)
+    make_folder(final.parent)
+    with FileLock(str(final) + ".lock", timeout=3600):
+        entry = read_entry(final)
+        if entry is not None:
+            return entry
+        transform = from_spec(chain_spec(spec))
+        log.info("preparing %s [%s] from %s through %r", spec.name, split.name, spec.base, transform)
+        with EntryWriter(final) as writer:
+            probe = transform(np.asarray(base.images[:1]), index=base.index[:1])
+            images = writer.create("images", probe.dtype, (len(base), *probe.shape[1:]))
+            apply_in_chunks(transform, base.images, base.index, chunk_size=CHUNK, out=images)
+            images.flush()
+            del images
+            writer.save("labels", np.asarray(base.labels))
+            writer.save("index", np.asarray(base.index))
+            for column, values in base.metadata.items():
+                writer.save(f"meta.{column}", np.asarray(values))
+            writer.commit({
+                "dataset": spec.name, "split": split.name, "library_version": __version__,
+                "recipe": variant_recipe(spec, split, base_recipe), "sources": sources,
+            })
+    entry = read_entry(final)
+    if entry is None:  # pragma: no cover - only if the folder vanished under us
+        raise RuntimeError(f"prepared entry {final} disappeared right after it was written")
+    return entry
