@@ -67,14 +67,16 @@ def _info(spec: DatasetSpec, report: dict | None = None) -> DatasetInfo:
 def load(name: str, split: str, *, source: PathLike | None = ..., data_dir: PathLike | None = ...,
          download: bool = ..., transform: Callable[[np.ndarray], np.ndarray] | None = ...,
          allow_unverified: bool | None = ..., storage_options: dict | None = ...,
-         registry: "PathLike | Registry | None" = ..., orientation: str = ..., size: int | None = ...) -> Dataset: ...
+         registry: "PathLike | Registry | None" = ..., orientation: str = ..., size: int | None = ...,
+         metadata: str | None = ...) -> Dataset: ...
 
 
 @overload
 def load(name: str, split: None = ..., *, source: PathLike | None = ..., data_dir: PathLike | None = ...,
          download: bool = ..., transform: Callable[[np.ndarray], np.ndarray] | None = ...,
          allow_unverified: bool | None = ..., storage_options: dict | None = ...,
-         registry: "PathLike | Registry | None" = ..., orientation: str = ..., size: int | None = ...) -> dict[str, Dataset]: ...
+         registry: "PathLike | Registry | None" = ..., orientation: str = ..., size: int | None = ...,
+         metadata: str | None = ...) -> dict[str, Dataset]: ...
 
 
 def load(
@@ -90,6 +92,7 @@ def load(
     registry: "PathLike | Registry | None" = None,
     orientation: str = "upright",
     size: int | None = None,
+    metadata: str | None = None,
 ) -> Dataset | dict[str, Dataset]:
     """Load a dataset split as numpy arrays, downloading and verifying it on first use.
 
@@ -121,6 +124,10 @@ def load(
         layout; ``"raw"``: exactly as published (EMNIST's files are transposed).
     size
         For datasets published at several image sizes (MedMNIST: 28, 64, 128, 224).
+    metadata
+        Join per-example metadata another dataset holds for these rows: ``"qmnist"`` gives
+        MNIST (and its derived datasets) QMNIST's writer_id, hsf_series and the rest. Only the
+        other dataset's label file is fetched; the join checks that the classes agree row by row.
 
     Returns
     -------
@@ -146,7 +153,7 @@ def load(
     if split is None:
         return {s: load(name, s, source=source, data_dir=data_dir, download=download, transform=transform,
                         allow_unverified=allow_unverified, storage_options=storage_options, registry=registry,
-                        orientation=orientation)  # the size is already resolved into the name
+                        orientation=orientation, metadata=metadata)  # the size is resolved into the name
                 for s in spec.splits}
     split_spec = reg.split(name, split)
     from .prepare import load_prepared
@@ -165,11 +172,54 @@ def load(
         images = _apply(transform, images, arrays["index"])
     # declared label columns (QMNIST), then any the files themselves carried (affNIST's transforms)
     found = entry.manifest.get("report", {}).get("metadata_columns", [])
-    metadata = {column: arrays[f"meta.{column}"] for column in [*spec.label_columns, *found]}
+    columns = {column: arrays[f"meta.{column}"] for column in [*spec.label_columns, *found]}
     extras = {k[len("extra."):]: v for k, v in arrays.items() if k.startswith("extra.")}
+    if metadata is not None:
+        columns = {**_joined(reg, root, spec, split, metadata, arrays, source=source, download=download,
+                             allow_unverified=allow_unverified, storage_options=storage_options), **columns}
     return Dataset(images, arrays["labels"], classes=spec.classes, index=arrays["index"],
-                   metadata=metadata, name=spec.name, split=split, info=_info(spec, entry.manifest.get("report")),
+                   metadata=columns, name=spec.name, split=split, info=_info(spec, entry.manifest.get("report")),
                    extras=extras)
+
+
+def _joined(reg: Registry, root: Path, spec: DatasetSpec, split: str, join: str, arrays: dict,
+            **fetch_options) -> dict[str, np.ndarray]:
+    """Columns another dataset's label table holds for this split's rows (``load(metadata=...)``)."""
+    from .errors import DownloadError, FormatError, UnknownNameError
+    from .fetch import fetch_file
+    from .formats.idx import read_idx
+
+    if join not in spec.joins or split not in spec.joins[join]:
+        offered = ", ".join(spec.joins) or "none"
+        raise UnknownNameError(f"{spec.name} [{split}] has no metadata {join!r} to join (offered: {offered})")
+    other_name, _, other_split = spec.joins[join][split].partition(":")
+    other = reg.dataset(other_name)
+    part = other.splits[other_split]
+    file = other.file(part.labels)
+    source = fetch_options.pop("source", None)
+    try:  # the user's folder may hold the other dataset's files too (or its <family>/ subfolder) ...
+        path, _ = fetch_file(other, file, root=root, source=source, **fetch_options)
+    except DownloadError:
+        if source is None:
+            raise
+        path, _ = fetch_file(other, file, root=root, **fetch_options)  # ... else the usual locations
+    table = read_idx(path, rows=part.rows)
+    if table.ndim != 2 or table.shape[1] != len(other.label_columns):
+        raise FormatError(f"{path}: expected a table with columns {', '.join(other.label_columns)}; "
+                          f"found shape {table.shape}.")
+    positions = np.asarray(arrays["index"])
+    if positions.size and positions.max() >= len(table):
+        raise FormatError(f"{spec.name} [{split}]: positions up to {positions.max()} but {other_name} "
+                          f"[{other_split}] has {len(table)} rows; they do not describe the same examples.")
+    rows = table[positions]
+    labels = np.asarray(arrays["labels"])
+    classes = rows[:, other.label_columns.index(other.label_column)].astype(np.int64) - other.label_offset
+    mismatched = int(np.count_nonzero(classes != labels))
+    if mismatched:
+        raise FormatError(f"{spec.name} [{split}] and {other_name} [{other_split}] disagree on the class of "
+                          f"{mismatched} of {len(labels)} rows: they are not aligned, so their metadata "
+                          "cannot be joined.")
+    return {column: np.ascontiguousarray(rows[:, i]) for i, column in enumerate(other.label_columns)}
 
 
 def _apply(transform: Callable, images: np.ndarray, index: np.ndarray) -> np.ndarray:

@@ -61,6 +61,12 @@ class Registry:
                     merged[name] = spec
         merged = _resolve_variants(merged, problems)
         for name, spec in merged.items():
+            for join, targets in spec.joins.items():
+                for split, target in targets.items():
+                    other, _, other_split = target.partition(":")
+                    if other not in merged or other_split not in merged[other].splits:
+                        problems.append(f"datasets.{name}.joins.{join}.{split}: names {target!r}, which is not "
+                                        "a dataset split")
             for size, target in spec.sizes.items():
                 if target not in merged:
                     problems.append(f"datasets.{name}.sizes.{size}: names {target!r}, which is not a dataset")
@@ -132,7 +138,7 @@ def _resolve_variants(specs: dict[str, DatasetSpec], problems: list[str]) -> dic
         resolved[name] = replace(
             spec, classes=base.classes, image_shape=spec.image_shape or base.image_shape,
             image_dtype=spec.image_dtype or base.image_dtype, multi_label=base.multi_label,
-            label_columns=base.label_columns, label_column=base.label_column,
+            label_columns=base.label_columns, label_column=base.label_column, joins=base.joins,
             homepage=spec.homepage or base.homepage, license=spec.license or base.license,
             citation=spec.citation or base.citation, splits=MappingProxyType(splits))
         return resolved[name]

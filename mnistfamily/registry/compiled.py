@@ -19,7 +19,7 @@ from types import MappingProxyType
 from .schema import DatasetSpec, FileSpec, SplitSpec
 
 log = logging.getLogger("mnistfamily.registry")
-COMPILED_FORMAT = 4
+COMPILED_FORMAT = 5
 
 
 def compiled_path(folder: Path, stats: tuple) -> Path:
@@ -35,6 +35,7 @@ def to_json(specs: dict[str, DatasetSpec]) -> str:
     for name, spec in specs.items():
         fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
         fields["sizes"] = dict(spec.sizes)
+        fields["joins"] = {k: dict(v) for k, v in spec.joins.items()}
         fields["files"] = {k: dataclasses.asdict(v) for k, v in spec.files.items()}
         fields["splits"] = {k: {"name": v.name, "num_examples": v.num_examples, "inputs": dict(v.inputs),
                                 "options": dict(v.options), "description": v.description}
@@ -58,6 +59,7 @@ def from_json(text: str) -> dict[str, DatasetSpec]:
         for key in ("classes", "image_shape", "mirrors", "label_columns", "transforms"):
             fields[key] = tuple(fields[key])
         fields["sizes"] = MappingProxyType({int(k): v for k, v in fields["sizes"].items()})
+        fields["joins"] = MappingProxyType({k: MappingProxyType(v) for k, v in fields["joins"].items()})
         specs[name] = DatasetSpec(**fields, files=MappingProxyType(files), splits=MappingProxyType(splits))
     return specs
 

@@ -71,6 +71,8 @@ def spec_to_dict(spec: DatasetSpec) -> dict[str, Any]:
         out["multi_label"] = True
     if spec.sizes:
         out["sizes"] = dict(spec.sizes)
+    if spec.joins:
+        out["joins"] = {k: dict(v) for k, v in spec.joins.items()}
     if spec.notes:
         out["notes"] = spec.notes
     out["files"] = {name: file_to_dict(f) for name, f in spec.files.items()}

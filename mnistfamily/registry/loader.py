@@ -55,7 +55,7 @@ _DATASET_KEYS = {
     "format": True, "classes": True, "image_shape": True, "files": True, "splits": True,
     "base_url": False, "mirrors": False, "packaged": False, "label_columns": False,
     "label_column": False, "label_offset": False, "orientation": False, "notes": False,
-    "image_dtype": False, "multi_label": False, "sizes": False,
+    "image_dtype": False, "multi_label": False, "sizes": False, "joins": False,
 }
 _FILE_KEYS = {"size": True, "md5": True, "sha256": True, "payload": False, "url": False,
               "archive": False, "member": False}
@@ -243,6 +243,9 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
                           f"one of {', '.join(_IMAGE_DTYPES)}", "uint8")
     multi_label = w.typed(f, "multi_label", path, lambda v: isinstance(v, bool), "true or false", False)
     sizes = _sizes(w, f, path)
+    joins = w.typed(f, "joins", path, lambda v: isinstance(v, dict) and all(
+        isinstance(m, dict) and all(isinstance(t, str) and t.count(":") == 1 for t in m.values())
+        for m in v.values()), "a mapping: name -> {split: 'dataset:split'}", {})
     base_url = w.typed(f, "base_url", path, _is_str, "a URL")
     mirrors = w.typed(f, "mirrors", path, _is_str_list, "a list of URLs", [])
     packaged = w.typed(f, "packaged", path, lambda v: isinstance(v, bool), "true or false", False)
@@ -297,7 +300,9 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
         splits=MappingProxyType(splits), base_url=base_url, mirrors=tuple(mirrors),
         packaged=packaged, label_columns=tuple(label_columns), label_column=label_column,
         label_offset=label_offset, orientation=orientation, image_dtype=image_dtype,
-        multi_label=multi_label, sizes=MappingProxyType(dict(sizes)), notes=notes, origin=source,
+        multi_label=multi_label, sizes=MappingProxyType(dict(sizes)),
+        joins=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in joins.items()}),
+        notes=notes, origin=source,
     )
 
 

@@ -114,6 +114,9 @@ class DatasetSpec:
     image_dtype: str = "uint8"  # MNIST-1D's sequences are float64
     multi_label: bool = False  # labels are (N, len(classes)) 0/1 columns (MedMNIST chestmnist)
     sizes: Mapping[int, str] = field(default_factory=dict)  # image size -> dataset name (MedMNIST)
+    #: metadata other datasets hold for this one's rows: name -> split -> "dataset:split" whose
+    #: label table aligns row for row with this split's published positions (MNIST <- QMNIST)
+    joins: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     base: str | None = None  # a derived dataset: this base entry ...
     transforms: tuple[dict, ...] = ()  # ... through this transform chain (specs, see mnistfamily.transforms)
     seed: int | None = None  # ... with this seed for the random transforms that do not set their own
