@@ -16,7 +16,7 @@ from ._version import __version__
 
 __all__ = [
     "__version__", "datasets", "info", "load", "download", "verify", "read_idx", "write_idx",
-    "Dataset", "DatasetInfo", "MnistFamilyError",
+    "Dataset", "DatasetInfo", "MnistFamilyError", "export", "read_parquet",
 ]
 
 _LAZY = {
@@ -24,6 +24,7 @@ _LAZY = {
     "read_idx": "formats.idx", "write_idx": "formats.idx",
     "Dataset": "dataset", "DatasetInfo": "dataset",
     "MnistFamilyError": "errors",
+    "export": "outputs", "read_parquet": "outputs",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,6 +32,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .dataset import Dataset, DatasetInfo
     from .errors import MnistFamilyError
     from .formats.idx import read_idx, write_idx
+    from .outputs import export, read_parquet
 
 
 def __getattr__(name: str) -> Any:

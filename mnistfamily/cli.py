@@ -295,6 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
                   [cache])
     sub.add_argument("--out", metavar="FILE.png", type=Path, default=Path(DEMO_OUT),
                      help=f"where to write the preview (default: ./{DEMO_OUT})")
+
+    from .outputs.command import add_export_command
+
+    add_export_command(commands, parents=[verbosity, cache, source])
     return parser
 
 

@@ -150,6 +150,15 @@ class Dataset:
         return Dataset(images, self.labels, classes=self.classes, index=self.index, metadata=self.metadata,
                        name=self.name, split=self.split, info=self.info, extras=self.extras)
 
+    def to_parquet(self, dest: str, **options: Any) -> Any:
+        """Write this split as Parquet shards under ``dest`` (any fsspec URL); see :func:`mnistfamily.export`.
+
+        >>> ds.to_parquet("lake/")  # doctest: +SKIP
+        """
+        from .outputs import export
+
+        return export(self, dest, **options)
+
     def column(self, name: str) -> np.ndarray:
         """A per-example column: ``label``, ``index`` or a metadata column."""
         if name == "label":

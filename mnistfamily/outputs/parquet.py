@@ -1,0 +1,381 @@
+"""``export``: a dataset's splits as Hive-partitioned, zstd-compressed Parquet shards on any fsspec URL.
+
+The flow: resolve the splits (load each by name, or take the Dataset given) -> plan one
+task per shard -> run the tasks (here, or on the caller's executor) into a temporary
+prefix -> check every shard landed -> commit (move into place, card, ``_SUCCESS``).
+Anything that fails before the commit deletes the temporary prefix and leaves ``dest``
+as it was. See :mod:`.layout` for the layout and what "atomic" means on object stores.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from concurrent.futures import Executor, Future
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+import numpy as np
+
+from .errors import ExportError, ExportExistsError
+from .layout import DatasetFolder, Destination, join, shard_name, split_folder
+from .schema import (DEFAULT_LEVELS, EXPORT_FORMAT_VERSION, IMAGE_ENCODINGS, ShardFormat, describe_split,
+                     row_group_rows)
+from .shards import InMemory, LoadedSplit, NpyFiles, ShardResult, ShardTask, write_shard
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..dataset import Dataset
+
+log = logging.getLogger("mnistfamily.outputs")
+
+#: rows per Parquet file: ~78 MB of 28x28 pixels before compression (MNIST train is one file)
+DEFAULT_ROWS_PER_SHARD = 100_000
+COMPRESSIONS = ("zstd", "snappy", "gzip", "brotli", "lz4", "none")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What ``export`` wrote: the dataset folder's URL, rows and shard URLs per split."""
+
+    path: str
+    num_rows: Mapping[str, int] = field(default_factory=dict)
+    files: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        lines = [self.path]
+        for split, rows in self.num_rows.items():
+            count = len(self.files.get(split, ()))
+            lines.append(f"  split={split}: {rows:,} rows in {count} shard{'s' if count != 1 else ''}")
+        return "\n".join(lines)
+
+
+def export(name_or_dataset: "str | Dataset", dest: str | os.PathLike[str], *,
+           splits: str | Iterable[str] | None = None, rows_per_shard: int = DEFAULT_ROWS_PER_SHARD,
+           image_encoding: str = "raw", compression: str = "zstd", compression_level: int | None = None,
+           overwrite: bool = False, storage_options: dict | None = None, executor: Executor | None = None,
+           **load_kwargs: Any) -> ExportResult:
+    """Write a dataset's splits as Parquet shards under ``dest/<dataset>/split=<split>/``.
+
+    Parameters
+    ----------
+    name_or_dataset
+        A registry name (every split, or ``splits``, is loaded with ``mf.load(name, split,
+        **load_kwargs)``), or a :class:`~mnistfamily.Dataset` (that one split is written).
+    dest
+        Any fsspec URL or local path: ``out/``, ``file:///data``, ``memory://x``,
+        ``s3://bucket/prefix``, ``gs://...``. The dataset folder is ``dest/<dataset>``
+        with ``/`` in the name written ``--`` (``emnist/balanced`` -> ``emnist--balanced``).
+    splits
+        The splits of a named dataset to write (default: all).
+    rows_per_shard
+        Rows per Parquet file (``part-00000-of-00003.parquet``, ...); the last holds the rest.
+    image_encoding
+        ``"raw"``: ``fixed_size_binary[H*W]`` pixels; ``"png"``: one PNG per image in the
+        ``{bytes, path}`` struct Hugging Face's ``Image`` feature reads, encoded on every core.
+    compression, compression_level
+        Parquet codec (``"zstd"`` by default) and its level (fixed by default: zstd 1, gzip 6, brotli 5).
+    overwrite
+        Replace splits that ``dest`` already holds (only once the new shards are complete).
+        Without it, an existing split is an :class:`ExportExistsError` and nothing is written.
+    storage_options
+        fsspec options of ``dest`` (credentials, ``endpoint_url``, ...). fsspec options of a
+        ``source=`` URL go in ``source_storage_options``.
+    executor
+        Any ``concurrent.futures.Executor`` (a ``ProcessPoolExecutor``, ``dask.distributed``'s
+        ``client.get_executor()``): each shard is one task, sent as a small description;
+        workers memory-map the prepared arrays themselves. Default: shards one after the
+        other in this process, PNG encoding spread over the cores.
+    **load_kwargs
+        Passed to ``mf.load`` for a named dataset: ``source``, ``data_dir``, ``registry``, ...
+
+    Returns
+    -------
+    ExportResult
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from mnistfamily.outputs import export, read_parquet
+    >>> result = export("mnist/sample", tempfile.mkdtemp(), rows_per_shard=1500)
+    >>> print(result)  # doctest: +ELLIPSIS
+    file:///.../mnist--sample
+      split=test: 2,000 rows in 2 shards
+    >>> len(read_parquet(result.path)["test"])
+    2000
+    """
+    _check_options(rows_per_shard, image_encoding, compression, compression_level)
+    if "source_storage_options" in load_kwargs:
+        load_kwargs["storage_options"] = load_kwargs.pop("source_storage_options")
+    name, datasets = _resolve(name_or_dataset, splits, load_kwargs)
+    destination = Destination(dest, storage_options)
+    folder = DatasetFolder(destination, name)
+    split_names = [ds.split for ds in datasets]
+    existing = folder.existing_splits(split_names)
+    if existing and not overwrite:
+        where = ", ".join(destination.full_url(folder.split_dir(s)) for s in existing)
+        raise ExportExistsError(f"{name}: {where} already exist(s): an export is kept unless you pass "
+                                "overwrite=True (--overwrite), which replaces it once the new shards are complete.")
+
+    staging = folder.new_staging()
+    scratch: list[str] = []
+    try:
+        tasks: list[ShardTask] = []
+        entries: dict[str, dict[str, Any]] = {}
+        for ds in datasets:
+            described = describe_split(
+                dataset=name, split=ds.split, num_examples=len(ds), classes=ds.classes,
+                image_shape=tuple(ds.images.shape[1:]), image_encoding=image_encoding,
+                metadata_columns={k: v.dtype.name for k, v in ds.metadata.items()}, info=ds.info,
+                sources=_sources(ds), transform=_transform_spec(ds, load_kwargs))
+            fmt = ShardFormat(
+                image_shape=tuple(int(d) for d in ds.images.shape[1:]), classes=tuple(ds.classes),
+                metadata_columns=tuple((k, v.dtype.str) for k, v in ds.metadata.items()),
+                image_encoding=image_encoding, compression=compression,
+                compression_level=compression_level if compression_level is not None
+                else DEFAULT_LEVELS.get(compression),
+                row_group_rows=row_group_rows(tuple(ds.images.shape[1:]), rows_per_shard),
+                schema_metadata=json.dumps(described, sort_keys=True, ensure_ascii=False))
+            source = _task_source(ds, name_or_dataset, load_kwargs, executor, scratch)
+            count = max(1, math.ceil(len(ds) / rows_per_shard))
+            for number in range(count):
+                start, stop = number * rows_per_shard, min(len(ds), (number + 1) * rows_per_shard)
+                path = join(staging, split_folder(ds.split), shard_name(number, count))
+                tasks.append(ShardTask(source, destination.full_url(path), start, stop, fmt,
+                                       destination.storage_options))
+            entries[ds.split] = {"num_rows": len(ds), "image_encoding": image_encoding,
+                                 "compression": compression, "compression_level": fmt.compression_level,
+                                 "rows_per_shard": rows_per_shard, "schema_metadata": described}
+        log.info("exporting %s (%s) as %d shard(s) to %s", name, ", ".join(split_names), len(tasks),
+                 destination.full_url(folder.base))
+        results = _run(tasks, executor)
+        _check_landed(destination, staging, tasks, results)
+        card = _card(name, datasets, entries, tasks, results, staging, folder, overwrite)
+        folder.commit(staging, split_names, card)
+    except BaseException:
+        folder.abandon(staging)
+        raise
+    finally:
+        for path in scratch:
+            shutil.rmtree(path, ignore_errors=True)
+    files: dict[str, list[str]] = {s: [] for s in split_names}
+    staged, final = destination.full_url(staging), destination.full_url(folder.base)
+    for task in tasks:
+        files[_split_of(task.url)].append(final + task.url[len(staged):])
+    return ExportResult(destination.full_url(folder.base), {ds.split: len(ds) for ds in datasets},
+                        {s: tuple(v) for s, v in files.items()})
+
+
+def _split_of(url: str) -> str:
+    folder = url.rsplit("/", 2)[-2]
+    return folder[len("split="):]
+
+
+def _check_options(rows_per_shard: int, image_encoding: str, compression: str, level: int | None) -> None:
+    if not isinstance(rows_per_shard, (int, np.integer)) or isinstance(rows_per_shard, bool) or rows_per_shard < 1:
+        raise ExportError(f"rows_per_shard must be a whole number of at least 1; found {rows_per_shard!r}.")
+    if image_encoding not in IMAGE_ENCODINGS:
+        raise ExportError(f"image_encoding must be one of {', '.join(IMAGE_ENCODINGS)}; found {image_encoding!r}.")
+    if compression not in COMPRESSIONS:
+        raise ExportError(f"compression must be one of {', '.join(COMPRESSIONS)}; found {compression!r}.")
+    if level is not None and (compression not in DEFAULT_LEVELS):
+        raise ExportError(f"compression {compression!r} takes no level; pass compression_level only with "
+                          f"{', '.join(DEFAULT_LEVELS)}.")
+
+
+def _resolve(name_or_dataset: Any, splits: str | Iterable[str] | None,
+             load_kwargs: dict[str, Any]) -> tuple[str, list["Dataset"]]:
+    """The dataset name and the Dataset of every split to write."""
+    from ..dataset import Dataset
+
+    wanted = [splits] if isinstance(splits, str) else (list(splits) if splits is not None else None)
+    if isinstance(name_or_dataset, Dataset):
+        ds = name_or_dataset
+        if load_kwargs:
+            raise ExportError(f"{', '.join(sorted(load_kwargs))}: load options apply to a dataset *name*; "
+                              "this is a Dataset already loaded.")
+        if not ds.name or not ds.split:
+            raise ExportError("this Dataset has no name or split (export writes DEST/<name>/split=<split>/); "
+                              "build it with Dataset(..., name='my-dataset', split='train').")
+        if wanted is not None and wanted != [ds.split]:
+            raise ExportError(f"{ds.name}: a Dataset holds one split ({ds.split!r}); splits={wanted!r} "
+                              "applies to a dataset name (export('name', dest, splits=[...])).")
+        _check_dataset(ds)
+        return ds.name, [ds]
+    if not isinstance(name_or_dataset, str):
+        raise ExportError(f"export takes a dataset name or a Dataset; found {type(name_or_dataset).__name__}.")
+    from ..api import info, load
+
+    name = name_or_dataset
+    split_names = wanted if wanted is not None else list(info(name, registry=load_kwargs.get("registry")).splits)
+    datasets = []
+    for split in split_names:
+        ds = load(name, split, **load_kwargs)
+        _check_dataset(ds)
+        datasets.append(ds)
+    return name, datasets
+
+
+def _check_dataset(ds: "Dataset") -> None:
+    images = ds.images
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise ExportError(f"{ds.name} [{ds.split}]: export writes uint8 (N, H, W) images; found "
+                          f"{images.dtype}{tuple(images.shape)}. Convert first (e.g. images.astype(np.uint8)).")
+    if len(ds.labels) and (int(ds.labels.min()) < 0 or int(ds.labels.max()) >= len(ds.classes)):
+        raise ExportError(f"{ds.name} [{ds.split}]: labels must index the {len(ds.classes)} classes; found "
+                          f"{int(ds.labels.min())}..{int(ds.labels.max())}.")
+
+
+def _sources(ds: "Dataset") -> list[dict]:
+    """Checksum records of the files the split came from: the prepared entry's, else the registry's."""
+    filename = getattr(ds.images, "filename", None)
+    if filename:
+        manifest_path = Path(filename).parent / "manifest.json"
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            manifest = None
+        if manifest and manifest.get("dataset") == ds.name and manifest.get("split") == ds.split:
+            # "verified" says how *this* cache checked the file; it varies between machines
+            return [{k: v for k, v in record.items() if k != "verified"} for record in manifest.get("sources", [])]
+    return [dict(record) for record in (ds.info.files if ds.info is not None else ())]
+
+
+def _transform_spec(ds: "Dataset", load_kwargs: Mapping[str, Any]) -> Any:
+    """The transform of a variant (registry spec), or a description of ``load(transform=...)``."""
+    for attribute in ("transform", "variant"):
+        spec = getattr(ds.info, attribute, None)
+        if spec:
+            return json.loads(json.dumps(spec, default=str))
+    transform = load_kwargs.get("transform")
+    if transform is None:
+        return None
+    for method in ("spec", "to_dict"):
+        describe = getattr(transform, method, None)
+        if callable(describe):
+            return json.loads(json.dumps(describe(), default=str))
+    text = repr(transform)
+    if " at 0x" in text:  # default object repr: the address would make every export differ
+        kind = transform if callable(transform) and hasattr(transform, "__qualname__") else type(transform)
+        text = f"{kind.__module__}.{kind.__qualname__}"
+    return {"repr": text}
+
+
+def _task_source(ds: "Dataset", name_or_dataset: Any, load_kwargs: Mapping[str, Any],
+                 executor: Executor | None, scratch: list[str]) -> Any:
+    """Where a shard task reads its rows: this process's arrays, or a small picklable description."""
+    if executor is None:
+        return InMemory(ds)
+    if isinstance(name_or_dataset, str) and load_kwargs.get("transform") is None:
+        from .. import config
+
+        kwargs = dict(load_kwargs)  # workers must find the cache this process just prepared
+        kwargs["data_dir"] = str(config.cache_root(load_kwargs.get("data_dir")).resolve())
+        task = LoadedSplit(ds.name, ds.split, kwargs)
+        if _picklable(task):  # a Registry object is not: then workers map the prepared .npy files
+            return task
+    arrays = {"images": ds.images, "labels": ds.labels, "index": ds.index,
+              **{f"meta.{k}": v for k, v in ds.metadata.items()}}
+    paths: dict[str, str] = {}
+    folder = None
+    for key, array in arrays.items():
+        whole = _whole_npy_file(array)
+        if whole is None:  # a selection or in-memory array: staged as .npy for the workers to map
+            if folder is None:
+                folder = tempfile.mkdtemp(prefix="mnistfamily-export-")
+                scratch.append(folder)
+            whole = os.path.join(folder, f"{key}.npy")
+            np.save(whole, np.asarray(array), allow_pickle=False)
+        paths[key] = whole
+    return NpyFiles(str(paths["images"]), str(paths["labels"]), str(paths["index"]),
+                    tuple((k, str(paths[f"meta.{k}"])) for k in ds.metadata))
+
+
+def _picklable(value: Any) -> bool:
+    import pickle
+
+    try:
+        pickle.dumps(value)
+    except Exception:
+        return False
+    return True
+
+
+def _whole_npy_file(array: np.ndarray) -> str | None:
+    """The .npy file that ``array`` maps whole, or None (a selection, or an in-memory array)."""
+    filename = getattr(array, "filename", None)
+    if not isinstance(array, np.memmap) or not filename or getattr(array, "_mmap", None) is None:
+        return None
+    try:
+        whole = np.load(filename, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    same = (whole.shape == array.shape and whole.dtype == array.dtype and array.flags.c_contiguous
+            and getattr(whole, "offset", None) == getattr(array, "offset", None))
+    return str(filename) if same else None
+
+
+def _run(tasks: list[ShardTask], executor: Executor | None) -> list[ShardResult]:
+    if executor is None:
+        from .images import CodecPool
+
+        with CodecPool() as codec:
+            return [write_shard(task, codec) for task in tasks]
+    futures: list[Future] = [executor.submit(write_shard, task) for task in tasks]
+    try:
+        return [future.result() for future in futures]
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        wait_futures(futures)  # nothing may still be writing when the staging folder is deleted
+        raise
+
+
+def _check_landed(destination: Destination, staging: str, tasks: list[ShardTask],
+                  results: list[ShardResult]) -> None:
+    """Every shard is in the staging folder with the size its task reported."""
+    destination.refresh()
+    base = destination.full_url(staging)
+    for task, result in zip(tasks, results):
+        path = join(staging, task.url[len(base):].lstrip("/"))
+        try:
+            size = destination.fs.size(path)
+        except FileNotFoundError:
+            size = None
+        if size != result.size:
+            raise ExportError(
+                f"shard {task.url} was written by a worker ({result.size:,} bytes) but this process finds "
+                f"{'no file' if size is None else f'{size:,} bytes'} there. Workers must write where this "
+                "process reads: memory:// and local paths are private to one process or machine; use a "
+                "shared filesystem or an object store.")
+
+
+def _card(name: str, datasets: list["Dataset"], entries: dict[str, dict[str, Any]], tasks: list[ShardTask],
+          results: list[ShardResult], staging: str, folder: DatasetFolder, overwrite: bool) -> dict[str, Any]:
+    base = folder.dest.full_url(staging)
+    for task, result in zip(tasks, results):
+        relative = task.url[len(base):].lstrip("/")
+        split = relative.split("/", 1)[0][len("split="):]
+        entries[split].setdefault("shards", []).append(
+            {"path": relative, "num_rows": result.num_rows, "size": result.size, "sha256": result.sha256})
+    old = folder.read_card() or {}
+    splits: dict[str, Any] = {}
+    if old.get("dataset") == name:  # keep the entries of splits this export leaves alone
+        for split, entry in old.get("splits", {}).items():
+            if split not in entries and folder.dest.exists(folder.split_dir(split)):
+                splits[split] = entry
+    splits.update(entries)
+    described = entries[datasets[-1].split]["schema_metadata"]
+    return {
+        "format": "mnistfamily-parquet", "format_version": EXPORT_FORMAT_VERSION,
+        "dataset": name, **{k: described[k] for k in (
+            "title", "homepage", "license", "citation", "classes", "image_shape", "image_dtype",
+            "metadata_columns", "library_version")},
+        "layout": "split=<split>/part-NNNNN-of-MMMMM.parquet; _SUCCESS is written last: read only when it exists",
+        "splits": splits,
+    }
