@@ -6,7 +6,6 @@ prepared entry) or (cold: fetch + verify every file -> prepare) -> Dataset.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, overload
@@ -20,7 +19,13 @@ from .registry import DatasetSpec, Registry, SplitSpec, get_registry
 if TYPE_CHECKING:
     from .prepare import PreparedEntry
 
-log = logging.getLogger("mnistfamily")
+
+
+def _log():
+    """The module's logger; ``logging`` is imported only when something is logged."""
+    import logging
+
+    return logging.getLogger("mnistfamily")
 
 PathLike = str | os.PathLike[str]
 

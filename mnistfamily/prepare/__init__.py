@@ -6,18 +6,21 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Callable
-
-import numpy as np
 
 from ..registry import DatasetSpec, SplitSpec
 from .cache import EntryWriter, PreparedEntry, entry_dir, entry_key, read_entry, verify_entry
 
 __all__ = ["prepare_split", "entry_for", "read_entry", "verify_entry", "BUILDERS", "builder", "PreparedEntry"]
 
-log = logging.getLogger("mnistfamily.prepare")
+
+
+def _log():
+    """The module's logger; ``logging`` is imported only when something is logged."""
+    import logging
+
+    return logging.getLogger("mnistfamily.prepare")
 
 #: format name in registry.yaml -> "module:function" decoding one split into an EntryWriter.
 #: Dotted paths, imported on first use: a warm load never imports a decoder.
@@ -99,7 +102,7 @@ def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[s
         entry = read_entry(final)
         if entry is not None:
             return entry
-        log.info("preparing %s [%s] in %s", spec.name, split.name, final)
+        _log().info("preparing %s [%s] in %s", spec.name, split.name, final)
         with EntryWriter(final) as writer:
             builder(spec.format)(spec, split, paths, writer, transpose=transposes(spec, orientation))
             writer.commit({

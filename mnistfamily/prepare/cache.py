@@ -10,13 +10,14 @@ memory-maps the arrays, with no hashing (``mnistfamily verify`` rehashes on dema
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
 import os
-import shutil
-import uuid
 import zlib
+
+try:  # the C module itself: hashlib would also load OpenSSL, which a warm load does not need
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - Python builds without it
+    from hashlib import blake2b
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,13 @@ import numpy as np
 from .. import config
 from ..errors import CacheError
 
-log = logging.getLogger("mnistfamily.prepare")
+
+
+def _log():
+    """The module's logger; ``logging`` is imported only when something is logged."""
+    import logging
+
+    return logging.getLogger("mnistfamily.prepare")
 
 #: bump when the layout or the meaning of prepared arrays changes: old entries are then ignored
 PREPARE_VERSION = 1
@@ -35,7 +42,7 @@ MANIFEST = "manifest.json"
 def entry_key(recipe: dict) -> str:
     """A short stable hash of a JSON-serialisable recipe."""
     blob = json.dumps({"prepare_version": PREPARE_VERSION, **recipe}, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return blake2b(blob, digest_size=8).hexdigest()
 
 
 def entry_dir(root: Path, dataset: str, split: str, key: str) -> Path:
@@ -80,7 +87,10 @@ def read_entry(path: Path) -> PreparedEntry | None:
 
 
 def _discard(path: Path, why: str) -> None:
-    log.warning("prepared cache entry %s is damaged (%s); rebuilding it", path, why)
+    _log().warning("prepared cache entry %s is damaged (%s); rebuilding it", path, why)
+    import shutil
+    import uuid
+
     trash = path.with_name(f".trash-{path.name}-{uuid.uuid4().hex[:8]}")
     try:
         os.replace(path, trash)  # atomic: nobody sees the half-deleted entry
@@ -97,6 +107,8 @@ class EntryWriter:
     """
 
     def __init__(self, final: Path):
+        import uuid  # the writers' imports stay off the warm (read-only) path
+
         self.final = final
         self.tmp = final.with_name(f".tmp-{final.name}-{uuid.uuid4().hex[:8]}")
         self.arrays: dict[str, dict] = {}
@@ -113,6 +125,8 @@ class EntryWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        import shutil
+
         if self.tmp.exists():
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -148,6 +162,8 @@ class EntryWriter:
             os.rename(self.tmp, self.final)
         except OSError:
             if (self.final / MANIFEST).exists():  # another process committed the same entry first
+                import shutil
+
                 shutil.rmtree(self.tmp, ignore_errors=True)
             else:
                 raise

@@ -80,8 +80,7 @@ def _write_images(spec: DatasetSpec, split: SplitSpec, path: Path, writer: Entry
             _read_transposed(stream, images, header.shape[1:], where)
         else:
             read_payload_into(stream, images.reshape(-1).data, where)
-        images.flush()
-        del images
+        del images  # no msync: the rename publishes the pages; a flush only waits for the disk
         if split.rows is None:
             expect_end(stream, where, header.payload_bytes)
     return start, stop

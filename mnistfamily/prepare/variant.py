@@ -75,8 +75,7 @@ def prepare_variant(root: Path, spec: DatasetSpec, split: SplitSpec, base, base_
             probe = transform(np.asarray(base.images[:1]), index=base.index[:1])
             images = writer.create("images", probe.dtype, (len(base), *probe.shape[1:]))
             apply_in_chunks(transform, base.images, base.index, chunk_size=CHUNK, out=images)
-            images.flush()
-            del images
+            del images  # no msync: the rename publishes the pages; a flush only waits for the disk
             writer.save("labels", np.asarray(base.labels))
             writer.save("index", np.asarray(base.index))
             for column, values in base.metadata.items():

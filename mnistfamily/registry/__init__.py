@@ -7,7 +7,6 @@ it is read from the repository root. User files named by ``registry=`` arguments
 
 from __future__ import annotations
 
-import difflib
 import os
 from pathlib import Path
 
@@ -149,6 +148,8 @@ def _resolve_variants(specs: dict[str, DatasetSpec], problems: list[str]) -> dic
 
 
 def _suggest(word: str, choices) -> str:
+    import difflib
+
     matches = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
     return f": did you mean {' or '.join(repr(m) for m in matches)}?" if matches else ""
 

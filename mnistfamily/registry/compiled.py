@@ -8,18 +8,21 @@ a registry file gives a new key; a stale or unreadable compiled file is simply i
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import logging
 import os
-import uuid
 from pathlib import Path
 from types import MappingProxyType
 
 from .schema import DatasetSpec, FileSpec, SplitSpec
 
-log = logging.getLogger("mnistfamily.registry")
-COMPILED_FORMAT = 5
+
+
+def _log():
+    """The module's logger; ``logging`` is imported only when something is logged."""
+    import logging
+
+    return logging.getLogger("mnistfamily.registry")
+COMPILED_FORMAT = 6
 
 
 def compiled_path(folder: Path, stats: tuple) -> Path:
@@ -27,7 +30,11 @@ def compiled_path(folder: Path, stats: tuple) -> Path:
     from .._version import __version__
 
     blob = json.dumps([COMPILED_FORMAT, __version__, list(stats)]).encode()
-    return folder / f"{hashlib.sha256(blob).hexdigest()[:20]}.json"
+    try:  # the C module itself: hashlib would also load OpenSSL, which a warm load does not need
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover
+        from hashlib import blake2b
+    return folder / f"{blake2b(blob, digest_size=10).hexdigest()}.json"
 
 
 def to_json(specs: dict[str, DatasetSpec]) -> str:
@@ -70,17 +77,19 @@ def read_compiled(path: Path) -> dict[str, DatasetSpec] | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.debug("ignoring compiled registry %s: %s", path, exc)
+        _log().debug("ignoring compiled registry %s: %s", path, exc)
         return None
 
 
 def write_compiled(path: Path, specs: dict[str, DatasetSpec]) -> None:
     """Write atomically; a cache that cannot be written only costs speed, never correctness."""
+    import uuid
+
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(to_json(specs), encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
-        log.debug("could not write compiled registry %s: %s", path, exc)
+        _log().debug("could not write compiled registry %s: %s", path, exc)
         tmp.unlink(missing_ok=True)

@@ -88,8 +88,11 @@ def write_miniatures(folder: str | Path, base_url: str, *, names: list[str] | No
         out.expected.update(_variant_expected(spec, out.expected))
     written = {key: _write_archive(folder / key[0] / key[1], members) for key, members in archives.items()}
     kept = {spec.name for spec in specs}
-    specs = [replace(spec, sizes=MappingProxyType({k: v for k, v in spec.sizes.items() if v in kept}))
-             for spec in specs]  # a miniature of some sizes only refers to what it holds
+    # a miniature of some datasets only refers to what it holds (sizes, joins)
+    specs = [replace(spec, sizes=MappingProxyType({k: v for k, v in spec.sizes.items() if v in kept}),
+                     joins=MappingProxyType({k: v for k, v in spec.joins.items()
+                                             if all(t.partition(":")[0] in kept for t in v.values())}))
+             for spec in specs]
     for i, spec in enumerate(specs):
         files = dict(spec.files)
         for (family, archive), (path, data) in written.items():
