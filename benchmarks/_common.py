@@ -59,6 +59,30 @@ except Exception:
 """
 
 
+def use_snapshot(ref: str, dest_root: Path) -> dict[str, str]:
+    """Measure the mnistfamily of git ``ref`` instead of the working tree.
+
+    ``git archive ref`` is unpacked under ``dest_root`` and put first on ``PYTHONPATH``, so
+    every child imports that copy (registry.yaml included) even where an editable install
+    points at the working tree. Returns ``{"ref": ..., "commit": ..., "path": ...}``.
+    """
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", f"{ref}^{{commit}}"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    dest = Path(dest_root) / f"snapshot-{commit[:12]}"
+    if not (dest / "mnistfamily" / "__init__.py").is_file():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", commit],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [str(dest), os.environ.get("PYTHONPATH", "")] if p)
+    os.environ["MNISTFAMILY_BENCH_SNAPSHOT"] = commit
+    check = subprocess.run([sys.executable, "-c", "import mnistfamily, sys; sys.stdout.write(mnistfamily.__file__)"],
+                           capture_output=True, text=True, check=True, cwd=dest_root).stdout
+    if not check.startswith(str(dest)):
+        raise RuntimeError(f"the snapshot in {dest} is not what children import ({check})")
+    return {"ref": ref, "commit": commit, "path": str(dest)}
+
+
 def spawn(code: str, *, cwd: str | os.PathLike | None = None, env: dict | None = None,
           args: Iterable[str] = (), check: bool = True) -> dict[str, Any]:
     """Run ``python [args] -c code`` in a fresh process; wall/user/sys seconds and peak RSS.
@@ -105,6 +129,16 @@ def stats(values: list[float]) -> dict[str, Any]:
     """Best, median and worst of repeated measurements, plus the raw values."""
     return {"min": min(values), "median": statistics.median(values), "max": max(values),
             "n": len(values), "values": values}
+
+
+def paired_ratio(subject: list[float], reference: list[float]) -> float:
+    """Median over rounds of subject / reference, both measured in the same round.
+
+    Rows run interleaved, so a round's two measurements are seconds apart and share the
+    machine's load at that moment; the per-round ratio cancels much of the interference
+    that makes best-of and median-of ratios swing on a busy machine.
+    """
+    return statistics.median(s / r for s, r in zip(subject, reference))
 
 
 def interleaved(cases: dict[str, Any], rounds: int, measure, *, warmup: int = 1,
@@ -205,6 +239,7 @@ def environment() -> dict[str, Any]:
         "machine": platform.machine(), "cpus": os.cpu_count(), "loadavg_at_start": load,
         "versions": versions, "git_commit": git("rev-parse", "HEAD"),
         "git_dirty": bool(git("status", "--porcelain", "--", "mnistfamily", "registry.yaml")),
+        "measured_snapshot": os.environ.get("MNISTFAMILY_BENCH_SNAPSHOT"),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "MNISTFAMILY_HOME")
                 if k in os.environ},
@@ -229,6 +264,9 @@ def describe_environment() -> str:
     parts = [f"python {env['python']} ({env['executable']})", f"{env['cpus']} CPUs",
              f"loadavg {tuple(round(x, 2) for x in env['loadavg_at_start']) if env['loadavg_at_start'] else '?'}"]
     parts += [f"{k} {v[k] or 'not installed'}" for k in ("numpy", "isal", "idx2numpy", "torch", "torchvision")]
-    commit = (env["git_commit"] or "?")[:10] + (" +local changes" if env["git_dirty"] else "")
-    parts.append(f"mnistfamily @ {commit}")
+    if env["measured_snapshot"]:
+        parts.append(f"mnistfamily snapshot of commit {env['measured_snapshot'][:10]}")
+    else:
+        commit = (env["git_commit"] or "?")[:10] + (" +local changes" if env["git_dirty"] else "")
+        parts.append(f"mnistfamily working tree @ {commit}")
     return "; ".join(parts)

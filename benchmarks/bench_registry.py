@@ -23,7 +23,6 @@ DESIGN.md asks for "a registry that parses in milliseconds"; this script reads t
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import sys
@@ -102,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=7, help="fresh-process rounds (default 7)")
     parser.add_argument("--repeats", type=int, default=30, help="in-process repeats per round (default 30)")
+    parser.add_argument("--snapshot", nargs="?", const="HEAD", metavar="REF",
+                        help="measure git REF (default HEAD) unpacked to a temp folder, not the working tree")
     parser.add_argument("--no-json", action="store_true", help="do not write results/bench_registry.json")
     args = parser.parse_args(argv)
     if c.installed("mnistfamily") is None:
@@ -110,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="mnistfamily-bench-registry-"))
     cdir = work / "compiled"
     try:
+        if args.snapshot:
+            snap = c.use_snapshot(args.snapshot, work)
+            print(f"measuring mnistfamily as of {snap['ref']} = {snap['commit'][:10]} (unpacked in {snap['path']})")
         print(f"bench_registry: {c.describe_environment()}")
         cases = {
             "registry": REGISTRY_CHILD.format(repeats=args.repeats, cdir=str(cdir)),
