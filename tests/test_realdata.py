@@ -113,3 +113,25 @@ def test_kannada_and_dig_mnist_load_from_the_authors_files(realdata, cache):
     # the quirk the docs warn about: labels repeat 0..9 in order
     np.testing.assert_array_equal(kannada.labels, np.tile(np.arange(10), 1000))
     np.testing.assert_array_equal(dig.labels, np.tile(np.arange(10), 1024))
+
+
+def test_kannada_label_npz_files_match_the_idx_labels(realdata):
+    """The author's .npz label copies (read with allow_pickle=False) equal the IDX label files."""
+    folder = realdata / "kannada-mnist"
+    for npz, idx in [("y_kannada_MNIST_train.npz", "y_kannada_MNIST_train-idx1-ubyte.gz"),
+                     ("y_kannada_MNIST_test.npz", "y_kannada_MNIST_test-idx1-ubyte.gz"),
+                     ("y_dig_MNIST.npz", "y_dig_MNIST-idx1-ubyte.gz")]:
+        with np.load(folder / npz, allow_pickle=False) as archive:
+            assert archive.files == ["arr_0"]
+            np.testing.assert_array_equal(archive["arr_0"], mf.read_idx(folder / idx))
+
+
+def test_notmnist_idx_conversion_train_labels(realdata):
+    """The one real notMNIST file no registry split uses: 60,000 labels of the ten letters."""
+    labels = mf.read_idx(realdata / "notmnist" / "train-labels-idx1-ubyte.gz")
+    assert labels.shape == (60000,) and set(np.unique(labels).tolist()) == set(range(10))
+
+
+def test_mnist1d_official_file_loads_exactly(realdata, cache):
+    ds = mf.load("mnist1d", "train", source=realdata / "mnist1d", data_dir=cache)
+    assert ds.images.shape == (4000, 40) and ds.images.dtype == np.float64
