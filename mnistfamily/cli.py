@@ -299,6 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .outputs.command import add_export_command
 
     add_export_command(commands, parents=[verbosity, cache, source])
+    from .shift.cli import add_shift_command
+
+    add_shift_command(commands, parents=[verbosity, cache, source])
     return parser
 
 
