@@ -35,7 +35,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from .outputs import export, read_parquet
 
 
+#: subpackages reachable as attributes without an explicit import (``mf.transforms.Deskew``)
+_SUBPACKAGES = {"transforms", "baselines", "shift", "testing", "outputs"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'mnistfamily' has no attribute {name!r}")
@@ -47,4 +55,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | _SUBPACKAGES)
