@@ -143,3 +143,9 @@ def test_warm_load_of_a_variant_imports_no_transform_code(tmp_path):
     warm_code = code.replace("from mnistfamily.testing import write_miniatures\n", "")
     warm = subprocess.run([sys.executable, "-c", warm_code, *args], env=env, capture_output=True, text=True, check=True)
     assert warm.stdout.strip() == "[]"
+
+
+def test_cache_keys_follow_the_transform_algorithms_version():
+    from mnistfamily.prepare.variant import TRANSFORMS_VERSION
+
+    assert TRANSFORMS_VERSION == T.ALGORITHMS_VERSION  # bump both when outputs change for a spec

@@ -22,6 +22,9 @@ log = logging.getLogger("mnistfamily.prepare")
 
 #: examples per chunk when a variant is built: bounds memory whatever the split size
 CHUNK = 8192
+#: mnistfamily.transforms.ALGORITHMS_VERSION, repeated here so that computing a cache key does not
+#: import the transforms; a test keeps the two equal
+TRANSFORMS_VERSION = 1
 
 
 def chain_spec(spec: DatasetSpec) -> list[dict[str, Any]]:
@@ -47,7 +50,8 @@ def variant_recipe(spec: DatasetSpec, split: SplitSpec, base_recipe: dict) -> di
     importing the transforms; the completed chain follows from it deterministically.
     """
     return {"dataset": spec.name, "split": split.name, "base": base_recipe,
-            "transforms": [dict(t) for t in spec.transforms], "seed": spec.seed}
+            "transforms": [dict(t) for t in spec.transforms], "seed": spec.seed,
+            "algorithms": TRANSFORMS_VERSION}
 
 
 def variant_entry(root: Path, spec: DatasetSpec, split: SplitSpec, base_recipe: dict) -> Path:
