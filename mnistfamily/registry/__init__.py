@@ -38,8 +38,24 @@ def packaged_data_dir() -> Path:
 class Registry:
     """A read-only collection of :class:`DatasetSpec` with helpful lookups."""
 
-    def __init__(self, specs: dict[str, DatasetSpec]):
-        self._specs = dict(sorted(specs.items()))
+    def __init__(self, specs: dict[str, DatasetSpec] | None = None, *, compiled: dict[str, dict] | None = None):
+        # ``compiled``: validated fields from the JSON cache; a spec is built only when asked
+        # for, so a warm load builds one dataset's spec, not the whole registry's
+        self._specs = dict(specs or {})
+        self._compiled = dict(compiled or {})
+        self._names = sorted(set(self._specs) | set(self._compiled))
+
+    def _spec(self, name: str) -> DatasetSpec | None:
+        spec = self._specs.get(name)
+        if spec is None and name in self._compiled:
+            from .compiled import spec_from_fields
+
+            spec = self._specs[name] = spec_from_fields(self._compiled[name])
+        return spec
+
+    def specs(self) -> dict[str, DatasetSpec]:
+        """Every spec, by name (builds those not built yet)."""
+        return {name: self._spec(name) for name in self._names}  # type: ignore[misc]
 
     @classmethod
     def from_files(cls, paths: list[Path]) -> "Registry":
@@ -75,26 +91,26 @@ class Registry:
 
     def names(self) -> list[str]:
         """Every dataset name, sorted."""
-        return list(self._specs)
+        return list(self._names)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._specs
+        return name in self._specs or name in self._compiled
 
     def __iter__(self):
-        return iter(self._specs.values())
+        return iter(self.specs().values())
 
     def __len__(self) -> int:
-        return len(self._specs)
+        return len(self._names)
 
     def dataset(self, name: str) -> DatasetSpec:
         """The spec called ``name``; an unknown name gets the close matches in the error."""
-        try:
-            return self._specs[name]
-        except KeyError:
+        spec = self._spec(name)
+        if spec is None:
             raise UnknownNameError(
-                f"unknown dataset {name!r}{_suggest(name, self._specs)} "
+                f"unknown dataset {name!r}{_suggest(name, self._names)} "
                 "(mnistfamily.datasets() lists every name)"
-            ) from None
+            )
+        return spec
 
     def split(self, name: str, split: str) -> SplitSpec:
         """The split ``split`` of dataset ``name``, with close matches on a typo."""
@@ -181,15 +197,15 @@ def get_registry(extra: "str | os.PathLike[str] | list | Registry | None" = None
 
     compiled = compiled_path(compiled_dir, key)
     if registry is None:
-        specs = read_compiled(compiled)
-        if specs is not None:
-            registry = _cache[key] = Registry(specs)
+        fields = read_compiled(compiled)
+        if fields is not None:
+            registry = _cache[key] = Registry(compiled=fields)
             _written.add(compiled)
             return registry
         registry = _cache[key] = Registry.from_files(paths)
     if compiled not in _written:
         if not compiled.exists():
-            write_compiled(compiled, registry._specs)
+            write_compiled(compiled, registry.specs())
         _written.add(compiled)
     return registry
 

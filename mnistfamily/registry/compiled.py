@@ -51,27 +51,32 @@ def to_json(specs: dict[str, DatasetSpec]) -> str:
     return json.dumps({"format": COMPILED_FORMAT, "datasets": out})
 
 
-def from_json(text: str) -> dict[str, DatasetSpec]:
+def spec_from_fields(fields: dict) -> DatasetSpec:
+    """One DatasetSpec from its compiled JSON fields."""
+    fields = dict(fields)
+    files = {k: FileSpec(**v) for k, v in fields.pop("files").items()}
+    splits = {}
+    for k, v in fields.pop("splits").items():
+        v = dict(v)
+        options = {key: tuple(o) if isinstance(o, list) else o for key, o in v.pop("options").items()}
+        inputs = MappingProxyType(v.pop("inputs"))
+        splits[k] = SplitSpec(**v, inputs=inputs, options=MappingProxyType(options))
+    for key in ("classes", "image_shape", "mirrors", "label_columns", "transforms"):
+        fields[key] = tuple(fields[key])
+    fields["sizes"] = MappingProxyType({int(k): v for k, v in fields["sizes"].items()})
+    fields["joins"] = MappingProxyType({k: MappingProxyType(v) for k, v in fields["joins"].items()})
+    return DatasetSpec(**fields, files=MappingProxyType(files), splits=MappingProxyType(splits))
+
+
+def from_json(text: str) -> dict[str, dict]:
+    """The compiled fields of every dataset, by name; specs are built from them on demand."""
     document = json.loads(text)
     if document.get("format") != COMPILED_FORMAT:
         raise ValueError("compiled registry of another format")
-    specs = {}
-    for name, fields in document["datasets"].items():
-        files = {k: FileSpec(**v) for k, v in fields.pop("files").items()}
-        splits = {}
-        for k, v in fields.pop("splits").items():
-            options = {key: tuple(o) if isinstance(o, list) else o for key, o in v.pop("options").items()}
-            inputs = MappingProxyType(v.pop("inputs"))
-            splits[k] = SplitSpec(**v, inputs=inputs, options=MappingProxyType(options))
-        for key in ("classes", "image_shape", "mirrors", "label_columns", "transforms"):
-            fields[key] = tuple(fields[key])
-        fields["sizes"] = MappingProxyType({int(k): v for k, v in fields["sizes"].items()})
-        fields["joins"] = MappingProxyType({k: MappingProxyType(v) for k, v in fields["joins"].items()})
-        specs[name] = DatasetSpec(**fields, files=MappingProxyType(files), splits=MappingProxyType(splits))
-    return specs
+    return dict(document["datasets"])
 
 
-def read_compiled(path: Path) -> dict[str, DatasetSpec] | None:
+def read_compiled(path: Path) -> dict[str, dict] | None:
     try:
         return from_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
