@@ -220,7 +220,8 @@ def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 # ----------------------------------------------------------------------------- argument parsing
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (shared by every subcommand)."""
     try:
         value = int(text)
     except ValueError:
@@ -287,8 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("name", metavar="NAME")
     sub.add_argument("--split", metavar="S", required=True)
     sub.add_argument("--out", metavar="FILE.png", required=True, type=Path)
-    sub.add_argument("--per-class", metavar="K", type=_positive_int, default=8, help="examples per row (8)")
-    sub.add_argument("--scale", metavar="N", type=_positive_int, default=2, help="upscaling factor (2)")
+    sub.add_argument("--per-class", metavar="K", type=positive_int, default=8, help="examples per row (8)")
+    sub.add_argument("--scale", metavar="N", type=positive_int, default=2, help="upscaling factor (2)")
     sub.add_argument("--seed", type=int, default=0, help="seed of the choice of examples (0)")
 
     sub = command("demo", cmd_demo, "offline tour: load the embedded sample, summarise it, write a preview",

@@ -13,18 +13,10 @@ from typing import Any, Sequence
 FORMATS = ("parquet", "npz", "idx")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, found {value}")
-    return value
-
 
 def add_export_command(subparsers: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> argparse.ArgumentParser:
     """Add ``export`` to an ``add_subparsers()`` object; return its parser."""
+    from ..cli import positive_int  # the command line's shared argument type
     from .parquet import DEFAULT_ROWS_PER_SHARD
 
     help = "write a dataset as Parquet shards (any fsspec URL), a keras-style .npz or IDX files"
@@ -41,11 +33,11 @@ def add_export_command(subparsers: Any, parents: Sequence[argparse.ArgumentParse
     sub.add_argument("--format", choices=FORMATS, default="parquet", help="parquet (default), npz or idx")
     sub.add_argument("--image-encoding", choices=("raw", "png"), default="raw",
                      help="parquet: raw pixels (default) or one PNG per image (Hugging Face Image)")
-    sub.add_argument("--rows-per-shard", type=_positive_int, default=DEFAULT_ROWS_PER_SHARD, metavar="N",
+    sub.add_argument("--rows-per-shard", type=positive_int, default=DEFAULT_ROWS_PER_SHARD, metavar="N",
                      help=f"parquet: rows per file (default {DEFAULT_ROWS_PER_SHARD:,})")
     sub.add_argument("--compression", default=None, metavar="CODEC",
                      help="parquet: zstd (default), snappy, gzip, brotli, lz4, none; idx: gz (default), xz, none")
-    sub.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+    sub.add_argument("--workers", type=positive_int, default=None, metavar="N",
                      help="parquet: write shards in N processes (default: one, PNG encoding on every core)")
     sub.add_argument("--overwrite", action="store_true", help="replace what DEST already holds")
     sub.add_argument("--storage-option", dest="storage_options", action="append", default=[],

@@ -39,6 +39,7 @@ def add_shift_command(subparsers: Any, parents: Sequence[argparse.ArgumentParser
     >>> args.protocol, args.model, args.limit
     ('writers', 'centroid', 500)
     """
+    from ..cli import positive_int  # the command line's shared argument type
     # no "%" in help texts: argparse %-formats them
     help = "train a baseline on a shift protocol and score it on every test domain"
     description = ("Run a distribution-shift protocol: fit a baseline on its training set and score it on "
@@ -55,7 +56,7 @@ def add_shift_command(subparsers: Any, parents: Sequence[argparse.ArgumentParser
     sub.add_argument("--json", metavar="FILE", type=Path, help="write the result as JSON")
     sub.add_argument("--plot", metavar="FILE.png", type=Path,
                      help="draw a bar chart of accuracy per domain with its interval")
-    sub.add_argument("--limit", metavar="N", type=_positive_int,
+    sub.add_argument("--limit", metavar="N", type=positive_int,
                      help="at most N examples per training set and domain (a seeded subset; quick runs)")
     sub.add_argument("--protocols", metavar="FILE", type=Path,
                      help="a protocols file of your own (its names win over the built-in ones)")
@@ -112,12 +113,3 @@ def _print_protocols(found: dict[str, Any]) -> None:
             print(f"    {mark:<10} {domain}: {selection.describe()}")
         print()
 
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, found {value}")
-    return value

@@ -20,6 +20,7 @@ import numpy as np
 
 from .protocols import Protocol, ProtocolError, Selection, get_protocol
 from .splits import by_values, halves, published_size, writer_folds
+from ..preview import _latin1, _text_width  # the preview grid's text helpers: one place for font quirks
 from .stats import accuracy_summary
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -503,18 +504,6 @@ def _font(size: int) -> Any:
         return ImageFont.load_default(size=size)  # FreeType build of Pillow >= 10.1: scalable
     except (TypeError, ImportError, OSError):
         return ImageFont.load_default()  # the fixed bitmap font
-
-
-def _latin1(text: str) -> str:
-    return text.encode("latin-1", "replace").decode("latin-1")
-
-
-def _text_width(font: Any, text: str) -> int:
-    try:
-        left, _, right, _ = font.getbbox(text)
-    except UnicodeEncodeError:  # the bitmap font knows Latin-1 only
-        left, _, right, _ = font.getbbox(_latin1(text))
-    return int(np.ceil(right - min(left, 0)))
 
 
 def _text(draw: Any, xy: tuple[float, float], text: str, font: Any) -> None:

@@ -51,7 +51,7 @@ class _Corruption(Transform):
         return np.ascontiguousarray(y, dtype=np.float32)
 
     def _corrupt(self, x: np.ndarray, index: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not implement _corrupt")
 
 
 def _about_centre(linear: np.ndarray, shift: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
