@@ -16,6 +16,19 @@ import mnistfamily as mf
 from mnistfamily.errors import FormatError
 from mnistfamily.formats.idx import encode_header, open_idx
 
+class _Pipe(io.RawIOBase):
+    """A non-seekable stream, as from a socket or a pipe."""
+
+    def __init__(self, data):
+        self._data = io.BytesIO(data)
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        return self._data.readinto(b)
+
+
 DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
 CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D, np.float64: 0x0E}
 
@@ -59,17 +72,7 @@ def test_file_objects_and_non_seekable_streams(tmp_path):
     with open(path, "rb") as f:
         np.testing.assert_array_equal(mf.read_idx(f), array)
 
-    class Pipe(io.RawIOBase):
-        def __init__(self, data):
-            self._data = io.BytesIO(data)
-
-        def readable(self):
-            return True
-
-        def readinto(self, b):
-            return self._data.readinto(b)
-
-    np.testing.assert_array_equal(mf.read_idx(Pipe(path.read_bytes())), array)
+    np.testing.assert_array_equal(mf.read_idx(_Pipe(path.read_bytes())), array)
 
 
 def test_rows_reads_only_a_range(tmp_path):
@@ -216,20 +219,10 @@ def test_gzip_header_promising_more_than_deflate_can_hold(tmp_path):
 def test_non_seekable_streams_allocate_only_what_arrives():
     import tracemalloc
 
-    class Pipe(io.RawIOBase):
-        def __init__(self, data):
-            self._data = io.BytesIO(data)
-
-        def readable(self):
-            return True
-
-        def readinto(self, b):
-            return self._data.readinto(b)
-
     lying = bytes([0, 0, 8, 2]) + (50000).to_bytes(4, "big") + (50000).to_bytes(4, "big") + bytes(100)
     tracemalloc.start()
     with pytest.raises(FormatError, match="truncated"):
-        mf.read_idx(Pipe(lying))  # promises 2.5 GB, holds 100 bytes
+        mf.read_idx(_Pipe(lying))  # promises 2.5 GB, holds 100 bytes
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 50_000_000

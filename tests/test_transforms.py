@@ -336,3 +336,12 @@ def test_docstring_examples_run(module, tmp_path, monkeypatch):
     mod = importlib.import_module("mnistfamily.transforms" + ("" if module == "__init__" else f".{module}"))
     result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS, report=True)
     assert result.attempted > 0 and result.failed == 0, f"{result.failed} example(s) of {mod.__name__} failed"
+
+
+def test_the_base_classes_are_abstract():
+    from mnistfamily.transforms.corruptions import _Corruption
+
+    with pytest.raises(TypeError, match="abstract"):
+        T.Transform()
+    with pytest.raises(TypeError, match="abstract"):
+        _Corruption()

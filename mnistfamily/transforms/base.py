@@ -14,6 +14,7 @@ for float input, unless its docstring says otherwise.
 
 from __future__ import annotations
 
+import abc
 import difflib
 import inspect
 import json
@@ -174,7 +175,7 @@ def registered() -> dict[str, type["Transform"]]:
     return dict(sorted(_REGISTRY.items()))
 
 
-class Transform:
+class Transform(abc.ABC):
     """Base class: a callable on image batches with a readable repr and a serialisable spec.
 
     Subclasses implement ``_apply(images, index)`` and store every ``__init__`` parameter
@@ -219,8 +220,9 @@ class Transform:
             return self._apply(images, idx)
         return _run_blocks(self._apply, images, idx, block, get_num_threads())
 
+    @abc.abstractmethod
     def _apply(self, images: np.ndarray, index: np.ndarray) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} does not implement _apply")
+        """The transform on one validated batch; ``index`` gives each example's position."""
 
     def _images_per_block(self, images: np.ndarray) -> int | None:
         if self.pixels_per_block is None:
@@ -330,8 +332,11 @@ class Compose(Transform):
     def __call__(self, images: np.ndarray, *, index: np.ndarray | Sequence[int] | None = None) -> np.ndarray:
         images = as_batch(images, "Compose")
         idx = as_index(index, len(images), "Compose")
+        return self._apply(images, idx)
+
+    def _apply(self, images: np.ndarray, index: np.ndarray) -> np.ndarray:
         for t in self.transforms:
-            images = t(images, index=idx)
+            images = t(images, index=index)
         return images
 
     def spec(self) -> list[dict[str, Any]]:

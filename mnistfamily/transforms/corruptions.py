@@ -16,6 +16,7 @@ corruptions take a ``seed`` and draw per example from ``(seed, index)``.
 
 from __future__ import annotations
 
+import abc
 import math
 
 import numpy as np
@@ -50,8 +51,9 @@ class _Corruption(Transform):
             return restore_dtype(np.ascontiguousarray(y), images.dtype)
         return np.ascontiguousarray(y, dtype=np.float32)
 
+    @abc.abstractmethod
     def _corrupt(self, x: np.ndarray, index: np.ndarray) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} does not implement _corrupt")
+        """The corruption on float32 images in ``[0, 1]``, one plane per example."""
 
 
 def _about_centre(linear: np.ndarray, shift: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
