@@ -161,3 +161,47 @@ def test_every_builtin_dataset_has_a_builder():
     for spec in get_registry():
         if spec.base is None:  # derived entries are built from their base, not decoded
             assert callable(builder(spec.format))
+
+
+def test_streamed_arrays_carry_the_crc_of_the_file_as_written(tmp_path):
+    from mnistfamily.prepare.cache import EntryWriter, _crc32, read_entry, verify_entry
+
+    images = np.arange(5 * 4 * 3, dtype=np.uint8).reshape(5, 4, 3)
+    labels = np.array([3, 1, 4, 1, 5], dtype=np.int64)
+    final = tmp_path / "entry"
+    with EntryWriter(final) as writer:
+        with writer.stream("images", np.uint8, images.shape) as out:
+            out.write(images[:2])  # in pieces, as a decoder delivers them
+            out.write(images[2:])
+        writer.save("labels", labels)
+        writer.commit({})
+    manifest = json.loads((final / "manifest.json").read_text())
+    for name in ("images", "labels"):
+        assert manifest["arrays"][name]["crc32"] == _crc32(final / f"{name}.npy")
+    entry = read_entry(final)
+    assert entry is not None
+    np.testing.assert_array_equal(entry.arrays["images"], images)
+    np.testing.assert_array_equal(entry.arrays["labels"], labels)
+    assert verify_entry(final) == []
+
+
+def test_a_stream_that_stops_early_or_overflows_never_commits(tmp_path):
+    from mnistfamily.errors import CacheError
+    from mnistfamily.prepare.cache import EntryWriter
+
+    final = tmp_path / "entry"
+    with pytest.raises(CacheError, match="stopped early"):
+        with EntryWriter(final) as writer:
+            with writer.stream("images", np.uint8, (4, 2)) as out:
+                out.write(b"\x00" * 7)
+            writer.commit({})
+    with pytest.raises(CacheError, match="9 bytes written for an array of 8"):
+        with EntryWriter(final) as writer:
+            with writer.stream("images", np.uint8, (4, 2)) as out:
+                out.write(b"\x00" * 9)
+    with pytest.raises(CacheError, match="did not finish"):
+        with EntryWriter(final) as writer:
+            writer.stream("images", np.uint8, (4, 2)).write(b"\x00" * 8)
+            writer.commit({})
+    assert not final.exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary folder left behind either

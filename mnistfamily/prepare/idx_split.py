@@ -75,22 +75,27 @@ def _write_images(spec: DatasetSpec, split: SplitSpec, path: Path, writer: Entry
                               f"{stop - start:,}. The file is not the published one; delete it and fetch again.")
         skip_payload(stream, start * header.row_bytes, where)
         shape = header.shape[1:][::-1] if transpose else header.shape[1:]
-        images = writer.create("images", np.uint8, (stop - start, *shape))
-        if transpose:
-            _read_transposed(stream, images, header.shape[1:], where)
-        else:
-            read_payload_into(stream, images.reshape(-1).data, where)
-        del images  # no msync: the rename publishes the pages; a flush only waits for the disk
+        with writer.stream("images", np.uint8, (stop - start, *shape)) as images:
+            _copy_rows(stream, images, stop - start, header.shape[1:], where, transpose)
         if split.rows is None:
             expect_end(stream, where, header.payload_bytes)
     return start, stop
 
 
-def _read_transposed(stream, images: np.ndarray, published: tuple[int, ...], where: str,
-                     chunk: int = 8192) -> None:
-    """Decode in chunks of images, swapping the last two axes; memory stays at one chunk."""
-    buffer = np.empty((chunk, *published), dtype=np.uint8)
-    for first in range(0, len(images), chunk):
-        n = min(chunk, len(images) - first)
-        read_payload_into(stream, buffer[:n].reshape(-1).data, where)
-        images[first:first + n] = buffer[:n].transpose(0, 2, 1)
+#: bytes decoded per chunk: large enough that per-call overhead vanishes, small enough that
+#: a split of any size is decoded in flat memory
+_CHUNK_BYTES = 1 << 22
+
+
+def _copy_rows(stream, out, rows: int, published: tuple[int, ...], where: str, transpose: bool) -> None:
+    """Decode ``rows`` images chunk by chunk into ``out``, swapping the last two axes when asked.
+
+    Memory stays at one chunk whatever the split's size.
+    """
+    row_bytes = int(np.prod(published))
+    per_chunk = max(1, _CHUNK_BYTES // row_bytes)
+    buffer = np.empty((min(per_chunk, rows), *published), dtype=np.uint8)
+    for first in range(0, rows, per_chunk):
+        chunk = buffer[:min(per_chunk, rows - first)]
+        read_payload_into(stream, chunk.reshape(-1).data, where)
+        out.write(np.ascontiguousarray(chunk.transpose(0, 2, 1)) if transpose else chunk)

@@ -189,6 +189,13 @@ def get_registry(extra: "str | os.PathLike[str] | list | Registry | None" = None
         paths.extend(Path(p) for p in (extra if isinstance(extra, (list, tuple)) else [extra]))
     key = tuple(_stat(p) for p in paths)
     registry = _cache.get(key)
+    if registry is None and len(paths) == 1:
+        from .compiled import read_builtin  # the shipped compiled form: no YAML, even on a fresh machine
+
+        fields = read_builtin(paths[0])
+        if fields is not None:
+            registry = _cache[key] = Registry(compiled=fields)
+            return registry
     if compiled_dir is None:
         if registry is None:
             registry = _cache[key] = Registry.from_files(paths)

@@ -1,8 +1,16 @@
-"""A JSON form of validated registries, so a warm ``load()`` never imports or runs the YAML parser.
+"""A JSON form of validated registries, so ``load()`` does not import or run the YAML parser.
 
-``load`` keeps one file per set of registry files under ``<cache root>/registry/``, keyed
-by the files' paths, sizes and modification times and the library version. Any change to
-a registry file gives a new key; a stale or unreadable compiled file is simply ignored.
+Two kinds of compiled file:
+
+- The built-in registry's, ``builtin.json`` beside this module, shipped in the package and
+  written by ``python -m mnistfamily.registry.compiled``. It records the blake2 of the
+  registry.yaml it was compiled from; when the YAML differs (someone edited it), the file is
+  ignored and the YAML parsed. A test keeps it in sync, so even the very first load on a
+  fresh machine parses no YAML.
+- ``load`` keeps one file per set of registry files (the built-in one plus user files)
+  under ``<cache root>/registry/``, keyed by the files' paths, sizes and modification times
+  and the library version. Any change to a registry file gives a new key; a stale or
+  unreadable compiled file is simply ignored.
 """
 
 from __future__ import annotations
@@ -37,7 +45,21 @@ def compiled_path(folder: Path, stats: tuple) -> Path:
     return folder / f"{blake2b(blob, digest_size=10).hexdigest()}.json"
 
 
-def to_json(specs: dict[str, DatasetSpec]) -> str:
+#: the compiled built-in registry, shipped inside the package
+BUILTIN_JSON = Path(__file__).with_name("builtin.json")
+#: stands for the built-in registry.yaml's path in ``builtin.json`` (which differs per install)
+_BUILTIN_ORIGIN = "<builtin registry.yaml>"
+
+
+def _blake2(data: bytes) -> str:
+    try:  # the C module itself: hashlib would also load OpenSSL, which a warm load does not need
+        from _blake2 import blake2b
+    except ImportError:  # pragma: no cover
+        from hashlib import blake2b
+    return blake2b(data, digest_size=16).hexdigest()
+
+
+def to_json(specs: dict[str, DatasetSpec], *, extra: dict | None = None) -> str:
     out = {}
     for name, spec in specs.items():
         fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
@@ -48,7 +70,7 @@ def to_json(specs: dict[str, DatasetSpec]) -> str:
                                 "options": dict(v.options), "description": v.description}
                             for k, v in spec.splits.items()}
         out[name] = fields
-    return json.dumps({"format": COMPILED_FORMAT, "datasets": out})
+    return json.dumps({"format": COMPILED_FORMAT, **(extra or {}), "datasets": out})
 
 
 def spec_from_fields(fields: dict) -> DatasetSpec:
@@ -76,6 +98,34 @@ def from_json(text: str) -> dict[str, dict]:
     return dict(document["datasets"])
 
 
+def builtin_json_text(yaml_path: Path) -> str:
+    """The text of ``builtin.json`` for the built-in registry at ``yaml_path``."""
+    from . import Registry
+
+    data = yaml_path.read_bytes()
+    specs = Registry.from_files([yaml_path]).specs()  # every check a user registry gets
+    specs = {name: dataclasses.replace(spec, origin=_BUILTIN_ORIGIN) for name, spec in specs.items()}
+    return to_json(specs, extra={"source_blake2": _blake2(data)}) + "\n"
+
+
+def read_builtin(yaml_path: Path) -> dict[str, dict] | None:
+    """The built-in registry's compiled fields, or None when ``builtin.json`` is missing or stale."""
+    try:
+        document = json.loads(BUILTIN_JSON.read_text(encoding="utf-8"))
+        if document.get("format") != COMPILED_FORMAT or document.get("source_blake2") != _blake2(
+                yaml_path.read_bytes()):
+            _log().debug("%s is stale: parsing %s", BUILTIN_JSON, yaml_path)
+            return None
+        datasets = dict(document["datasets"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        _log().debug("ignoring %s: %s", BUILTIN_JSON, exc)
+        return None
+    origin = str(yaml_path)
+    for fields in datasets.values():
+        fields["origin"] = origin
+    return datasets
+
+
 def read_compiled(path: Path) -> dict[str, dict] | None:
     try:
         return from_json(path.read_text(encoding="utf-8"))
@@ -98,3 +148,29 @@ def write_compiled(path: Path, specs: dict[str, DatasetSpec]) -> None:
     except OSError as exc:
         _log().debug("could not write compiled registry %s: %s", path, exc)
         tmp.unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mnistfamily.registry.compiled [--check]``: write or check ``builtin.json``."""
+    import argparse
+
+    from . import builtin_registry_path
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--check", action="store_true", help="fail if builtin.json is out of date")
+    args = parser.parse_args(argv)
+    text = builtin_json_text(builtin_registry_path())
+    current = BUILTIN_JSON.read_text(encoding="utf-8") if BUILTIN_JSON.exists() else None
+    if args.check:
+        if current != text:
+            print(f"{BUILTIN_JSON} is out of date: run python -m mnistfamily.registry.compiled")
+            return 1
+        return 0
+    if current != text:
+        BUILTIN_JSON.write_text(text, encoding="utf-8")
+        print(f"wrote {BUILTIN_JSON}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
