@@ -22,6 +22,8 @@ class Verification:
     size: int
     sha256: str | None = None
     md5: str | None = None
+    #: where the decompressed payload was kept, when ``verify_file`` was asked to keep it
+    payload_path: Path | None = None
 
 
 def hash_file(path: str | os.PathLike[str], algorithm: str) -> str:
@@ -33,14 +35,21 @@ def hash_file(path: str | os.PathLike[str], algorithm: str) -> str:
     return digest.hexdigest()
 
 
-def hash_payload(path: str | os.PathLike[str], limit: int | None) -> tuple[str, int]:
-    """sha256 and size of a file's decompressed content, stopping past ``limit`` bytes."""
+def hash_payload(path: str | os.PathLike[str], limit: int | None,
+                 keep: str | os.PathLike[str] | None = None) -> tuple[str, int]:
+    """sha256 and size of a file's decompressed content, stopping past ``limit`` bytes.
+
+    With ``keep``, the decompressed bytes of a compressed file are also written there, in
+    the same pass (nothing is written for an uncompressed file: it is its own payload).
+    """
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as raw:
         kind = detect(raw.read(8))
         raw.seek(0)
-        stream = decompressing_reader(raw, kind if kind in ("gzip", "xz") else None)
+        compressed = kind in ("gzip", "xz")
+        stream = decompressing_reader(raw, kind if compressed else None)
+        sink = open(keep, "wb") if keep is not None and compressed else None
         try:
             while True:
                 chunk = stream.read(_CHUNK)
@@ -50,21 +59,30 @@ def hash_payload(path: str | os.PathLike[str], limit: int | None) -> tuple[str, 
                 if limit is not None and size > limit:
                     break  # a decompression bomb or the wrong file: no need to go on
                 digest.update(chunk)
+                if sink is not None:
+                    sink.write(chunk)
         except DECOMPRESSION_ERRORS:
             return "", size  # not a valid compressed stream: cannot match
         finally:
             if stream is not raw:
                 stream.close()
+            if sink is not None:
+                sink.close()
     return digest.hexdigest(), size
 
 
-def verify_file(path: str | os.PathLike[str], spec: FileSpec) -> Verification:
+def verify_file(path: str | os.PathLike[str], spec: FileSpec,
+                keep_payload: str | os.PathLike[str] | None = None) -> Verification:
     """Check ``path`` against ``spec`` and say how it matched; raise ChecksumError if it does not.
 
     The published bytes are tried first (size, then sha256 or md5). A file that differs
     (found uncompressed, or recompressed by a mirror) is accepted when its decompressed
     content matches the registry's payload sha256. A spec without any hash gives
     ``Verification("unverified", ...)``: the caller decides whether that is allowed.
+
+    ``keep_payload``: when a compressed file matches by its content, its decompressed bytes
+    are left at this path (``Verification.payload_path``), so the caller can keep them
+    instead of decompressing the file a second time. On any other outcome nothing is left there.
     """
     path = Path(path)
     size = path.stat().st_size
@@ -86,9 +104,20 @@ def verify_file(path: str | os.PathLike[str], spec: FileSpec) -> Verification:
                 return Verification("published", size, md5=digest)
             found.append(f"md5 {digest}")
     if spec.payload_sha256:
-        digest, payload_size = hash_payload(path, spec.payload_size)
-        if digest == spec.payload_sha256 and (spec.payload_size in (None, payload_size)):
-            return Verification("payload", size, sha256=hash_file(path, "sha256"))
+        try:
+            digest, payload_size = hash_payload(path, spec.payload_size, keep=keep_payload)
+            if digest == spec.payload_sha256 and (spec.payload_size in (None, payload_size)):
+                kept = Path(keep_payload) if keep_payload is not None and os.path.exists(keep_payload) else None
+                # the sha256 of the file as it is stored, for the caller's records: the kept
+                # payload when there is one (that is what will be stored), else the file itself
+                stored_sha256 = spec.payload_sha256 if kept is not None else hash_file(path, "sha256")
+                return Verification("payload", size, sha256=stored_sha256, payload_path=kept)
+        except BaseException:
+            if keep_payload is not None:
+                Path(keep_payload).unlink(missing_ok=True)
+            raise
+        if keep_payload is not None:
+            Path(keep_payload).unlink(missing_ok=True)
         found.append(f"decompressed content {payload_size:,} bytes" + (f", sha256 {digest}" if digest else ""))
     expected = []
     if spec.size is not None:

@@ -1,0 +1,73 @@
+"""verify_file: published bytes, decompressed content, and keeping the payload in the same pass."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import lzma
+
+import pytest
+
+from mnistfamily.errors import ChecksumError
+from mnistfamily.fetch.verify import verify_file
+from mnistfamily.registry import FileSpec
+
+PAYLOAD = bytes(range(256)) * 400
+PUBLISHED = gzip.compress(PAYLOAD, mtime=0)
+
+
+def _spec() -> FileSpec:
+    return FileSpec(name="data-idx1-ubyte.gz", size=len(PUBLISHED), md5=None,
+                    sha256=hashlib.sha256(PUBLISHED).hexdigest(), payload_size=len(PAYLOAD),
+                    payload_sha256=hashlib.sha256(PAYLOAD).hexdigest())
+
+
+@pytest.mark.parametrize("recompress", [lambda b: gzip.compress(b, compresslevel=1, mtime=0), lzma.compress],
+                         ids=["gzip-level-1", "xz"])
+def test_a_recompressed_copy_verifies_by_content_and_its_payload_is_kept(tmp_path, recompress):
+    copy = tmp_path / "copy.gz"
+    copy.write_bytes(recompress(PAYLOAD))
+    kept = tmp_path / "payload.part"
+    result = verify_file(copy, _spec(), keep_payload=kept)
+    assert result.method == "payload"
+    assert result.payload_path == kept
+    assert kept.read_bytes() == PAYLOAD  # decompressed once, kept for the caller
+    assert result.sha256 == hashlib.sha256(PAYLOAD).hexdigest()  # the bytes that will be stored
+
+
+def test_the_published_file_keeps_nothing(tmp_path):
+    copy = tmp_path / "copy.gz"
+    copy.write_bytes(PUBLISHED)
+    kept = tmp_path / "payload.part"
+    result = verify_file(copy, _spec(), keep_payload=kept)
+    assert (result.method, result.payload_path) == ("published", None)
+    assert not kept.exists()
+
+
+def test_an_uncompressed_copy_is_its_own_payload(tmp_path):
+    copy = tmp_path / "copy"
+    copy.write_bytes(PAYLOAD)
+    kept = tmp_path / "payload.part"
+    result = verify_file(copy, _spec(), keep_payload=kept)
+    assert (result.method, result.payload_path) == ("payload", None)
+    assert not kept.exists()
+
+
+@pytest.mark.parametrize("content", [gzip.compress(PAYLOAD[:-1] + b"x", mtime=0), b"\x1f\x8b\x08garbage" * 50],
+                         ids=["wrong-content", "corrupt-gzip"])
+def test_a_copy_that_does_not_match_leaves_no_payload_behind(tmp_path, content):
+    copy = tmp_path / "copy.gz"
+    copy.write_bytes(content)
+    kept = tmp_path / "payload.part"
+    with pytest.raises(ChecksumError, match="decompressed content"):
+        verify_file(copy, _spec(), keep_payload=kept)
+    assert not kept.exists()
+
+
+def test_a_bomb_stops_at_the_payload_size_and_keeps_nothing(tmp_path):
+    copy = tmp_path / "copy.gz"
+    copy.write_bytes(gzip.compress(b"\0" * (50 * len(PAYLOAD)), mtime=0))
+    kept = tmp_path / "payload.part"
+    with pytest.raises(ChecksumError):
+        verify_file(copy, _spec(), keep_payload=kept)
+    assert not kept.exists()
