@@ -394,12 +394,30 @@ def run_import(p: dict[str, Path], rounds: int) -> dict:
 # c. cold load from .gz, and d. its peak memory
 
 
-def mf_cold_code(p: dict[str, Path], data_dir: Path, isal: bool) -> str:
+#: a registry in which the recompressed images .gz is the published file: its size and sha256
+#: stand in for the real ones, so the load takes the path a real download takes (the published
+#: .gz of MNIST train is not among the real files here)
+AS_PUBLISHED = """
+import dataclasses, hashlib, os, types
+from mnistfamily.registry import Registry, get_registry
+spec = get_registry().dataset('mnist')
+files = dict(spec.files)
+images = files['train-images-idx3-ubyte.gz']
+with open({images!r}, 'rb') as f:
+    files[images.name] = dataclasses.replace(images, size=os.path.getsize({images!r}), md5=None,
+                                             sha256=hashlib.sha256(f.read()).hexdigest())
+registry = Registry({{'mnist': dataclasses.replace(spec, files=types.MappingProxyType(files))}})
+"""
+
+
+def mf_cold_code(p: dict[str, Path], data_dir: Path, isal: bool, published: bool = False) -> str:
     return ((NO_ISAL if not isal else "") +
             "import numpy, time, json\n"
             "import mnistfamily as mf\n"
+            + (AS_PUBLISHED.format(images=str(p["gz_images"])) if published else "registry = None\n") +
             "t = time.perf_counter(); tc = time.process_time()\n"
-            f"d = mf.load('mnist', split='train', source={str(p['gz_source'])!r}, data_dir={str(data_dir)!r})\n"
+            f"d = mf.load('mnist', split='train', source={str(p['gz_source'])!r}, data_dir={str(data_dir)!r}, "
+            "registry=registry)\n"
             "d.images[0]\n"
             "dt = time.perf_counter() - t; dc = time.process_time() - tc\n"
             "import mnistfamily.formats.compression as comp\n"
@@ -527,6 +545,8 @@ def run_cold(p: dict[str, Path], rounds: int, *, breakdown: bool = True, quiet: 
     cases = {}
     for mode in modes:
         cases[f"mnistfamily cold [{mode}]"] = mf_cold_code(p, dd, isal=mode == "isal")
+        cases[f"mnistfamily cold, published bytes [{mode}]"] = mf_cold_code(p, dd, isal=mode == "isal",
+                                                                           published=True)
         cases[f"reference gunzip+np.save [{mode}]"] = ref_cold_code(p, out_dir, isal=mode == "isal")
     cases["baseline: import numpy, mnistfamily"] = BASELINE_CHILD
 
@@ -569,9 +589,10 @@ def run_cold(p: dict[str, Path], rounds: int, *, breakdown: bool = True, quiet: 
     if not quiet:
         rows = []
         for mode in modes:
-            mf_row = result["rows"][f"mnistfamily cold [{mode}]"]
             ref_row = result["rows"][f"reference gunzip+np.save [{mode}]"]
-            for name, row in [(f"reference gunzip+np.save [{mode}]", ref_row), (f"mnistfamily cold [{mode}]", mf_row)]:
+            for name in (f"reference gunzip+np.save [{mode}]", f"mnistfamily cold, published bytes [{mode}]",
+                         f"mnistfamily cold [{mode}]"):
+                row = result["rows"][name]
                 is_mf = name.startswith("mnistfamily")
                 r_op = row["op_s"]["median"] / ref_row["op_s"]["median"]
                 r_op_best = row["op_s"]["min"] / ref_row["op_s"]["min"]
@@ -598,8 +619,10 @@ def run_cold(p: dict[str, Path], rounds: int, *, breakdown: bool = True, quiet: 
                        "ratio paired", "op cpu best", "cpu ratio", "process med", "ratio", "target", "verdict"], rows,
                       title=f"c. cold load from .gz into a fresh data_dir, {rounds} rounds "
                             "(op = timed inside the process after `import numpy`; ratio = / reference)"))
-        print("  The images .gz is recompressed (level 9, mtime 0), so it does not match the published bytes and is\n"
-              "  verified by decompressed sha256 (the 'payload' path); the labels .gz is the published file.\n"
+        print("  'mnistfamily cold': the images .gz is recompressed (level 9, mtime 0), so it does not match the\n"
+              "  published bytes and is verified by decompressed sha256 (the 'payload' path, as for a copy from a\n"
+              "  mirror that recompressed it). 'published bytes': the same file with a registry whose size and\n"
+              "  sha256 are this file's, i.e. the path of a real download. The labels .gz is the published file.\n"
               "  All inputs are in the OS page cache (hot), as they are right after a download.")
 
     if breakdown:
@@ -763,10 +786,11 @@ def main(argv: list[str] | None = None) -> int:
                             "none", "met" if not imp["forbidden_present"] else "MISSED"])
         if "cold" in only:
             for mode in results["cold"]["modes"]:
-                row = results["cold"]["rows"][f"mnistfamily cold [{mode}]"]
-                summary.append([f"cold load / gunzip+np.save [{mode}]",
-                                _pair(c.fmt_ratio, row["ratio_op_paired"], row["ratio_op_best"]),
-                                f"<= {COLD_TARGET}x", row["verdict"]])
+                for kind, label in ((", published bytes", "published .gz"), ("", "recompressed .gz")):
+                    row = results["cold"]["rows"][f"mnistfamily cold{kind} [{mode}]"]
+                    summary.append([f"cold load, {label} / gunzip+np.save [{mode}]",
+                                    _pair(c.fmt_ratio, row["ratio_op_paired"], row["ratio_op_best"]),
+                                    f"<= {COLD_TARGET}x", row["verdict"]])
         if "memory" in results:
             for name, row in results["memory"]["rows"].items():
                 if name.startswith("mnistfamily"):
