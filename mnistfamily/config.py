@@ -20,10 +20,14 @@ MNISTFAMILY_ALLOW_UNVERIFIED
 MNISTFAMILY_PROGRESS
     ``1`` forces download progress bars, ``0`` hides them; by default they show when
     stderr is a terminal.
+MNISTFAMILY_RETRIES, MNISTFAMILY_BACKOFF, MNISTFAMILY_CONNECT_TIMEOUT, MNISTFAMILY_READ_TIMEOUT
+    Attempts per location, first backoff and the two timeouts of a download (seconds).
+    Read when a download starts, so changing them in a running process takes effect.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -96,3 +100,41 @@ def progress_enabled(stream_isatty: bool) -> bool:
     """Progress bars: forced by ``MNISTFAMILY_PROGRESS``, else only on a terminal."""
     forced = _env_flag("MNISTFAMILY_PROGRESS")
     return stream_isatty if forced is None else forced
+
+
+def _env_number(name: str, default: float, *, minimum: float, integer: bool = False) -> float:
+    """A numeric setting from the environment, checked, so a typo is an error that names it."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value < minimum:  # NaN fails isfinite
+        from .errors import ConfigError
+
+        kind = "a whole number" if integer else "a number of seconds"
+        raise ConfigError(f"environment variable {name}={raw!r}: expected {kind} >= {minimum:g}; "
+                          "unset it or give such a value.")
+    return value
+
+
+def retries() -> int:
+    """Attempts per location for transient download failures (``MNISTFAMILY_RETRIES``, default 3)."""
+    return int(_env_number("MNISTFAMILY_RETRIES", 3, minimum=1, integer=True))
+
+
+def backoff() -> float:
+    """Seconds before the first retry, doubled at each one (``MNISTFAMILY_BACKOFF``, default 1)."""
+    return _env_number("MNISTFAMILY_BACKOFF", 1.0, minimum=0)
+
+
+def connect_timeout() -> float:
+    """Seconds to establish a connection (``MNISTFAMILY_CONNECT_TIMEOUT``, default 30)."""
+    return _env_number("MNISTFAMILY_CONNECT_TIMEOUT", 30.0, minimum=0.001)
+
+
+def read_timeout() -> float:
+    """Seconds of silence within a body before giving up (``MNISTFAMILY_READ_TIMEOUT``, default 60)."""
+    return _env_number("MNISTFAMILY_READ_TIMEOUT", 60.0, minimum=0.001)

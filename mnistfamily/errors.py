@@ -69,3 +69,11 @@ class OfflineError(DownloadError):
 
 class CacheError(MnistFamilyError, OSError):
     """The prepared cache could not be written or read."""
+
+
+class InsecureTransportError(DownloadError):
+    """A file without a checksum could only be fetched over plain http, which is refused.
+
+    Plain (unencrypted) ``http://`` is used only for files the registry has a checksum for;
+    the message names each refused URL and says what to do instead.
+    """

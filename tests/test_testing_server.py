@@ -457,6 +457,43 @@ def test_wrong_length(server):
     assert (status, headers["Content-Length"]) == (200, str(SIZE + 10))
 
 
+def test_wrong_length_understated(server):
+    server.add_fault("mnist/data.bin", Fault.wrong_length(extra=-100, times=1))
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
+    try:
+        conn.request("GET", "/mnist/data.bin")
+        response = conn.getresponse()
+        assert response.headers["Content-Length"] == str(SIZE - 100)
+        assert response.read() == DATA[: SIZE - 100]  # a client trusting the header gets a short body
+    finally:
+        conn.close()
+    assert get(server, "/mnist/data.bin")[2] == DATA  # the surplus never became the next answer
+    server.add_fault("other.bin", Fault.wrong_length(extra=-10 * len(OTHER)))
+    assert request(server, "HEAD", "/other.bin")[1]["Content-Length"] == "0"
+
+
+def test_reset_mid_body_is_a_tcp_reset(server):
+    server.add_fault("mnist/data.bin", Fault.reset(at=100, times=1))
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(b"GET /mnist/data.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        with pytest.raises(ConnectionResetError):  # an orderly close would read b"" instead
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                received += chunk
+    assert received == b"" or received.startswith(b"HTTP/1.1 200")
+    assert get(server, "/mnist/data.bin")[2] == DATA  # times=1: spent
+    assert server.count("mnist/data.bin") == 2
+
+
+def test_reset_does_not_affect_head(server):
+    server.add_fault("mnist/data.bin", Fault.reset(at=0))
+    status, headers, _ = request(server, "HEAD", "/mnist/data.bin")
+    assert (status, headers["Content-Length"]) == (200, str(SIZE))
+
+
 def test_redirect(server):
     server.add_fault("mnist/data.bin", Fault.redirect("other.bin", times=1))
     status, headers, _ = get(server, "/mnist/data.bin")
@@ -515,6 +552,7 @@ def test_fault_objects_are_frozen_and_validated():
         lambda: Fault.delay(-0.1),
         lambda: Fault.trickle(bytes_per_chunk=0),
         lambda: Fault.wrong_length(extra=0),
+        lambda: Fault.reset(at=-1),
         lambda: Fault.redirect("x", code=200),
     ]:
         with pytest.raises(ValueError):

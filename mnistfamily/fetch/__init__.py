@@ -6,10 +6,16 @@ when given; else mirrors, then the canonical URL). Each copy lands under a tempo
 in the cache folder, is checked against the registry's size and hashes, and only then is
 renamed into place. The error after the last location lists every location and why it
 failed.
+
+Two rules hold for every location. Credentials (``user:password@`` in a URL, secrets in
+``storage_options``) never appear in a log record or an error message: they are replaced
+by ``***``. A file the registry has no checksum for is never fetched over plain
+``http://`` (except from a loopback host): see :func:`.locations.plain_http_refusal`.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import uuid
@@ -17,9 +23,10 @@ import warnings
 from pathlib import Path
 
 from .. import config
-from ..errors import CacheError, ChecksumError, DownloadError, OfflineError, UnverifiedFileError
+from ..errors import (CacheError, ChecksumError, DownloadError, InsecureTransportError, MnistFamilyError,
+                      OfflineError, UnverifiedFileError)
 from ..registry import DatasetSpec, FileSpec, packaged_data_dir
-from .locations import Location, remote_locations, source_locations
+from .locations import Location, plain_http_refusal, redact, remote_locations, secret_values, source_locations
 from .transfer import TransferFailed, copy_to
 from .verify import Verification, verify_file
 
@@ -27,6 +34,24 @@ __all__ = ["fetch_file", "cached_path", "missing_files_error", "Verification", "
 
 log = logging.getLogger("mnistfamily.fetch")
 LOCK_TIMEOUT = 3600.0  # another process may be downloading a large file on a slow line
+
+#: the secret strings of the storage_options of the fetch in progress (this thread or task)
+_SECRETS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("mnistfamily_secrets", default=())
+
+
+class _RedactingFilter(logging.Filter):
+    """Redacts every record of the fetch logger, whichever module of this package logs it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message, _SECRETS.get())
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+if not any(isinstance(f, _RedactingFilter) for f in log.filters):  # a reload must not stack filters
+    log.addFilter(_RedactingFilter())
 
 
 class UnverifiedFileWarning(UserWarning):
@@ -50,7 +75,26 @@ def fetch_file(
     allow_unverified: bool | None = None,
     storage_options: dict | None = None,
 ) -> tuple[Path, Verification]:
-    """Return a verified local path for ``file``, fetching it if needed."""
+    """Return a verified local path for ``file``, fetching it if needed.
+
+    Errors raised from here never show credentials: URL user info, signed query values
+    and the secret values of ``storage_options`` are replaced by ``***``.
+    """
+    secrets = tuple(secret_values(storage_options))
+    token = _SECRETS.set(tuple(dict.fromkeys(_SECRETS.get() + secrets)))
+    try:
+        return _fetch_file(spec, file, root=root, source=source, download=download,
+                           allow_unverified=allow_unverified, storage_options=storage_options)
+    except MnistFamilyError as exc:
+        # one choke point for every message, archive members' included
+        exc.args = tuple(redact(a, _SECRETS.get()) if isinstance(a, str) else a for a in exc.args)
+        raise
+    finally:
+        _SECRETS.reset(token)
+
+
+def _fetch_file(spec: DatasetSpec, file: FileSpec, *, root: Path, source, download: bool,
+                allow_unverified: bool | None, storage_options: dict | None) -> tuple[Path, Verification]:
     if file.archive is not None:
         from .archive import fetch_member
 
@@ -83,7 +127,20 @@ def fetch_file(
             checked = _check_cached(target, file, spec)
             if checked is not None:
                 return target, checked
+        _remove_stale_parts(target)
         return target, _fetch_from(locations, spec, file, target, storage_options)
+
+
+def _remove_stale_parts(target: Path) -> None:
+    """Delete temporary copies of ``target`` left by a process that was killed mid-download.
+
+    Only called with ``target``'s lock held: every writer of ``.<name>.*.part`` holds that
+    lock, so any such file found now belongs to nobody.
+    """
+    prefix = f".{target.name}."
+    for stale in [p for p in target.parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(".part")]:
+        log.info("removing %s, left by an interrupted download", stale)
+        stale.unlink(missing_ok=True)
 
 
 def _accept(path: Path, file: FileSpec, spec: DatasetSpec, shown: Path | None = None) -> Verification:
@@ -126,7 +183,8 @@ def _locations(spec: DatasetSpec, file: FileSpec, source, download: bool, target
             reason = "MNISTFAMILY_OFFLINE=1 is set" if offline else "download=False was given"
             if source is not None:
                 raise OfflineError(
-                    f"{spec.name}: {file.name} would come from {source}, a network location, but {reason}. "
+                    f"{spec.name}: {file.name} would come from {redact(os.fspath(source))}, a network location, "
+                    f"but {reason}. "
                     "Unset it, or pass source= a local folder holding the file.")
             raise missing_files_error(spec, [file.name], target.parent, reason)
         candidates = local
@@ -151,32 +209,58 @@ def _fetch_from(locations: list[Location], spec: DatasetSpec, file: FileSpec, ta
     sizes = [s for s in (file.size, file.payload_size) if s is not None]
     limit = max(sizes) if sizes else None
     failures: list[str] = []
+    refused = 0
     for location in locations:
         if location.kind == "source" and location.protocol == "" and not os.path.isfile(location.url):
             continue  # a name variant that is not there: not worth listing
+        refusal = plain_http_refusal(location.url, file)
+        if refusal is not None:  # decided from the URL alone: before any connection or lookup
+            failures.append(f"{location.shown}: {refusal}")
+            refused += 1
+            continue
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
         try:
-            log.info("fetching %s from %s", file.name, location.url)
-            copy_to(location, tmp, limit=limit, desc=file.name, storage_options=storage_options)
+            log.info("fetching %s from %s", file.name, location.shown)
+            copy_to(location, tmp, limit=limit, desc=file.name, storage_options=storage_options, file=file)
             result = _accept(tmp, file, spec, shown=target)
             os.replace(tmp, target)
-            log.info("%s verified (%s) from %s", file.name, result.method, location.url)
+            log.info("%s verified (%s) from %s", file.name, result.method, location.shown)
             return result
         except TransferFailed as exc:
             if not (location.kind == "source" and "no such file" in exc.reason):
-                failures.append(f"{location.url}: {exc.reason}")
+                failures.append(f"{location.shown}: {exc.reason}")
         except ChecksumError as exc:
-            failures.append(f"{location.url}: {str(exc).split(': ', 1)[-1]}")
+            detail = str(exc).split(": ", 1)[-1]
+            if _looks_like_html(tmp):
+                detail = ("the server sent an HTML page (an error or login page?) instead of the file; "
+                          + detail)
+            failures.append(f"{location.shown}: {detail}")
         finally:
             tmp.unlink(missing_ok=True)
     if not failures:
-        tried = ", ".join(sorted({os.path.dirname(loc.url) for loc in locations}))
+        tried = ", ".join(sorted({os.path.dirname(loc.shown) for loc in locations}))
         raise DownloadError(
             f"{spec.name}: {file.name} was not found in {tried} (looked for "
             f"{', '.join(sorted({os.path.basename(loc.url) for loc in locations}))}). "
             "Put the file there, or pass source= the folder that holds it.")
     listing = "\n".join(f"  - {f}" for f in failures)
+    if refused == len(failures):
+        raise InsecureTransportError(
+            f"{spec.name}: {file.name} was not fetched: the registry has no checksum for it, and plain http "
+            f"is only used for files that have one. Refused:\n{listing}\n"
+            "Use an https:// URL (MNISTFAMILY_MIRROR or the registry), pass source= a local folder holding "
+            "the file, or add the file's sha256 to the registry.")
     raise DownloadError(
         f"{spec.name}: no location gave a verified copy of {file.name}. Tried:\n{listing}\n"
         "Check your network or mirrors (MNISTFAMILY_MIRROR), or download the file yourself and "
         "pass source= the folder that holds it.")
+
+
+def _looks_like_html(path: Path) -> bool:
+    """Whether a rejected download is a web page: captive portals and broken mirrors answer 200 with one."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512).lstrip().lower()
+    except OSError:
+        return False
+    return head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body"))

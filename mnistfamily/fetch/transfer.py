@@ -11,18 +11,25 @@ import time
 from pathlib import Path
 
 from .. import config
-from .locations import Location
+from ..errors import MnistFamilyError
+from ..registry import FileSpec
+from .locations import Location, plain_http_refusal, redact, secret_values, split_credentials
 
 log = logging.getLogger("mnistfamily.fetch")
 
 _CHUNK = 1 << 20
-#: seconds before a connection attempt, or a silence in the middle of a body, is given up
-CONNECT_TIMEOUT = float(os.environ.get("MNISTFAMILY_CONNECT_TIMEOUT", "30"))
-READ_TIMEOUT = float(os.environ.get("MNISTFAMILY_READ_TIMEOUT", "60"))
+# Retry and timeout settings: None reads the environment (MNISTFAMILY_RETRIES, _BACKOFF,
+# _CONNECT_TIMEOUT, _READ_TIMEOUT; see config.py) when a download starts, so a variable set
+# after import still counts. A program or a test may assign a number here to override it.
+#: seconds before a connection attempt is given up
+CONNECT_TIMEOUT: float | None = None
+#: seconds of silence in the middle of a body before it is given up
+READ_TIMEOUT: float | None = None
 #: attempts per location for transient failures (5xx, 429, resets, timeouts, short bodies)
-ATTEMPTS = int(os.environ.get("MNISTFAMILY_RETRIES", "3"))
+ATTEMPTS: int | None = None
 #: first backoff in seconds; doubled at each retry, with jitter
-BACKOFF = float(os.environ.get("MNISTFAMILY_BACKOFF", "1.0"))
+BACKOFF: float | None = None
+_MAX_DETAIL = 300  # characters of an exception's text kept in a failure's reason
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 USER_AGENT = "Mozilla/5.0 (compatible; mnistfamily; +https://pypi.org/project/mnistfamily/)"
 
@@ -36,11 +43,27 @@ class TransferFailed(Exception):
         self.transient = transient
 
 
-def _http_filesystem(storage_options: dict | None):
+def attempts() -> int:
+    """Attempts per location: ``ATTEMPTS`` if set, else ``MNISTFAMILY_RETRIES``."""
+    return max(int(ATTEMPTS), 1) if ATTEMPTS is not None else config.retries()
+
+
+def _backoff() -> float:
+    return float(BACKOFF) if BACKOFF is not None else config.backoff()
+
+
+def _timeouts() -> tuple[float, float]:
+    """(connect, read) timeouts in seconds: the module overrides if set, else the environment."""
+    return (float(CONNECT_TIMEOUT) if CONNECT_TIMEOUT is not None else config.connect_timeout(),
+            float(READ_TIMEOUT) if READ_TIMEOUT is not None else config.read_timeout())
+
+
+def _http_filesystem(storage_options: dict | None, credentials: tuple[str, str] | None = None):
     import aiohttp
     import fsspec
 
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT)
+    connect, read = _timeouts()
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
     # the user's options are merged into ours, not swapped for them: their headers and client
     # settings win where they overlap, our timeouts and identity encoding stay otherwise
     options = dict(storage_options or {})
@@ -48,6 +71,9 @@ def _http_filesystem(storage_options: dict | None):
     headers = {"User-Agent": USER_AGENT,
                "Accept-Encoding": "identity",  # the published bytes, not a server's re-encoding
                **dict(client.pop("headers", {}) or {})}
+    if credentials is not None and "auth" not in client:
+        # user:password from the URL travel as a Basic auth header instead: fsspec logs URLs
+        client["auth"] = aiohttp.BasicAuth(*credentials)
     client = {"timeout": timeout, **client, "headers": headers}
     return fsspec.filesystem("http", client_kwargs=client, **options)
 
@@ -57,10 +83,11 @@ def _open(location: Location, storage_options: dict | None, size: int | None):
     if protocol == "":
         return open(location.url, "rb")
     if protocol in ("http", "https"):
-        fs = _http_filesystem(storage_options)
+        url, credentials = split_credentials(location.url)
+        fs = _http_filesystem(storage_options, credentials)
         # block_size=0: one streamed GET instead of many ranged requests. A known size skips
         # fsspec's HEAD, whose failures it reports as "not found" whatever the status was.
-        return fs.open(location.url, "rb", block_size=0, size=size)
+        return fs.open(url, "rb", block_size=0, size=size)
     import fsspec
 
     fs, path = fsspec.core.url_to_fs(location.url, **(storage_options or {}))
@@ -75,8 +102,9 @@ def open_random_access(location: Location, storage_options: dict | None, size: i
     import fsspec
 
     if protocol in ("http", "https"):
-        fs = _http_filesystem(storage_options)
-        return fs.open(location.url, "rb", block_size=1 << 20, size=size, cache_type="readahead")
+        url, credentials = split_credentials(location.url)
+        fs = _http_filesystem(storage_options, credentials)
+        return fs.open(url, "rb", block_size=1 << 20, size=size, cache_type="readahead")
     fs, path = fsspec.core.url_to_fs(location.url, **(storage_options or {}))
     return fs.open(path, "rb")
 
@@ -86,49 +114,88 @@ def _classify(exc: BaseException) -> TransferFailed:
         return exc
     if isinstance(exc, FileNotFoundError):
         return TransferFailed("not found (404 or no such file)", transient=False)
+    name = type(exc).__name__
+    if name == "TooManyRedirects":  # before the status check: aiohttp gives it the status of no response
+        history = getattr(exc, "history", ()) or ()
+        return TransferFailed(f"too many redirects ({len(history)} followed; a redirect loop?): ask the "
+                              "mirror's operator, or use another mirror", transient=False)
     status = getattr(exc, "status", None)
-    if isinstance(status, int):
+    message = getattr(exc, "message", None)
+    if isinstance(message, str) and ("Bad status line" in message or "Expected HTTP/" in message
+                                     or "Data after" in message):
+        # aiohttp's parser failed on bytes past the announced body and calls that a 400 the
+        # server never sent: a Content-Length smaller than the body. Trying again gets the same.
+        return TransferFailed("the answer broke the HTTP protocol (data after the announced Content-Length: "
+                              "a wrong Content-Length?)", transient=False)
+    if isinstance(status, int) and status >= 100:
         return TransferFailed(f"HTTP {status}", transient=status in _TRANSIENT_STATUS)
     if isinstance(exc, PermissionError):
         return TransferFailed(f"permission denied: {exc}", transient=False)
-    name = type(exc).__name__
     text = str(exc) or name
+    if len(text) > _MAX_DETAIL:  # parser errors quote whole bodies
+        text = text[:_MAX_DETAIL] + " ..."
     if "Timeout" in name or isinstance(exc, TimeoutError):
         return TransferFailed(f"timed out ({text})", transient=True)
-    if isinstance(exc, (ConnectionError, OSError, EOFError)) or "Client" in name or "Payload" in name:
+    if "Payload" in name:  # the connection ended (FIN or RST) before the announced length
+        return TransferFailed(f"the body was cut short ({name}: {text})", transient=True)
+    if isinstance(exc, (ConnectionError, OSError, EOFError)) or "Client" in name:
         return TransferFailed(f"{name}: {text}", transient=True)
     return TransferFailed(f"{name}: {text}", transient=False)
 
 
 def copy_to(location: Location, target: Path, *, limit: int | None, desc: str,
-            storage_options: dict | None = None) -> int:
+            storage_options: dict | None = None, file: FileSpec | None = None) -> int:
     """Copy one location into ``target`` (a temporary path), at most ``limit`` bytes.
 
-    Retries transient failures with exponential backoff; raises :class:`TransferFailed`.
+    Retries transient failures with exponential backoff; raises :class:`TransferFailed`,
+    whose reason never shows credentials from the URL or ``storage_options``. Given the
+    ``file`` being fetched, a redirect that ends on a plain-http URL is refused for a file
+    without a checksum (see :func:`~.locations.plain_http_refusal`).
     """
-    delay = BACKOFF
-    for attempt in range(1, max(ATTEMPTS, 1) + 1):
+    tries = attempts()
+    delay = _backoff()
+    _timeouts()  # a bad setting is a ConfigError now, not a failed attempt at every location
+    secrets = secret_values(storage_options)
+    for attempt in range(1, tries + 1):
         try:
-            return _copy_once(location, target, limit=limit, desc=desc, storage_options=storage_options)
+            return _copy_once(location, target, limit=limit, desc=desc, storage_options=storage_options,
+                              file=file)
+        except MnistFamilyError:
+            target.unlink(missing_ok=True)
+            raise
         except Exception as exc:  # noqa: BLE001 - every failure is classified and reported
             failure = _classify(exc)
+            failure.reason = redact(failure.reason, secrets)
             target.unlink(missing_ok=True)
-            if not failure.transient or attempt == ATTEMPTS:
+            if not failure.transient or attempt == tries:
                 if attempt > 1:
                     failure.reason += f" (after {attempt} attempts)"
                 raise failure from None
             log.warning("%s: %s; retrying in %.1f s (attempt %d of %d)",
-                        location.url, failure.reason, delay, attempt + 1, ATTEMPTS)
+                        location.shown, failure.reason, delay, attempt + 1, tries)
             time.sleep(delay * (1 + random.random() * 0.25))
             delay *= 2
     raise AssertionError("unreachable")
 
 
+def _final_url(src) -> str | None:
+    """Where an HTTP answer finally came from, after redirects (fsspec's stream keeps the response)."""
+    response = getattr(src, "r", None)
+    url = getattr(response, "url", None)
+    return None if url is None else str(url)
+
+
 def _copy_once(location: Location, target: Path, *, limit: int | None, desc: str,
-               storage_options: dict | None) -> int:
+               storage_options: dict | None, file: FileSpec | None = None) -> int:
     if location.protocol == "" and not os.path.isfile(location.url):
         raise TransferFailed("no such file", transient=False)
     src = _open(location, storage_options, limit)
+    if file is not None and location.protocol in ("http", "https"):
+        final = _final_url(src)
+        refusal = plain_http_refusal(final, file) if final else None
+        if refusal is not None:  # an https URL redirected to plain http: not one byte is read
+            src.close()
+            raise TransferFailed(f"redirected to {redact(final or '')}: {refusal}", transient=False)
     bar = _progress(desc, limit) if location.is_network else None
     written = 0
     try:

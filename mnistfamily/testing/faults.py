@@ -11,7 +11,7 @@ from typing import Optional, Tuple
 
 __all__ = [
     "Fault", "StatusFault", "TruncateFault", "CorruptFault", "DelayFault", "TrickleFault",
-    "HtmlPageFault", "WrongLengthFault", "RedirectFault",
+    "HtmlPageFault", "WrongLengthFault", "RedirectFault", "ResetFault",
 ]
 
 
@@ -223,15 +223,21 @@ class Fault:
 
     @staticmethod
     def wrong_length(extra: int, *, times: Optional[int] = None) -> "WrongLengthFault":
-        """Announce a ``Content-Length`` `extra` bytes larger than the body.
+        """Announce a ``Content-Length`` that differs from the body by `extra` bytes.
 
-        The whole (correct) body is sent, then the connection is closed, so
-        the client sees a premature end of the body.
+        With ``extra > 0`` the header overstates the length: the whole (correct)
+        body is sent, then the connection is closed, so the client sees a
+        premature end of the body.  With ``extra < 0`` the header understates
+        it: the whole body is still written, then the connection is closed, so
+        a client that trusts the header gets a body ``-extra`` bytes short
+        (and the surplus never reaches it as the start of another answer).
 
         Parameters
         ----------
         extra : int
-            How many bytes the header overstates (>= 1).
+            How many bytes the header overstates (> 0) or understates (< 0)
+            the body by; not 0.  An understatement larger than the body
+            announces ``Content-Length: 0``.
         times : int or None, optional
             Apply to the first `times` GET requests only; ``None``: always.
 
@@ -243,8 +249,39 @@ class Fault:
         --------
         >>> Fault.wrong_length(extra=10).extra
         10
+        >>> Fault.wrong_length(extra=-10).extra
+        -10
         """
         return WrongLengthFault(extra=extra, times=times)
+
+    @staticmethod
+    def reset(at: int = 0, *, times: Optional[int] = None) -> "ResetFault":
+        """Send the headers and `at` body bytes, then reset the connection (TCP RST).
+
+        The socket is closed with ``SO_LINGER`` set to zero, so the kernel sends
+        a RST instead of the orderly FIN a truncated answer ends with: the
+        client's next read fails with "connection reset by peer", the way a
+        crashing server or a middlebox dropping the flow looks.
+
+        Parameters
+        ----------
+        at : int, optional
+            Number of body bytes sent before the reset (>= 0).  Default 0.
+            If the body is not longer than `at`, it is sent whole and the
+            connection is still reset.
+        times : int or None, optional
+            Apply to the first `times` GET requests only; ``None``: always.
+
+        Returns
+        -------
+        ResetFault
+
+        Examples
+        --------
+        >>> Fault.reset(at=100).at
+        100
+        """
+        return ResetFault(at=at, times=times)
 
     @staticmethod
     def redirect(
@@ -406,7 +443,7 @@ class HtmlPageFault(Fault):
 
 @dataclasses.dataclass(frozen=True)
 class WrongLengthFault(Fault):
-    """Overstate ``Content-Length``; see :meth:`Fault.wrong_length`.
+    """Misstate ``Content-Length``; see :meth:`Fault.wrong_length`.
 
     Examples
     --------
@@ -418,7 +455,8 @@ class WrongLengthFault(Fault):
     times: Optional[int] = None
 
     def __post_init__(self) -> None:
-        _check_nonneg_int("extra", self.extra, minimum=1)
+        if isinstance(self.extra, bool) or not isinstance(self.extra, int) or self.extra == 0:
+            raise ValueError(f"extra must be a non-zero int, got {self.extra!r}")
         _check_times(self.times)
 
 
@@ -441,4 +479,23 @@ class RedirectFault(Fault):
             raise ValueError(f"target must be a str, got {self.target!r}")
         if self.code not in (301, 302, 303, 307, 308):
             raise ValueError(f"code must be 301, 302, 303, 307 or 308, got {self.code!r}")
+        _check_times(self.times)
+
+
+@dataclasses.dataclass(frozen=True)
+class ResetFault(Fault):
+    """Reset the connection part-way through the body; see :meth:`Fault.reset`.
+
+    Examples
+    --------
+    >>> ResetFault(at=3)
+    ResetFault(at=3, times=None)
+    """
+
+    at: int = 0
+    times: Optional[int] = None
+    affects_head = False
+
+    def __post_init__(self) -> None:
+        _check_nonneg_int("at", self.at)
         _check_times(self.times)

@@ -2,9 +2,9 @@
 
 The server serves the files below one directory on a loopback address
 (``127.0.0.1`` by default) and can be told to misbehave in the ways real
-mirrors do: answer with an error status, cut a body short, flip a byte,
-stall, trickle, answer with an HTML error page, lie about the length, or
-redirect (possibly in a loop).  It records every GET and HEAD request so
+mirrors do: answer with an error status, cut a body short, reset the
+connection mid-body, flip a byte, stall, trickle, answer with an HTML error
+page, lie about the length (either way), or redirect (possibly in a loop).  It records every GET and HEAD request so
 that tests can assert how often a client retried.
 
 Only the standard library is used.
@@ -15,7 +15,8 @@ Behaviour in brief
   ``Content-Length``.  Responses whose body is deliberately incomplete
   (:meth:`Fault.truncate`, :meth:`Fault.wrong_length`) close the connection
   after sending what they send, without a ``Connection: close`` header,
-  the way a dying server would.
+  the way a dying server would.  :meth:`Fault.reset` aborts it instead: a
+  TCP RST (``SO_LINGER`` 0) after the bytes it sends.
 * Only ``GET`` and ``HEAD`` are implemented; other methods get ``501`` with
   ``Connection: close`` and are not recorded.  A GET or HEAD is recorded
   just before its status line is sent.
@@ -52,15 +53,16 @@ Fault semantics
 * On HEAD, :meth:`Fault.status`, :meth:`Fault.html_page`,
   :meth:`Fault.redirect`, :meth:`Fault.wrong_length` and :meth:`Fault.delay`
   take effect (with the headers the GET would have, and no body);
-  :meth:`Fault.truncate`, :meth:`Fault.corrupt` and :meth:`Fault.trickle`
-  only affect bodies, so HEAD answers normally while they win.
+  :meth:`Fault.truncate`, :meth:`Fault.reset`, :meth:`Fault.corrupt` and
+  :meth:`Fault.trickle` only affect bodies, so HEAD answers normally while they win.
 * Status, HTML-page, redirect and delay faults do not need the file to
   exist; the others give ``404`` for a missing file (and a delay is followed
   by the normal answer, possibly ``404``).
-* Range requests combine with body faults: ``truncate(at)`` counts bytes of
-  the body actually sent, ``corrupt(offset)`` is an offset into the *file*
+* Range requests combine with body faults: ``truncate(at)`` and ``reset(at)``
+  count bytes of the body actually sent, ``corrupt(offset)`` is an offset into the *file*
   (the byte is flipped only if the requested range contains it),
-  ``wrong_length(extra)`` adds ``extra`` to the range's length, ``trickle``
+  ``wrong_length(extra)`` adds ``extra`` (possibly negative) to the range's
+  length, ``trickle``
   slows the range.  Status, HTML-page and redirect faults ignore ``Range``.
 
 Examples
@@ -84,6 +86,7 @@ import posixpath
 import re
 import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
@@ -96,6 +99,7 @@ from .faults import (
     Fault,
     HtmlPageFault,
     RedirectFault,
+    ResetFault,
     StatusFault,
     TrickleFault,
     TruncateFault,
@@ -115,6 +119,7 @@ __all__ = [
     "HtmlPageFault",
     "WrongLengthFault",
     "RedirectFault",
+    "ResetFault",
 ]
 
 _CHUNK = 64 * 1024
@@ -395,14 +400,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
         announced = length
         if isinstance(fault, WrongLengthFault):
-            announced = length + fault.extra
+            announced = max(0, length + fault.extra)
         headers.append(("Content-Length", str(announced)))
         self._start(code, headers)
         if head:
             return
 
         limit = length
-        if isinstance(fault, TruncateFault):
+        if isinstance(fault, (TruncateFault, ResetFault)):
             limit = min(length, fault.at)
         corrupt_at = fault.offset if isinstance(fault, CorruptFault) else None
         chunk_size = _CHUNK
@@ -416,8 +421,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if pause:
                 self.wfile.flush()
                 self.server.owner._stopping.wait(pause)
+        if isinstance(fault, ResetFault):
+            self._reset_connection()
+            return
         if isinstance(fault, (TruncateFault, WrongLengthFault)):
             self.close_connection = True
+
+    def _reset_connection(self) -> None:
+        # SO_LINGER on with a zero timeout makes close() discard unsent data and
+        # send a RST instead of a FIN. The descriptor is detached and closed here,
+        # because socketserver would first shutdown(SHUT_WR) -- an orderly FIN --
+        # and the read file still holds a reference that delays a plain close().
+        self.close_connection = True
+        connection = self.connection
+        try:
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            os.close(connection.detach())
+        except OSError:
+            pass  # the client went away first: nothing left to reset
 
     def _chunks(
         self,
