@@ -205,3 +205,34 @@ def test_a_stream_that_stops_early_or_overflows_never_commits(tmp_path):
             writer.commit({})
     assert not final.exists()
     assert list(tmp_path.iterdir()) == []  # no temporary folder left behind either
+
+
+def test_a_full_disk_while_preparing_is_a_clear_error_and_leaves_nothing(served, cache, monkeypatch):
+    import errno
+
+    from mnistfamily.errors import CacheError
+    from mnistfamily.prepare import cache as cache_module
+
+    _, mini = served
+    mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)  # a previous entry, kept intact
+    before = _entry(mini, cache)
+    manifest_before = (before / "manifest.json").read_bytes()
+
+    real_write = cache_module.ArrayStream.write
+
+    def full(self, data):
+        if self.written > 0:  # the second chunk of any array finds the disk full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))
+        real_write(self, data)
+
+    monkeypatch.setattr(cache_module.ArrayStream, "write", full)
+    monkeypatch.setattr("mnistfamily.prepare.idx_split._CHUNK_BYTES", 784)  # one image per chunk
+    with pytest.raises(CacheError) as caught:
+        mf.load("qmnist", "test50k", registry=mini.registry, data_dir=cache)
+    message = str(caught.value)
+    assert "qmnist [test50k]" in message and "No space left on device" in message
+    assert "free some space" in message and "data_dir=" in message
+    leftovers = [p.name for p in before.parent.iterdir() if p.name.startswith((".tmp-", ".trash-"))]
+    assert leftovers == []
+    assert (before / "manifest.json").read_bytes() == manifest_before
+    assert cache_module.verify_entry(before) == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from ..errors import CacheError, MnistFamilyError
 from ..registry import DatasetSpec, SplitSpec
 from .cache import EntryWriter, PreparedEntry, entry_dir, entry_key, read_entry, verify_entry
 
@@ -87,6 +88,20 @@ def load_prepared(root: Path, spec: DatasetSpec, split: SplitSpec,
     return read_entry(entry_for(root, spec, split, orientation))
 
 
+def _write_error(final: Path, spec: DatasetSpec, split: SplitSpec, exc: OSError) -> CacheError:
+    """The error for a prepared entry that could not be written (disk full, quota, permissions)."""
+    import errno
+
+    why = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        advice = ("The disk (or your quota) is full: free some space, or pass data_dir= (or set "
+                  "MNISTFAMILY_HOME to) a folder on another disk.")
+    else:
+        advice = "Check that the cache root is writable, or pass data_dir= another folder."
+    return CacheError(f"{spec.name} [{split.name}]: cannot write the prepared arrays in {final.parent} ({why}); "
+                      f"nothing was kept and the rest of the cache is unchanged. {advice}")
+
+
 def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[str, Path],
                   sources: list[dict], orientation: str = "upright") -> PreparedEntry:
     """Decode a split from verified local files into the cache and return its arrays."""
@@ -103,13 +118,18 @@ def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[s
         if entry is not None:
             return entry
         _log().info("preparing %s [%s] in %s", spec.name, split.name, final)
-        with EntryWriter(final) as writer:
-            builder(spec.format)(spec, split, paths, writer, transpose=transposes(spec, orientation))
-            writer.commit({
-                "dataset": spec.name, "split": split.name,
-                "library_version": __version__, "recipe": recipe(spec, split, orientation),
-                "sources": sources,
-            })
+        try:
+            with EntryWriter(final) as writer:  # on any error the temporary folder is removed
+                builder(spec.format)(spec, split, paths, writer, transpose=transposes(spec, orientation))
+                writer.commit({
+                    "dataset": spec.name, "split": split.name,
+                    "library_version": __version__, "recipe": recipe(spec, split, orientation),
+                    "sources": sources,
+                })
+        except OSError as exc:
+            if isinstance(exc, MnistFamilyError):
+                raise
+            raise _write_error(final, spec, split, exc) from exc
     entry = read_entry(final)
     if entry is None:  # pragma: no cover - only if the folder vanished under us
         raise RuntimeError(f"prepared entry {final} disappeared right after it was written")
