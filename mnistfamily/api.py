@@ -320,12 +320,34 @@ def download(name: str, split: str | None = None, *, source: PathLike | None = N
                        storage_options=storage_options)[0] for f in names]
 
 
+class Problem(str):
+    """One thing ``verify`` found wrong: the message (a ``str``), its ``path``, and what repair did.
+
+    ``kind`` is ``"download"`` (a file that no longer matches the registry), ``"prepared"``
+    (an entry whose manifest or arrays are damaged) or ``"leftover"`` (a temporary file or
+    folder an interrupted run left). ``repair`` is empty unless ``verify(repair=True)`` acted.
+    """
+
+    path: str
+    kind: str
+    repair: str
+
+    def __new__(cls, message: str, path: "PathLike", kind: str) -> "Problem":
+        problem = super().__new__(cls, message)
+        problem.path, problem.kind, problem.repair = os.fspath(path), kind, ""
+        return problem
+
+
 def verify(name: str | None = None, *, data_dir: PathLike | None = None, repair: bool = False,
-           registry: "PathLike | Registry | None" = None) -> list[str]:
+           registry: "PathLike | Registry | None" = None, source: PathLike | None = None) -> list[Problem]:
     """Rehash what the cache holds (downloads and prepared arrays); return the problems found.
 
-    With ``repair=True`` damaged downloads and prepared entries are deleted, so the next
-    load fetches and rebuilds them.
+    Every cached download is checked against the registry (size and sha256/md5, or the
+    decompressed content), every prepared array against the CRC-32 in its manifest, and
+    temporary files that interrupted runs left behind (``.part`` downloads, ``.tmp-*``
+    entries whose lock nobody holds) are listed. With ``repair=True`` damaged downloads
+    are fetched again (from ``source=`` when given), damaged prepared entries are deleted and
+    rebuilt, and leftovers deleted; each problem's ``repair`` says what was done.
 
     Examples
     --------
@@ -333,8 +355,6 @@ def verify(name: str | None = None, *, data_dir: PathLike | None = None, repair:
     >>> mf.verify("mnist/sample")
     []
     """
-    import shutil
-
     from .errors import ChecksumError
     from .fetch import cached_path, verify_file
     from .prepare.cache import verify_entry
@@ -342,25 +362,148 @@ def verify(name: str | None = None, *, data_dir: PathLike | None = None, repair:
     reg = get_registry(registry)
     specs = [reg.dataset(name)] if name else list(reg)
     root = config.cache_root(data_dir)
-    problems: list[str] = []
+    problems: list[Problem] = []
+    seen: set[Path] = set()  # a family's datasets share files (EMNIST): check each once
     for spec in specs:
         for file in spec.files.values():
             path = cached_path(root, spec, file)
-            if not path.exists():
+            if path in seen or not path.exists():
                 continue
+            seen.add(path)
             try:
                 verify_file(path, file)
             except ChecksumError as exc:
-                problems.append(str(exc))
-                if repair and not spec.packaged:
-                    path.unlink(missing_ok=True)
+                problem = Problem(str(exc), path, "download")
+                if repair:
+                    problem.repair = _refetch(spec, file, path, root, source)
+                problems.append(problem)
+    for spec in specs:
         folder = config.prepared_dir(root) / spec.name
         for split in spec.splits.values():
             for entry in sorted(folder.glob(f"{split.name}-*")):
                 if not entry.is_dir():
                     continue
-                found = verify_entry(entry)
-                problems.extend(found)
+                found = [Problem(text, entry, "prepared") for text in verify_entry(entry)]
                 if found and repair:
-                    shutil.rmtree(entry, ignore_errors=True)
+                    action = _rebuild(reg, root, spec, split, entry, source)
+                    for problem in found:
+                        problem.repair = action
+                problems.extend(found)
+    problems.extend(_leftovers(root, specs, repair))
     return problems
+
+
+def _refetch(spec: DatasetSpec, file, path: Path, root: Path, source: PathLike | None) -> str:
+    """Replace a damaged download by a verified copy; say what happened."""
+    from .errors import MnistFamilyError
+    from .fetch import fetch_file
+
+    if spec.packaged:
+        return "not repaired: the file is inside the installed package; reinstall mnistfamily"
+    path.unlink(missing_ok=True)
+    try:
+        fetch_file(spec, file, root=root, source=source)
+    except (MnistFamilyError, OSError) as exc:
+        return (f"deleted; fetching it again failed ({exc}); the next load fetches it, or pass "
+                "source= a folder holding it")
+    return f"deleted and fetched again: {path} is verified"
+
+
+def _rebuild(reg: Registry, root: Path, spec: DatasetSpec, split: SplitSpec, entry: Path,
+             source: PathLike | None) -> str:
+    """Delete a damaged prepared entry (atomically, under its lock) and build it again if it is current."""
+    import shutil
+    import uuid
+
+    from filelock import FileLock
+
+    from .errors import MnistFamilyError
+    from .prepare import ORIENTATIONS
+    from .prepare.cache import entry_dir, entry_key
+
+    with FileLock(str(entry) + ".lock", timeout=3600):  # never under a process building it right now
+        trash = entry.with_name(f".trash-{entry.name}-{uuid.uuid4().hex[:8]}")
+        try:
+            os.replace(entry, trash)  # readers see the whole entry or none
+        except FileNotFoundError:
+            pass
+        shutil.rmtree(trash, ignore_errors=True)
+    # the folder name holds the recipe's key: find which orientation made it, if any still does
+    for orientation in ORIENTATIONS:
+        if entry_dir(root, spec.name, split.name, entry_key(_recipe(reg, spec, split, orientation))) != entry:
+            continue
+        try:
+            load(spec.name, split.name, data_dir=root, registry=reg, orientation=orientation, source=source)
+        except (MnistFamilyError, OSError) as exc:
+            return f"deleted; rebuilding it failed ({exc}); the next load rebuilds it"
+        return f"deleted and rebuilt: {entry} is verified" if not _entry_problems(entry) else \
+            "deleted and rebuilt, but the new entry does not verify: check the disk"
+    return "deleted (made by another registry or library version: nothing to rebuild)"
+
+
+def _entry_problems(entry: Path) -> list[str]:
+    from .prepare.cache import verify_entry
+
+    return verify_entry(entry)
+
+
+def _leftovers(root: Path, specs: list[DatasetSpec], repair: bool) -> list[Problem]:
+    """Temporary files and folders of interrupted downloads and preparations that nobody owns.
+
+    A ``.part`` download and a ``.tmp-*`` entry are written only under their target's lock
+    (``<name>.lock``), so when that lock is free nobody is writing them: they are leftovers
+    of a killed process. ``.trash-*`` folders are being deleted, or were when a process died.
+    """
+    import re
+    import shutil
+
+    from filelock import FileLock, Timeout
+
+    from .fetch import cached_path
+
+    candidates: list[tuple[Path, Path | None]] = []  # (leftover, lock of its owner)
+    folders = {cached_path(root, s, f).parent for s in specs if not s.packaged for f in s.files.values()}
+    part = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.part$")
+    for folder in sorted(folders):
+        for path in sorted(folder.glob(".*.part")) if folder.is_dir() else ():
+            match = part.match(path.name)
+            if match:
+                candidates.append((path, folder / f"{match['name']}.lock"))
+    entry_tmp = re.compile(r"^\.tmp-(?P<name>.+)-[0-9a-f]{8}$")
+    for spec in specs:
+        folder = config.prepared_dir(root) / spec.name
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            match = entry_tmp.match(path.name)
+            if match and path.is_dir():
+                candidates.append((path, folder / f"{match['name']}.lock"))
+            elif path.name.startswith(".trash-") and path.is_dir():
+                candidates.append((path, None))
+    found = []
+    for path, lock in candidates:
+        try:
+            size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() \
+                else path.stat().st_size
+        except OSError:
+            continue  # gone meanwhile: its owner finished
+        owner = FileLock(str(lock), timeout=0) if lock is not None else None
+        try:
+            if owner is not None:
+                owner.acquire()
+        except Timeout:
+            continue  # a live process holds the lock: the file is in use
+        try:
+            what = "download" if path.name.endswith(".part") else "prepared entry"
+            problem = Problem(f"{path}: leftover of an interrupted {what} ({size:,} bytes)", path, "leftover")
+            if repair:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                problem.repair = "deleted"
+            found.append(problem)
+        finally:
+            if owner is not None:
+                owner.release()
+    return found

@@ -94,24 +94,28 @@ def cmd_load(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     import mnistfamily as mf
 
-    problems = mf.verify(args.name, data_dir=args.data_dir, repair=args.repair)
+    problems = mf.verify(args.name, data_dir=args.data_dir, repair=args.repair, source=args.source)
     what = args.name or "every dataset"
     if not problems:
         print(f"all verified ({what}; cache {_cache_root(args.data_dir)})")
         return 0
     for problem in problems:
         print(f"problem: {problem}")
+        if args.repair:
+            print(f"  repair: {problem.repair}")
     if not args.repair:
-        print(f"{len(problems)} problem(s) found. `mnistfamily verify --repair` deletes the damaged "
-              "files and prepared arrays, so the next load fetches and rebuilds them.")
+        print(f"{len(problems)} problem(s) found. `mnistfamily verify --repair` fetches damaged downloads "
+              "again, rebuilds damaged prepared arrays and deletes what interrupted runs left behind.")
         return 1
     remaining = mf.verify(args.name, data_dir=args.data_dir)
     if remaining:
-        print(f"{len(problems)} problem(s) found; {len(remaining)} could not be repaired "
-              "(files inside the package: reinstall mnistfamily).")
+        print(f"{len(problems)} problem(s) found; {len(remaining)} remain after repair:")
+        for problem in remaining:
+            print(f"remaining: {problem}")
+        print("Files inside the package: reinstall mnistfamily. Downloads that could not be fetched: "
+              "run again with network access, or pass --source a folder holding them.")
         return 1
-    print(f"{len(problems)} problem(s) found and repaired: the damaged copies were deleted and the "
-          "next load fetches and rebuilds them.")
+    print(f"{len(problems)} problem(s) found and repaired; the cache verifies.")
     return 0
 
 
@@ -279,10 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("name", metavar="NAME")
     sub.add_argument("--split", metavar="S", required=True)
 
-    sub = command("verify", cmd_verify, "rehash the cache; exit 1 when something is damaged", [cache])
+    sub = command("verify", cmd_verify, "rehash the cache; exit 1 when something is damaged",
+                  [cache, source])
     sub.add_argument("name", metavar="NAME", nargs="?", help="one dataset (default: all)")
     sub.add_argument("--repair", action="store_true",
-                     help="delete damaged copies so the next load fetches and rebuilds them")
+                     help="fetch damaged downloads again, rebuild damaged prepared arrays, delete leftovers "
+                          "of interrupted runs (--source: where to fetch from)")
 
     sub = command("preview", cmd_preview, "write a PNG grid of examples, one row per class", [cache, source])
     sub.add_argument("name", metavar="NAME")

@@ -221,8 +221,10 @@ def test_verify_repairs_a_damaged_prepared_cache(capsys, data_dir):
 
     code, out, _ = run(capsys, "verify", "--repair", "--data-dir", data_dir)
     assert code == 0
-    assert "repaired" in out
-    assert not images.exists()
+    assert f"problem: {images}" in out
+    assert f"  repair: deleted and rebuilt: {images.parent} is verified" in out
+    assert out.endswith("1 problem(s) found and repaired; the cache verifies.\n")
+    np.testing.assert_array_equal(np.load(images), original)  # rebuilt in place, not just deleted
 
     code, out, _ = run(capsys, "verify", "--data-dir", data_dir)
     assert (code, out) == (0, f"all verified (every dataset; cache {data_dir})\n")

@@ -15,3 +15,32 @@ class ExportExistsError(ExportError, FileExistsError):
 
 class IncompleteExportError(ExportError, FileNotFoundError):
     """A folder holds no complete export: ``_SUCCESS`` is missing or shards are missing or extra."""
+
+
+class ExportDiskFullError(ExportError, OSError):
+    """The destination ran out of space; the export's temporary files were removed and the
+    destination holds what it held before."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is a "no space left" (or "quota exceeded") error, however it was wrapped.
+
+    pyarrow and worker processes re-raise ``ENOSPC`` as an ``OSError`` whose ``errno`` is not
+    always set, so the text is checked too.
+    """
+    import errno
+
+    if not isinstance(exc, OSError):
+        return False
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return True
+    text = str(exc).lower()
+    return "no space left on device" in text or "disk quota exceeded" in text
+
+
+def disk_full_error(exc: BaseException, dataset: str, where: str) -> ExportDiskFullError:
+    """The error to raise instead of ``exc`` once a full disk stopped an export and it was rolled back."""
+    return ExportDiskFullError(
+        f"{dataset}: the disk holding {where} is full: no space left while writing the export ({exc}). "
+        f"The temporary files were removed and {where} holds what it held before. Free some space "
+        "there, or export to a destination with more room.")

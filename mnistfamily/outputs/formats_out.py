@@ -10,21 +10,30 @@ QMNIST publishes them) and a non-trivial ``index`` to ``<prefix>-index-idx1-int.
 
 Both write every file under a temporary name and rename (or, on object stores, move) it
 into place, and both are reproducible: no timestamps in the zip entries or gzip headers.
+On a local disk all of an export's files are written before the first is renamed, so a
+full disk leaves the destination as it was; an export holds a lock (``.<name>.lock``
+beside the ``.npz``, ``.mnistfamily-idx.lock`` in an IDX folder), and whoever holds it
+deletes the temporary files a killed export left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import os
+import re
 import tempfile
 import uuid
 import zipfile
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from .errors import ExportError, ExportExistsError
-from .layout import Destination, basename, join, parent
+from .errors import ExportError, ExportExistsError, disk_full_error, is_disk_full
+from .layout import Destination, basename, join, local_lock, parent
+
+log = logging.getLogger("mnistfamily.outputs")
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..dataset import Dataset
@@ -56,7 +65,6 @@ def export_npz(data: "str | Dataset | Mapping[str, Dataset]", dest: str | os.Pat
     datasets = _datasets(data, splits, load_kwargs)
     destination = Destination(dest, storage_options)
     target = destination.root
-    _refuse_existing(destination, [target], overwrite)
     arrays: list[tuple[str, np.ndarray]] = []
     for split, ds in datasets:
         arrays += [(f"x_{split}", ds.images), (f"y_{split}", ds.labels.astype(_label_type(ds), copy=False))]
@@ -71,7 +79,9 @@ def export_npz(data: "str | Dataset | Mapping[str, Dataset]", dest: str | os.Pat
                 with archive.open(entry, "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
 
-    _place(destination, target, write)
+    with _locked(destination, target):
+        _refuse_existing(destination, [target], overwrite)
+        _place_all(destination, [(target, write, "")], datasets[0][1].name or "export")
     return destination.full_url(target)
 
 
@@ -111,9 +121,11 @@ def export_idx(data: "str | Dataset | Mapping[str, Dataset]", dest: str | os.Pat
         if not np.array_equal(ds.index, np.arange(len(ds))):
             planned.append((f"{prefix}-index-idx1-int{suffix}", ds.index.astype(np.int32)))
     targets = [join(destination.root, name) for name, _ in planned]
-    _refuse_existing(destination, targets, overwrite)
-    for target, (name, array) in zip(targets, planned):
-        _place(destination, target, functools.partial(_write_idx_to, array=array), suffix=name)
+    with _locked(destination, join(destination.root, "mnistfamily-idx")):
+        _refuse_existing(destination, targets, overwrite)
+        _place_all(destination, [(target, functools.partial(_write_idx_to, array=array), name)
+                                 for target, (name, array) in zip(targets, planned)],
+                   datasets[0][1].name or "export")
     return [destination.full_url(t) for t in targets]
 
 
@@ -161,19 +173,69 @@ def _refuse_existing(destination: Destination, targets: list[str], overwrite: bo
                                 "overwrite=True (--overwrite) to replace them.")
 
 
-def _place(destination: Destination, target: str, write: Callable[[str], None], suffix: str = "") -> None:
-    """Write ``target`` through a temporary file, renamed (or moved, on object stores) into place."""
-    suffix = suffix or basename(target)  # compression is chosen by the suffix of the name written
-    if destination.local:
-        os.makedirs(parent(target), exist_ok=True)
-        tmp = join(parent(target), f".tmp-{uuid.uuid4().hex[:8]}-{suffix}")
-        try:
+@contextlib.contextmanager
+def _locked(destination: Destination, path: str) -> Iterator[None]:
+    """On a local disk: one export to ``path`` at a time (``.<name>.lock`` beside it).
+
+    Holding the lock proves no live export owns a ``.tmp-<8 hex>-<name>`` file in the
+    folder, so those a killed export left are deleted here instead of piling up.
+    """
+    if not destination.local:
+        yield
+        return
+    with local_lock(path):
+        yield
+
+
+def _remove_leftovers(destination: Destination, target: str, suffix: str) -> None:
+    folder = parent(target)
+    pattern = re.compile(r"\.tmp-[0-9a-f]{8}-" + re.escape(suffix) + "$")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if pattern.match(name):
+            log.info("removing %s, left by an interrupted export", join(folder, name))
+            with contextlib.suppress(OSError):
+                os.unlink(join(folder, name))
+
+
+def _place_all(destination: Destination, planned: list[tuple[str, Callable[[str], None], str]],
+               dataset: str) -> None:
+    """Write every target through a temporary file, and rename them into place only once all are written.
+
+    A failure while writing (a full disk) therefore changes none of the targets; the
+    temporary files are deleted. On object stores each file is uploaded and then moved.
+    """
+    if not destination.local:
+        for target, write, suffix in planned:
+            _place_remote(destination, target, write, suffix)
+        return
+    staged: list[tuple[str, str]] = []
+    try:
+        for target, write, suffix in planned:
+            # compression is chosen by the suffix of the name written
+            suffix = suffix or basename(target)
+            os.makedirs(parent(target), exist_ok=True)
+            _remove_leftovers(destination, target, suffix)
+            tmp = join(parent(target), f".tmp-{uuid.uuid4().hex[:8]}-{suffix}")
+            staged.append((tmp, target))
             write(tmp)
+        for tmp, target in staged:
             os.replace(tmp, target)
-        finally:
+    except BaseException as exc:
+        for tmp, _ in staged:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        return
+        if is_disk_full(exc):
+            raise disk_full_error(exc, dataset, destination.full_url(parent(planned[0][0]))) from exc
+        raise
+
+
+def _place_remote(destination: Destination, target: str, write: Callable[[str], None], suffix: str) -> None:
+    """Upload through a temporary key, moved into place (object stores have no rename)."""
+    suffix = suffix or basename(target)
     with tempfile.TemporaryDirectory(prefix="mnistfamily-export-") as scratch:
         local = os.path.join(scratch, suffix)
         write(local)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 
-from .errors import ExportError, ExportExistsError
+from .errors import ExportError, ExportExistsError, disk_full_error, is_disk_full
 from .layout import DatasetFolder, Destination, join, shard_name, split_folder
 from .schema import (DEFAULT_LEVELS, EXPORT_FORMAT_VERSION, IMAGE_ENCODINGS, ShardFormat, describe_split,
                      row_group_rows)
@@ -116,12 +116,34 @@ def export(name_or_dataset: "str | Dataset", dest: str | os.PathLike[str], *,
     destination = Destination(dest, storage_options)
     folder = DatasetFolder(destination, name)
     split_names = [ds.split for ds in datasets]
-    existing = folder.existing_splits(split_names)
-    if existing and not overwrite:
-        where = ", ".join(destination.full_url(folder.split_dir(s)) for s in existing)
-        raise ExportExistsError(f"{name}: {where} already exist(s): an export is kept unless you pass "
-                                "overwrite=True (--overwrite), which replaces it once the new shards are complete.")
+    with folder.locked():  # local disks: one export of this dataset folder at a time
+        existing = folder.existing_splits(split_names)
+        if existing and not overwrite and destination.local and not folder.complete():
+            # with the lock held, split folders without _SUCCESS are what a killed export left
+            log.warning("%s holds split folder(s) %s but no _SUCCESS: an export that did not finish; "
+                        "replacing them", destination.full_url(folder.base), ", ".join(existing))
+        elif existing and not overwrite:
+            where = ", ".join(destination.full_url(folder.split_dir(s)) for s in existing)
+            raise ExportExistsError(f"{name}: {where} already exist(s): an export is kept unless you pass "
+                                    "overwrite=True (--overwrite), which replaces it once the new shards are "
+                                    "complete.")
+        staging, tasks = _stage_and_commit(name, name_or_dataset, datasets, destination, folder,
+                                           rows_per_shard, image_encoding, compression, compression_level,
+                                           overwrite, executor, load_kwargs)
+    files: dict[str, list[str]] = {s: [] for s in split_names}
+    staged, final = destination.full_url(staging), destination.full_url(folder.base)
+    for task in tasks:
+        files[_split_of(task.url)].append(final + task.url[len(staged):])
+    return ExportResult(destination.full_url(folder.base), {ds.split: len(ds) for ds in datasets},
+                        {s: tuple(v) for s, v in files.items()})
 
+
+def _stage_and_commit(name: str, name_or_dataset: Any, datasets: list["Dataset"], destination: Destination,
+                      folder: DatasetFolder, rows_per_shard: int, image_encoding: str, compression: str,
+                      compression_level: int | None, overwrite: bool, executor: Executor | None,
+                      load_kwargs: dict[str, Any]) -> tuple[str, list[ShardTask]]:
+    """Write every shard into a temporary prefix, then commit; on any failure delete the prefix."""
+    split_names = [ds.split for ds in datasets]
     staging = folder.new_staging()
     scratch: list[str] = []
     try:
@@ -157,18 +179,15 @@ def export(name_or_dataset: "str | Dataset", dest: str | os.PathLike[str], *,
         _check_landed(destination, staging, tasks, results)
         card = _card(name, datasets, entries, tasks, results, staging, folder, overwrite)
         folder.commit(staging, split_names, card)
-    except BaseException:
+    except BaseException as exc:
         folder.abandon(staging)
+        if is_disk_full(exc):
+            raise disk_full_error(exc, name, destination.full_url(folder.base)) from exc
         raise
     finally:
         for path in scratch:
             shutil.rmtree(path, ignore_errors=True)
-    files: dict[str, list[str]] = {s: [] for s in split_names}
-    staged, final = destination.full_url(staging), destination.full_url(folder.base)
-    for task in tasks:
-        files[_split_of(task.url)].append(final + task.url[len(staged):])
-    return ExportResult(destination.full_url(folder.base), {ds.split: len(ds) for ds in datasets},
-                        {s: tuple(v) for s, v in files.items()})
+    return staging, tasks
 
 
 def _split_of(url: str) -> str:

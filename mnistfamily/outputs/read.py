@@ -72,7 +72,13 @@ def read_parquet(path_or_url: str | os.PathLike[str], *, splits: str | Iterable[
         return _read_split(dest, _card_shards(dest, folder, split, entry), where, entry.get("num_rows"))
     card = dest.read_json(join(root, CARD))
     if card is None:
-        if any(basename(p).startswith("split=") for p in fs.ls(root, detail=False)):
+        names = [basename(p) for p in fs.ls(root, detail=False)]
+        if any(n.startswith(".tmp-") for n in names) and not [n for n in names if not n.startswith(".")]:
+            # only an export's temporary prefix: one is being written, or one was killed
+            raise IncompleteExportError(f"{where}: only the temporary files of an export, no {SUCCESS}: an "
+                                        "export is being written right now, or did not finish. Wait for it, "
+                                        "or export again (which deletes what a killed export left).")
+        if any(n.startswith("split=") for n in names):
             raise IncompleteExportError(f"{where}: split folders but no {CARD} and no {SUCCESS}: the export "
                                         "did not finish (or is still running). Export again.")
         inside = [basename(p) for p in fs.ls(root, detail=False) if fs.exists(join(p, CARD))]

@@ -1,0 +1,151 @@
+"""SIGKILL at random points of download, prepare and export: the cache and exports stay valid.
+
+The kill campaign (``mnistfamily.testing.crash.run_campaign``) forks workers from a process
+that has done its imports, kills them at seeded points spread over each phase, and checks
+``check_invariants`` after every kill; a last run per round must finish with the published
+arrays. ``benchmarks/kill_campaign.py`` runs the same campaign with hundreds of kills.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mnistfamily as mf
+from mnistfamily.outputs import IncompleteExportError, export, read_parquet
+from mnistfamily.testing import Fault, serve_directory, write_miniatures
+from mnistfamily.testing.crash import array_digest, check_invariants, read_phases, run_campaign
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32" or not hasattr(os, "pidfd_open"),
+                                reason="SIGKILL through a pidfd: Linux only")
+
+
+@pytest.fixture
+def served(tmp_path):
+    folder = tmp_path / "served"
+    folder.mkdir()
+    with serve_directory(folder) as server:
+        yield server, write_miniatures(folder, server.url, names=["mnist"])
+
+
+def test_killed_at_many_points_the_cache_and_the_export_stay_valid(tmp_path):
+    report = run_campaign(tmp_path, kills=18, seed=20261126, per_round=3, time_limit=40)
+    print(f"\nkill points per phase: {report.kills}; finished before their kill point: "
+          f"{report.finished_before_kill}; rounds: {report.rounds}; {report.seconds:.1f} s; "
+          f"commits killed with split folders visible: {report.visible_without_success}; "
+          f"cache leftovers verify listed: {report.cache_leftovers}")
+    assert report.violations == []
+    assert report.failures == []
+    assert report.total_kills >= 12, report  # the time limit must not have cut the campaign short
+    assert report.kills["download"] >= 1 and report.kills["export"] >= 1, report.kills
+    assert report.export_leftovers == 0  # the next export deleted what the killed ones left
+    assert report.cache_leftovers_after_repair == 0
+
+
+def test_a_fresh_interpreter_killed_mid_download_then_finishes(served, tmp_path):
+    server, mini = served
+    for name in mini.files["mnist"]:
+        server.add_fault(f"mnist/{name}", Fault.trickle(1024, 0.02))  # ~1 s for the training images
+    cache, phases = tmp_path / "cache", tmp_path / "phases"
+    argv = [sys.executable, "-m", "mnistfamily.testing.crash", "--registry", str(mini.registry_path),
+            "--data-dir", str(cache), "--phase-file", str(phases)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p == "download" for p, _ in read_phases(phases)):
+            assert child.poll() is None, child.stderr.read().decode() if child.stderr else ""
+            assert time.monotonic() < deadline, "the worker never started downloading"
+            time.sleep(0.01)
+        time.sleep(0.3)
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == -signal.SIGKILL
+    parts = list((cache / "downloads" / "mnist").glob(".*.part"))
+    assert parts, "the kill was meant to land mid-download, leaving a .part file"
+    assert check_invariants(cache, mini.registry) == []
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    digests = json.loads(done.stdout.splitlines()[-1])
+    for split, digest in digests.items():
+        expected = mini.expect("mnist", split)
+        assert digest == array_digest(expected["images"], expected["labels"])
+    # the next download of that file held its lock, so it deleted the killed run's partial file
+    assert not any(p.exists() for p in parts)
+    assert mf.verify("mnist", registry=mini.registry, data_dir=cache) == []
+
+
+def test_leftovers_are_deleted_only_when_no_live_process_owns_them(served, tmp_path):
+    import fcntl
+
+    _, mini = served
+    cache = tmp_path / "cache"
+    mf.load("mnist", "test", registry=mini.registry, data_dir=cache)
+    downloads = cache / "downloads" / "mnist"
+    (entry,) = [p for p in (cache / "prepared" / "mnist").iterdir() if p.is_dir()]
+    stale_part = downloads / ".t10k-images-idx3-ubyte.gz.0123abcd.part"
+    stale_part.write_bytes(b"x" * 100)
+    stale_tmp = entry.with_name(f".tmp-{entry.name}-deadbeef")
+    stale_tmp.mkdir()
+    (stale_tmp / "images.npy").write_bytes(b"half")
+    trash = entry.with_name(f".trash-{entry.name}-00c0ffee")
+    trash.mkdir()
+    live_part = downloads / ".train-images-idx3-ubyte.gz.89abcdef.part"
+    live_part.write_bytes(b"y" * 10)
+    with open(downloads / "train-images-idx3-ubyte.gz.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # a live download owns live_part
+        problems = mf.verify("mnist", registry=mini.registry, data_dir=cache)
+        assert sorted(p.path for p in problems) == sorted(map(str, [stale_part, stale_tmp, trash]))
+        assert all(p.kind == "leftover" and "interrupted" in p for p in problems)
+        mf.verify("mnist", registry=mini.registry, data_dir=cache, repair=True)
+        assert not stale_part.exists() and not stale_tmp.exists() and not trash.exists()
+        assert live_part.exists()  # in use: kept
+    assert mf.verify("mnist", registry=mini.registry, data_dir=cache) != []  # now free: listed
+    mf.verify("mnist", registry=mini.registry, data_dir=cache, repair=True)
+    assert not live_part.exists() and entry.is_dir()
+
+
+def test_an_export_deletes_what_killed_exports_left(tmp_path):
+    export("mnist/sample", tmp_path)
+    folder = tmp_path / "mnist--sample"
+    leftovers = [folder / ".tmp-0123456789abcdef", folder / ".old-fedcba9876543210"]
+    for path in leftovers:
+        (path / "split=test").mkdir(parents=True)
+        (path / "split=test" / "part-00000-of-00001.parquet").write_bytes(b"half")
+    (folder / "_SUCCESS.0a1b2c3d.tmp").write_bytes(b"")
+    (tmp_path / ".mnist--sample.lock").write_bytes(b"")  # a killed export's lock file: free now
+    export("mnist/sample", tmp_path, overwrite=True)
+    assert sorted(p.name for p in folder.iterdir()) == ["_SUCCESS", "_dataset_card.json", "split=test"]
+    assert not (tmp_path / ".mnist--sample.lock").exists()  # released and deleted
+
+
+def test_an_export_killed_while_committing_is_replaced_without_overwrite(tmp_path):
+    sample = mf.load("mnist/sample", "test")
+    export(sample, tmp_path)
+    folder = tmp_path / "mnist--sample"
+    # what a kill between the split's rename and the card leaves: the split, no card, no _SUCCESS
+    (folder / "_SUCCESS").unlink()
+    (folder / "_dataset_card.json").unlink()
+    with pytest.raises(IncompleteExportError, match="did not finish"):
+        read_parquet(folder)
+    export(sample, tmp_path)  # no ExportExistsError: nobody holds the lock, so it is a dead export's
+    np.testing.assert_array_equal(read_parquet(folder)["test"].images, sample.images)
+
+
+def test_reading_an_export_that_only_has_its_temporary_prefix_says_it_did_not_finish(tmp_path):
+    folder = tmp_path / "mnist--sample"
+    (folder / ".tmp-0123" / "split=test").mkdir(parents=True)
+    with pytest.raises(IncompleteExportError, match="did not finish"):
+        read_parquet(folder)
