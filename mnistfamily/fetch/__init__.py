@@ -15,9 +15,10 @@ by ``***``. A file the registry has no checksum for is never fetched over plain
 
 from __future__ import annotations
 
-import contextvars
+import collections
 import logging
 import os
+import threading
 import uuid
 import warnings
 from pathlib import Path
@@ -35,23 +36,63 @@ __all__ = ["fetch_file", "cached_path", "missing_files_error", "Verification", "
 log = logging.getLogger("mnistfamily.fetch")
 LOCK_TIMEOUT = 3600.0  # another process may be downloading a large file on a slow line
 
-#: the secret strings of the storage_options of the fetch in progress (this thread or task)
-_SECRETS: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("mnistfamily_secrets", default=())
+#: secret strings of the storage_options of fetches in progress, with a count of their users.
+#: Global rather than per context: third-party records come from fsspec's event-loop thread.
+_ACTIVE_SECRETS: collections.Counter[str] = collections.Counter()
+_SECRETS_LOCK = threading.Lock()
+#: loggers of the filesystem libraries that dump requests (with their auth headers) at DEBUG level
+_THIRD_PARTY_LOGGERS = ("botocore.endpoint", "botocore.auth", "botocore.parsers", "botocore.hooks",
+                        "aiobotocore.endpoint", "s3fs", "fsspec", "fsspec.http", "gcsfs", "adlfs",
+                        "urllib3.connectionpool", "aiohttp.client")
+
+
+def _active_secrets() -> list[str]:
+    with _SECRETS_LOCK:
+        return list(_ACTIVE_SECRETS)
 
 
 class _RedactingFilter(logging.Filter):
-    """Redacts every record of the fetch logger, whichever module of this package logs it."""
+    """Redacts URL credentials and the secrets of fetches in progress from a logger's records."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message, _SECRETS.get())
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken record is the logging module's to report
+            return True
+        cleaned = redact(message, _active_secrets())
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
 
 
-if not any(isinstance(f, _RedactingFilter) for f in log.filters):  # a reload must not stack filters
-    log.addFilter(_RedactingFilter())
+def _install_filter(logger: logging.Logger) -> None:
+    if not any(isinstance(f, _RedactingFilter) for f in logger.filters):  # never stacked
+        logger.addFilter(_RedactingFilter())
+
+
+_install_filter(log)  # archive.py logs through this logger too
+
+
+class _Secrets:
+    """While a fetch runs: its secrets are redacted from this package's and its filesystems' logs."""
+
+    def __init__(self, storage_options: dict | None):
+        self.values = secret_values(storage_options)
+
+    def __enter__(self) -> "_Secrets":
+        if self.values:
+            for name in _THIRD_PARTY_LOGGERS:  # a filter only sees records of its own logger
+                _install_filter(logging.getLogger(name))
+            with _SECRETS_LOCK:
+                _ACTIVE_SECRETS.update(self.values)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.values:
+            with _SECRETS_LOCK:
+                _ACTIVE_SECRETS.subtract(self.values)
+                for value in [v for v, n in _ACTIVE_SECRETS.items() if n <= 0]:
+                    del _ACTIVE_SECRETS[value]
 
 
 class UnverifiedFileWarning(UserWarning):
@@ -80,17 +121,14 @@ def fetch_file(
     Errors raised from here never show credentials: URL user info, signed query values
     and the secret values of ``storage_options`` are replaced by ``***``.
     """
-    secrets = tuple(secret_values(storage_options))
-    token = _SECRETS.set(tuple(dict.fromkeys(_SECRETS.get() + secrets)))
-    try:
-        return _fetch_file(spec, file, root=root, source=source, download=download,
-                           allow_unverified=allow_unverified, storage_options=storage_options)
-    except MnistFamilyError as exc:
-        # one choke point for every message, archive members' included
-        exc.args = tuple(redact(a, _SECRETS.get()) if isinstance(a, str) else a for a in exc.args)
-        raise
-    finally:
-        _SECRETS.reset(token)
+    with _Secrets(storage_options) as secrets:
+        try:
+            return _fetch_file(spec, file, root=root, source=source, download=download,
+                               allow_unverified=allow_unverified, storage_options=storage_options)
+        except MnistFamilyError as exc:
+            # one choke point for every message, archive members' included
+            exc.args = tuple(redact(a, secrets.values) if isinstance(a, str) else a for a in exc.args)
+            raise
 
 
 def _fetch_file(spec: DatasetSpec, file: FileSpec, *, root: Path, source, download: bool,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import random
@@ -71,9 +72,11 @@ def _http_filesystem(storage_options: dict | None, credentials: tuple[str, str] 
     headers = {"User-Agent": USER_AGENT,
                "Accept-Encoding": "identity",  # the published bytes, not a server's re-encoding
                **dict(client.pop("headers", {}) or {})}
-    if credentials is not None and "auth" not in client:
-        # user:password from the URL travel as a Basic auth header instead: fsspec logs URLs
-        client["auth"] = aiohttp.BasicAuth(*credentials)
+    if credentials is not None and "auth" not in client and not any(k.lower() == "authorization" for k in headers):
+        # user:password from the URL travel as a Basic auth header instead (fsspec logs URLs);
+        # an Authorization or auth the caller gave explicitly wins
+        token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode("utf-8")).decode("ascii")
+        headers["Authorization"] = f"Basic {token}"
     client = {"timeout": timeout, **client, "headers": headers}
     return fsspec.filesystem("http", client_kwargs=client, **options)
 
