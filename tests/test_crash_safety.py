@@ -149,3 +149,38 @@ def test_reading_an_export_that_only_has_its_temporary_prefix_says_it_did_not_fi
     (folder / ".tmp-0123" / "split=test").mkdir(parents=True)
     with pytest.raises(IncompleteExportError, match="did not finish"):
         read_parquet(folder)
+
+
+def test_verify_repair_refetches_rebuilds_and_reports_each_repair(served, tmp_path):
+    server, mini = served
+    cache = tmp_path / "cache"
+    for split in ("train", "test"):
+        mf.load("mnist", split, registry=mini.registry, data_dir=cache)
+    downloads = cache / "downloads" / "mnist"
+    entries = {p.name.split("-")[0]: p for p in (cache / "prepared" / "mnist").iterdir() if p.is_dir()}
+    image_file = downloads / "train-images-idx3-ubyte.gz"
+    data = bytearray(image_file.read_bytes())
+    data[100] ^= 0x01  # one byte of a download
+    image_file.write_bytes(bytes(data))
+    npy = entries["train"] / "labels.npy"
+    data = bytearray(npy.read_bytes())
+    data[-1] ^= 0x01  # one byte of a prepared array, same size: only a rehash sees it
+    npy.write_bytes(bytes(data))
+    manifest = entries["test"] / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes()[:40])  # a truncated manifest
+    (downloads / "t10k-labels-idx1-ubyte.gz").unlink()  # a deleted download: not a problem, fetched on use
+    (entries["test"] / "index.npy").unlink()
+    gets = len(server.requests)
+
+    problems = mf.verify("mnist", registry=mini.registry, data_dir=cache, repair=True)
+    by_path = {p.path: p for p in problems}
+    assert set(by_path) == {str(image_file), str(entries["train"]), str(entries["test"])}
+    assert by_path[str(image_file)].repair == f"deleted and fetched again: {image_file} is verified"
+    for split in ("train", "test"):
+        assert by_path[str(entries[split])].repair == f"deleted and rebuilt: {entries[split]} is verified"
+    assert mf.verify("mnist", registry=mini.registry, data_dir=cache) == []
+    assert len(server.requests) - gets == 2  # the damaged image file, and the deleted labels the rebuild needed
+    for split in ("train", "test"):
+        ds = mf.load("mnist", split, registry=mini.registry, data_dir=cache, download=False)
+        np.testing.assert_array_equal(ds.images, mini.expect("mnist", split)["images"])
+        np.testing.assert_array_equal(ds.labels, mini.expect("mnist", split)["labels"])
