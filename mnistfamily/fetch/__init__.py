@@ -31,7 +31,8 @@ from .locations import Location, plain_http_refusal, redact, remote_locations, s
 from .transfer import TransferFailed, copy_to
 from .verify import Verification, verify_file
 
-__all__ = ["fetch_file", "cached_path", "missing_files_error", "Verification", "verify_file", "UnverifiedFileWarning"]
+__all__ = ["fetch_file", "cached_path", "missing_files_error", "Verification", "verify_file", "UnverifiedFileWarning",
+           "redacting"]
 
 log = logging.getLogger("mnistfamily.fetch")
 LOCK_TIMEOUT = 3600.0  # another process may be downloading a large file on a slow line
@@ -74,7 +75,10 @@ _install_filter(log)  # archive.py logs through this logger too
 
 
 class _Secrets:
-    """While a fetch runs: its secrets are redacted from this package's and its filesystems' logs."""
+    """While a fetch runs: its secrets are redacted from this package's and its filesystems' logs.
+
+    Public as :func:`redacting`, for other stages that hand ``storage_options`` to fsspec.
+    """
 
     def __init__(self, storage_options: dict | None):
         self.values = secret_values(storage_options)
@@ -93,6 +97,18 @@ class _Secrets:
                 _ACTIVE_SECRETS.subtract(self.values)
                 for value in [v for v, n in _ACTIVE_SECRETS.items() if n <= 0]:
                     del _ACTIVE_SECRETS[value]
+
+
+def redacting(storage_options: dict | None) -> _Secrets:
+    """A context manager: inside it, the secrets of ``storage_options`` are replaced by ``***`` in the
+    records of this package's fetch logger and of the filesystem libraries' request loggers
+    (botocore, s3fs, fsspec, aiohttp, ...), which dump auth headers at DEBUG level.
+
+    >>> with redacting({"key": "AKIAEXAMPLE"}) as secrets:
+    ...     secrets.values
+    ['AKIAEXAMPLE']
+    """
+    return _Secrets(storage_options)
 
 
 class UnverifiedFileWarning(UserWarning):
