@@ -68,7 +68,27 @@ class OfflineError(DownloadError):
 
 
 class CacheError(MnistFamilyError, OSError):
-    """The prepared cache could not be written or read."""
+    """The cache (downloads or prepared arrays) could not be written or read."""
+
+    @classmethod
+    def cannot_write(cls, what: str, folder: object, exc: OSError) -> "CacheError":
+        """The error for ``what`` that could not be written into the cache ``folder``.
+
+        A full disk or quota gets its own advice; either way the message says that nothing
+        half-written was kept (the callers remove their temporary files before raising it).
+        """
+        import errno
+
+        why = exc.strerror or str(exc)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            advice = ("The disk (or your quota) is full: free some space, or pass data_dir= (or set "
+                      "MNISTFAMILY_HOME to) a folder on another disk.")
+        else:
+            advice = "Check that the cache root is writable, or pass data_dir= another folder."
+        error = cls(f"{what}: cannot write into {folder} ({why}); nothing half-written was kept and the "
+                    f"rest of the cache is unchanged. {advice}")
+        error.errno = exc.errno  # ``except OSError as e: e.errno`` keeps working
+        return error
 
 
 class InsecureTransportError(DownloadError):

@@ -84,19 +84,18 @@ def test_download_on_a_full_disk_leaves_no_partial_file_and_keeps_the_cache(serv
     np.testing.assert_array_equal(ds.images, mini.expect("mnist", "test")["images"])
 
 
-@pytest.mark.xfail(strict=True, reason="see notes: /work/notes/crash-bugs.md (fetch reports ENOSPC as a network "
-                                       "failure, retries it, and does not name the cache path)")
-def test_download_on_a_full_disk_says_the_disk_is_full(served, small_disk, monkeypatch):
-    from mnistfamily.fetch import transfer
-
-    monkeypatch.setattr(transfer, "BACKOFF", 0.001)
-    _, mini = served
+def test_download_on_a_full_disk_says_the_disk_is_full(served, small_disk):
+    server, mini = served
     cache = small_disk / "cache"
     mf.load("mnist", "test", registry=mini.registry, data_dir=cache)
     fill(small_disk)
-    with pytest.raises(OSError, match=r"(?s)downloads.*full.*data_dir=") as caught:
+    server.reset_counts()
+    with pytest.raises(CacheError, match=r"(?s)downloads.*No space left.*full: free some space.*data_dir=") as caught:
         mf.load("mnist", "train", registry=mini.registry, data_dir=cache)
     assert "network" not in str(caught.value)
+    # the local disk's failure: not retried, and no other location is tried
+    assert len([r for r in server.requests if r.method == "GET"]) == 1
+    assert hidden_leftovers(cache) == []
 
 
 def test_prepare_on_a_full_disk_is_a_clear_error_and_keeps_the_cache(served, small_disk):

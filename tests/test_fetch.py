@@ -334,3 +334,36 @@ def test_source_with_a_tilde_is_expanded(served, cache, monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     ds = _load(mini, cache, source="~/served/mnist")
     assert len(ds) == mini.registry.dataset("mnist").splits["test"].num_examples
+
+
+@pytest.mark.parametrize("via", ["source", "http"])
+def test_a_recompressed_copy_is_stored_decompressed_from_the_verifying_pass(served, cache, tmp_path, monkeypatch,
+                                                                             via):
+    import hashlib
+
+    from mnistfamily.fetch import verify_file
+
+    server, mini = served
+    original = mini.files["mnist"][IMAGES]
+    payload = gzip.decompress(original.read_bytes())
+    mirror = tmp_path / "mirror"
+    (mirror / "mnist").mkdir(parents=True)
+    for name, path in mini.files["mnist"].items():  # a mirror that recompressed the images
+        data = path.read_bytes()
+        (mirror / "mnist" / name).write_bytes(gzip.compress(payload, compresslevel=1, mtime=7) if name == IMAGES
+                                              else data)
+    if via == "source":
+        ds = _load(mini, cache, source=mirror / "mnist")
+    else:
+        with serve_directory(mirror) as other:
+            monkeypatch.setenv("MNISTFAMILY_MIRROR", other.url)
+            ds = _load(mini, cache)
+    np.testing.assert_array_equal(ds.images, mini.expect("mnist", "test")["images"])
+    stored = cache / "downloads" / "mnist" / IMAGES
+    assert stored.read_bytes() == payload  # the payload kept from the verifying pass
+    spec = mini.registry.dataset("mnist").file(IMAGES)
+    assert hashlib.sha256(payload).hexdigest() == spec.payload_sha256
+    assert verify_file(stored, spec).method == "payload"  # and it still verifies, without decompressing
+    assert (cache / "downloads" / "mnist" / LABELS).read_bytes() == mini.files["mnist"][LABELS].read_bytes()
+    assert _leftovers(cache) == []
+    assert server.requests == []

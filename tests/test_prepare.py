@@ -236,3 +236,18 @@ def test_a_full_disk_while_preparing_is_a_clear_error_and_leaves_nothing(served,
     assert leftovers == []
     assert (before / "manifest.json").read_bytes() == manifest_before
     assert cache_module.verify_entry(before) == []
+
+
+def test_what_killed_preparations_left_is_removed_by_the_next_one(served, cache):
+    _, mini = served
+    final = _entry(mini, cache)
+    final.parent.mkdir(parents=True)
+    dead_tmp = final.with_name(f".tmp-{final.name}-deadbeef")
+    dead_trash = final.with_name(f".trash-{final.name}-deadbeef")
+    other = final.with_name(".tmp-some-other-entry-deadbeef")  # another entry's: not ours to judge
+    for folder in (dead_tmp, dead_trash, other):
+        folder.mkdir()
+        (folder / "images.npy").write_bytes(b"\0" * 100)
+    mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+    assert not dead_tmp.exists() and not dead_trash.exists()
+    assert other.exists()

@@ -197,8 +197,9 @@ def _remove_stale_parts(target: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
-def _accept(path: Path, file: FileSpec, spec: DatasetSpec, shown: Path | None = None) -> Verification:
-    result = verify_file(path, file)
+def _accept(path: Path, file: FileSpec, spec: DatasetSpec, shown: Path | None = None,
+            keep_payload: Path | None = None) -> Verification:
+    result = verify_file(path, file, keep_payload=keep_payload)
     if result.method == "unverified":
         warnings.warn(
             f"{spec.name}: using {shown or path} without verification: the registry has no checksum "
@@ -272,12 +273,17 @@ def _fetch_from(locations: list[Location], spec: DatasetSpec, file: FileSpec, ta
             failures.append(f"{location.shown}: {refusal}")
             refused += 1
             continue
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+        token = uuid.uuid4().hex[:8]
+        tmp = target.with_name(f".{target.name}.{token}.part")
+        # a copy that matches only by its decompressed content (recompressed by a mirror) is
+        # stored decompressed: the verifying pass writes the payload anyway, so the split is
+        # then prepared without decompressing a second time, and later checks need no decompression
+        payload = target.with_name(f".{target.name}.{token}.payload.part")
         try:
             log.info("fetching %s from %s", file.name, location.shown)
             copy_to(location, tmp, limit=limit, desc=file.name, storage_options=storage_options, file=file)
-            result = _accept(tmp, file, spec, shown=target)
-            os.replace(tmp, target)
+            result = _accept(tmp, file, spec, shown=target, keep_payload=payload)
+            os.replace(result.payload_path or tmp, target)
             log.info("%s verified (%s) from %s", file.name, result.method, location.shown)
             return result
         except TransferFailed as exc:
@@ -291,6 +297,7 @@ def _fetch_from(locations: list[Location], spec: DatasetSpec, file: FileSpec, ta
             failures.append(f"{location.shown}: {detail}")
         finally:
             tmp.unlink(missing_ok=True)
+            payload.unlink(missing_ok=True)
     if not failures:
         tried = ", ".join(sorted({os.path.dirname(loc.shown) for loc in locations}))
         raise DownloadError(

@@ -6,13 +6,12 @@ import base64
 import logging
 import os
 import random
-import shutil
 import sys
 import time
 from pathlib import Path
 
 from .. import config
-from ..errors import MnistFamilyError
+from ..errors import CacheError, MnistFamilyError
 from ..registry import FileSpec
 from .locations import Location, plain_http_refusal, redact, secret_values, split_credentials
 
@@ -203,9 +202,6 @@ def _copy_once(location: Location, target: Path, *, limit: int | None, desc: str
     written = 0
     try:
         with src, open(target, "wb") as out:
-            if location.protocol == "" and limit is None:
-                shutil.copyfileobj(src, out, _CHUNK)
-                return out.tell()
             while True:
                 chunk = src.read(_CHUNK)
                 if not chunk:
@@ -215,7 +211,10 @@ def _copy_once(location: Location, target: Path, *, limit: int | None, desc: str
                     raise TransferFailed(
                         f"larger than expected: more than {limit:,} bytes (the registry's size); "
                         "this is not the published file", transient=False)
-                out.write(chunk)
+                try:
+                    out.write(chunk)
+                except OSError as exc:  # the local disk's failure, not the location's: no retry, no next mirror
+                    raise CacheError.cannot_write(desc, target.parent, exc) from None
                 if bar is not None:
                     bar.update(len(chunk))
     finally:

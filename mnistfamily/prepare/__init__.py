@@ -11,7 +11,7 @@ from typing import Callable
 
 from ..errors import CacheError, MnistFamilyError
 from ..registry import DatasetSpec, SplitSpec
-from .cache import EntryWriter, PreparedEntry, entry_dir, entry_key, read_entry, verify_entry
+from .cache import EntryWriter, PreparedEntry, entry_dir, entry_key, read_entry, remove_leftovers, verify_entry
 
 __all__ = ["prepare_split", "entry_for", "read_entry", "verify_entry", "BUILDERS", "builder", "PreparedEntry"]
 
@@ -88,20 +88,6 @@ def load_prepared(root: Path, spec: DatasetSpec, split: SplitSpec,
     return read_entry(entry_for(root, spec, split, orientation))
 
 
-def _write_error(final: Path, spec: DatasetSpec, split: SplitSpec, exc: OSError) -> CacheError:
-    """The error for a prepared entry that could not be written (disk full, quota, permissions)."""
-    import errno
-
-    why = exc.strerror or str(exc)
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        advice = ("The disk (or your quota) is full: free some space, or pass data_dir= (or set "
-                  "MNISTFAMILY_HOME to) a folder on another disk.")
-    else:
-        advice = "Check that the cache root is writable, or pass data_dir= another folder."
-    return CacheError(f"{spec.name} [{split.name}]: cannot write the prepared arrays in {final.parent} ({why}); "
-                      f"nothing was kept and the rest of the cache is unchanged. {advice}")
-
-
 def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[str, Path],
                   sources: list[dict], orientation: str = "upright") -> PreparedEntry:
     """Decode a split from verified local files into the cache and return its arrays."""
@@ -114,6 +100,7 @@ def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[s
     from .. import __version__
 
     with FileLock(str(final) + ".lock", timeout=3600):
+        remove_leftovers(final)
         entry = read_entry(final)
         if entry is not None:
             return entry
@@ -129,7 +116,8 @@ def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[s
         except OSError as exc:
             if isinstance(exc, MnistFamilyError):
                 raise
-            raise _write_error(final, spec, split, exc) from exc
+            raise CacheError.cannot_write(f"{spec.name} [{split.name}]: the prepared arrays", final.parent,
+                                          exc) from exc
     entry = read_entry(final)
     if entry is None:  # pragma: no cover - only if the folder vanished under us
         raise RuntimeError(f"prepared entry {final} disappeared right after it was written")

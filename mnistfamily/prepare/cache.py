@@ -89,6 +89,20 @@ def read_entry(path: Path) -> PreparedEntry | None:
     return PreparedEntry(path, arrays, manifest)
 
 
+def remove_leftovers(final: Path) -> None:
+    """Delete what killed processes left beside ``final``: temporary and half-deleted entries.
+
+    Call only with ``final``'s lock held: every :class:`EntryWriter` of ``final`` holds that
+    lock while it works, so a ``.tmp-<name>-*`` folder found now belongs to a dead process.
+    """
+    import shutil
+
+    for prefix in (f".tmp-{final.name}-", f".trash-{final.name}-"):
+        for stale in final.parent.glob(f"{prefix}*"):
+            _log().info("removing %s, left by an interrupted preparation", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def _discard(path: Path, why: str) -> None:
     _log().warning("prepared cache entry %s is damaged (%s); rebuilding it", path, why)
     import shutil

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..registry import DatasetSpec, SplitSpec
-from .cache import EntryWriter, PreparedEntry, entry_dir, entry_key, read_entry
+from .cache import EntryWriter, PreparedEntry, entry_dir, entry_key, read_entry, remove_leftovers
 
 log = logging.getLogger("mnistfamily.prepare")
 
@@ -70,6 +70,7 @@ def prepare_variant(root: Path, spec: DatasetSpec, split: SplitSpec, base, base_
     final = variant_entry(root, spec, split, base_recipe)
     make_folder(final.parent)
     with FileLock(str(final) + ".lock", timeout=3600):
+        remove_leftovers(final)
         entry = read_entry(final)
         if entry is not None:
             return entry
