@@ -271,8 +271,6 @@ def test_exporting_from_a_source_url_with_credentials_records_none(served, tmp_p
             assert_no_secret(path.read_text(errors="replace"), str(path))
 
 
-@pytest.mark.xfail(strict=True, reason="/work/notes/security-bugs.md#1: export() to s3 does not redact "
-                                      "botocore's DEBUG request dumps, which hold the access key id")
 def test_exporting_to_s3_keeps_the_access_key_out_of_the_logs(served, caplog, monkeypatch):
     pytest.importorskip("s3fs")
     from mnistfamily.outputs import export

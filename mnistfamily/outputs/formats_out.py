@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
 import numpy as np
 
 from .errors import ExportError, ExportExistsError, disk_full_error, is_disk_full
-from .layout import Destination, basename, join, local_lock, parent
+from .layout import Destination, basename, join, local_lock, parent, redacts_storage_options
 
 log = logging.getLogger("mnistfamily.outputs")
 
@@ -43,6 +43,7 @@ ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 IDX_COMPRESSIONS = {"gz": ".gz", "xz": ".xz", None: "", "none": ""}
 
 
+@redacts_storage_options
 def export_npz(data: "str | Dataset | Mapping[str, Dataset]", dest: str | os.PathLike[str], *,
                splits: str | Iterable[str] | None = None, compressed: bool = False, overwrite: bool = False,
                storage_options: dict | None = None, **load_kwargs: Any) -> str:
@@ -85,6 +86,7 @@ def export_npz(data: "str | Dataset | Mapping[str, Dataset]", dest: str | os.Pat
     return destination.full_url(target)
 
 
+@redacts_storage_options
 def export_idx(data: "str | Dataset | Mapping[str, Dataset]", dest: str | os.PathLike[str], *,
                splits: str | Iterable[str] | None = None, compression: str | None = "gz",
                overwrite: bool = False, storage_options: dict | None = None, **load_kwargs: Any) -> list[str]:

@@ -34,13 +34,14 @@ folders, card and ``_SUCCESS`` are put back.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
 import re
 import shutil
 import uuid
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar, cast
 
 log = logging.getLogger("mnistfamily.outputs")
 
@@ -375,3 +376,23 @@ class DatasetFolder:
 def card_bytes(card: dict[str, Any]) -> bytes:
     """The card as stable JSON: sorted keys, so equal cards are equal bytes."""
     return (json.dumps(card, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def redacts_storage_options(function: _F) -> _F:
+    """Run ``function`` with the secrets of its ``storage_options=`` kept out of every log.
+
+    The filesystem libraries (botocore, s3fs, fsspec, aiohttp) dump requests, auth headers
+    included, at DEBUG level; the fetch layer's :func:`~mnistfamily.fetch.redacting` replaces
+    the secrets in those records while the export or read runs.
+    """
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ..fetch import redacting
+
+        with redacting(kwargs.get("storage_options")):
+            return function(*args, **kwargs)
+
+    return cast(_F, wrapper)

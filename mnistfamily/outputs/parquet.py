@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 import numpy as np
 
 from .errors import ExportError, ExportExistsError, disk_full_error, is_disk_full
-from .layout import DatasetFolder, Destination, join, shard_name, split_folder
+from .layout import DatasetFolder, Destination, join, redacts_storage_options, shard_name, split_folder
 from .schema import (DEFAULT_LEVELS, EXPORT_FORMAT_VERSION, IMAGE_ENCODINGS, ShardFormat, describe_split,
                      row_group_rows)
 from .shards import InMemory, LoadedSplit, NpyFiles, ShardResult, ShardTask, write_shard
@@ -55,6 +55,7 @@ class ExportResult:
         return "\n".join(lines)
 
 
+@redacts_storage_options
 def export(name_or_dataset: "str | Dataset", dest: str | os.PathLike[str], *,
            splits: str | Iterable[str] | None = None, rows_per_shard: int = DEFAULT_ROWS_PER_SHARD,
            image_encoding: str = "raw", compression: str = "zstd", compression_level: int | None = None,

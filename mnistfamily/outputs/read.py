@@ -14,13 +14,15 @@ from typing import TYPE_CHECKING, Any, Iterable
 import numpy as np
 
 from .errors import ExportError, IncompleteExportError
-from .layout import CARD, SUCCESS, Destination, basename, join, parent, parse_shard_name
+from .layout import (CARD, SUCCESS, Destination, basename, join, parent, parse_shard_name,
+                     redacts_storage_options)
 from .schema import METADATA_KEY, column_to_numpy, parse_schema_metadata
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..dataset import Dataset
 
 
+@redacts_storage_options
 def read_parquet(path_or_url: str | os.PathLike[str], *, splits: str | Iterable[str] | None = None,
                  storage_options: dict | None = None) -> "Dataset | dict[str, Dataset]":
     """Read an export back: a dataset folder gives ``{split: Dataset}``, a split folder or a shard a Dataset.
