@@ -20,3 +20,20 @@ def test_every_python_example_in_the_docs_runs():
     result = subprocess.run([sys.executable, str(DOCS / "scripts" / "check_examples.py")],
                             capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+
+
+def test_every_test_named_in_the_reliability_report_exists():
+    import re
+
+    text = (DOCS / "reliability.md").read_text(encoding="utf-8")
+    tests = DOCS.parent / "tests"
+    named, missing = 0, []
+    for cell in re.findall(r"^\|[^|\n]*\|[^|\n]*\|([^|\n]*)\|", text, flags=re.M):
+        current = None  # "file::name", then "::other" for another test of the same file
+        for file, name in re.findall(r"`(test_\w+\.py)?::(test_\w+)`", cell):
+            current = file or current
+            named += 1
+            if current is None or not re.search(rf"^def {name}\(", (tests / current).read_text(), flags=re.M):
+                missing.append(f"{current}::{name}")
+    assert named >= 40
+    assert missing == [], f"docs/reliability.md names tests that do not exist: {missing}"
