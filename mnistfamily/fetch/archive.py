@@ -22,6 +22,8 @@ from typing import BinaryIO
 
 from .. import config
 from ..errors import ChecksumError, DownloadError, FormatError, UnverifiedFileError
+from ..formats.compression import stream_length
+from ..formats.zipmember import ZIP_READ_ERRORS, check_member
 from ..registry import DatasetSpec, FileSpec
 from .locations import Location
 from .transfer import TransferFailed, open_random_access
@@ -32,7 +34,15 @@ _CHUNK = 1 << 20
 
 
 def extract_member(archive: BinaryIO, file: FileSpec, target: Path, where: str) -> None:
-    """Copy ``file.member`` out of an open zip into ``target`` (a temporary path), bounded."""
+    """Copy ``file.member`` out of an open zip into ``target`` (a temporary path), bounded.
+
+    The member's declared sizes are checked against the archive's length and what deflate
+    can produce before a byte is written (:func:`~mnistfamily.formats.zipmember.check_member`),
+    so ``target`` never grows past what the archive could hold; a member whose data ends
+    early, or fails to decompress, is a :class:`~mnistfamily.errors.FormatError`. Only
+    ``target`` is written: the member's name is looked up, never used as a path.
+    """
+    written = 0
     try:
         with zipfile.ZipFile(archive) as zf:
             try:
@@ -45,12 +55,46 @@ def extract_member(archive: BinaryIO, file: FileSpec, target: Path, where: str) 
             if file.size is not None and info.file_size != file.size:
                 raise ChecksumError(f"{where}: member {file.member} declares {info.file_size:,} bytes, "
                                     f"the registry expects {file.size:,}.")
+            check_member(info, stream_length(archive), where)
             # ZipExtFile stops at the declared size and checks the CRC at the end
-            with zf.open(info) as src, open(target, "wb") as out:
+            with zf.open(info) as src, _open_target(target) as out:
                 for chunk in iter(lambda: src.read(_CHUNK), b""):
                     out.write(chunk)
-    except zipfile.BadZipFile as exc:
-        raise FormatError(f"{where}: not a valid zip archive ({exc}).") from None
+                    written += len(chunk)
+    except (FormatError, ChecksumError, _TargetError):
+        raise
+    except ZIP_READ_ERRORS as exc:
+        raise FormatError(f"{where}: not a valid zip archive, or member {file.member!r} is damaged "
+                          f"({type(exc).__name__}: {exc}). Delete the archive and fetch it again.") from None
+    if written != info.file_size:  # zipfile stops quietly when a deflate stream ends early
+        raise FormatError(f"{where}: member {file.member!r} declares {info.file_size:,} bytes but holds "
+                          f"{written:,}. The archive is damaged; delete it and fetch it again.")
+
+
+class _TargetError(OSError):
+    """Writing the extracted copy failed (our disk, not the archive): reported as an OSError."""
+
+
+class _open_target:
+    """``open(target, "wb")`` whose errors are :class:`_TargetError`, told apart from the archive's."""
+
+    def __init__(self, target: Path):
+        try:
+            self._file = open(target, "wb")
+        except OSError as exc:
+            raise _TargetError(exc.errno, exc.strerror, exc.filename) from None
+
+    def __enter__(self) -> "_open_target":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._file.close()
+
+    def write(self, chunk: bytes) -> None:
+        try:
+            self._file.write(chunk)
+        except OSError as exc:
+            raise _TargetError(exc.errno, exc.strerror, os.fspath(self._file.name)) from None
 
 
 def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, download: bool = True,

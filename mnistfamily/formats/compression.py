@@ -30,6 +30,10 @@ DECOMPRESSION_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, zlib
 #: deflate cannot expand data more than about 1032:1; a gzip file whose header promises more
 #: than this times its own size is not what it claims (checked where ISIZE cannot tell)
 MAX_DEFLATE_RATIO = 1032
+#: LZMA2 packs a run of zeros about 6,900:1 (1 GiB of zeros -> 156 KB with preset 9); its
+#: range coder cannot spend much less than 0.3 bits on a 273-byte match, so twice that ratio
+#: is a safe bound on what an xz file can expand to
+MAX_XZ_RATIO = 16384
 
 
 def detect(head: bytes) -> str | None:

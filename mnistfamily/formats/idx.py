@@ -23,6 +23,7 @@ from ..errors import FormatError
 from .compression import (
     DECOMPRESSION_ERRORS,
     MAX_DEFLATE_RATIO,
+    MAX_XZ_RATIO,
     compressor_for,
     decompressing_reader,
     detect,
@@ -42,6 +43,12 @@ IDX_TYPES: dict[int, np.dtype] = {
 }
 _TYPE_OF = {dt.newbyteorder("=").str[1:]: code for code, dt in IDX_TYPES.items()}
 _CHUNK = 1 << 22  # 4 MiB per read: large enough for speed, small enough to bound memory
+#: numpy's limit on the rank of an array (NPY_MAXDIMS: 64 since NumPy 2, 32 before); the IDX
+#: rank byte allows 255, and a file numpy cannot hold must be a FormatError, not a ValueError
+MAX_RANK = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
+#: numpy's limit on an array's size in bytes (a shape such as (0, 2**32-1, 2**32-1, 2**32-1)
+#: holds nothing, yet numpy refuses it: the product of the other dimensions overflows)
+_MAX_ARRAY_BYTES = np.iinfo(np.intp).max
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,10 @@ def parse_header(stream: BinaryIO, name: str) -> IdxHeader:
     rank = magic[3]
     if rank == 0:
         raise FormatError(f"{name}: IDX header declares 0 dimensions; expected at least 1.")
+    if rank > MAX_RANK:
+        raise FormatError(f"{name}: IDX header declares {rank} dimensions; numpy arrays hold at most "
+                          f"{MAX_RANK}, so this file cannot be read as an array (no published IDX file "
+                          "has more than 3). Check that the file is the one you meant.")
     dims = _read_exact(stream, 4 * rank, name, f"{rank} dimension sizes")
     shape = tuple(int.from_bytes(dims[4 * i: 4 * i + 4], "big") for i in range(rank))
     return IdxHeader(IDX_TYPES[magic[2]], shape, 4 + 4 * rank)
@@ -127,8 +138,9 @@ def open_idx(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[IdxHea
                               "delete it and download it again.") from None
         if declared is not None:
             _check_declared(header, declared, kind, name)
-            if kind == "gzip":
-                _check_ratio(header, stream_length(raw), name)
+            if kind in ("gzip", "xz"):
+                _check_ratio(header, stream_length(raw), kind, name)
+        _check_addressable(header, name)
         try:
             yield header, stream, declared is not None
         finally:
@@ -137,6 +149,15 @@ def open_idx(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[IdxHea
     finally:
         if owned:
             raw.close()
+
+
+def _check_addressable(header: IdxHeader, name: str) -> None:
+    # after the size checks, which say "truncated" for most such headers; what is left is a
+    # shape with a zero, e.g. (0, 2**32-1, 2**32-1, 2**32-1): no data, yet numpy refuses it
+    # because it multiplies the other dimensions too
+    if math.prod(d for d in header.shape if d) * header.dtype.itemsize > _MAX_ARRAY_BYTES:
+        raise FormatError(f"{name}: IDX header declares shape {header.shape}, larger than any array numpy "
+                          "can address; the header is damaged. Delete the file and download it again.")
 
 
 def _seekable(stream: BinaryIO) -> bool:
@@ -163,12 +184,16 @@ def _check_declared(header: IdxHeader, declared: int, kind: str | None, name: st
         )
 
 
-def _check_ratio(header: IdxHeader, compressed: int | None, name: str) -> None:
-    # ISIZE is modulo 2**32: a header promising 2**32*k + n bytes would pass the trailer check
-    if compressed and header.header_size + header.payload_bytes > compressed * MAX_DEFLATE_RATIO:
+def _check_ratio(header: IdxHeader, compressed: int | None, kind: str, name: str) -> None:
+    # gzip: ISIZE is modulo 2**32, so a header promising 2**32*k + n bytes would pass the
+    # trailer check. xz: the index is only checked by lzma at the end of the stream, so an
+    # index and a header that agree on a terabyte would otherwise be allocated up front.
+    ratio = MAX_DEFLATE_RATIO if kind == "gzip" else MAX_XZ_RATIO
+    if compressed and header.header_size + header.payload_bytes > compressed * ratio:
         raise FormatError(
             f"{name}: header promises {header.payload_bytes:,} data bytes, more than a "
-            f"{compressed:,}-byte gzip file can hold: the header is wrong. Download the file again.")
+            f"{compressed:,}-byte {kind} file can hold (at most {ratio:,} times its size): the header "
+            "is wrong. Delete the file and download it again.")
 
 
 def read_payload_into(stream: BinaryIO, out: memoryview, name: str) -> None:

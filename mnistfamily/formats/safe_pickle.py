@@ -285,4 +285,23 @@ def read_array_pickle(source: "str | os.PathLike[str] | bytes | BinaryIO", *, wh
     if not data.startswith(b"\x80"):
         raise FormatError(f"{where}: not a pickle of protocol 2 or later (it starts with {data[:4]!r}); "
                           "expected the published pickle of numpy arrays. Delete the file and fetch it again.")
+    _check_lengths(data, where)
     return ArrayUnpickler(io.BytesIO(data), where=where).load()
+
+
+def _check_lengths(data: bytes, where: str) -> None:
+    """Walk the opcodes once without running them: every counted length must fit in the file.
+
+    CPython's unpickler allocates a ``BINBYTES8``/``BYTEARRAY8`` object of the length the
+    opcode states *before* reading its bytes, so 20 bytes claiming 8 GiB made it reserve
+    8 GiB. :func:`pickletools.genops` reads each argument with ``read(n)`` and fails when
+    fewer than ``n`` bytes remain, allocating only what is there.
+    """
+    import pickletools
+
+    try:
+        for _ in pickletools.genops(io.BytesIO(data)):
+            pass
+    except Exception as exc:  # noqa: BLE001 - any malformed opcode stream is a bad file
+        raise FormatError(f"{where}: not a readable pickle of numpy arrays ({type(exc).__name__}: {exc}). "
+                          "Delete the file and fetch it again.") from None

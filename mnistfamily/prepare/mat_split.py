@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import FormatError
+from ..formats.mat_check import check_mat_v5
+from ..formats.zipmember import ZIP_READ_ERRORS, check_member
 from ..registry import DatasetSpec, SplitSpec
 from .cache import EntryWriter
 
@@ -63,11 +65,14 @@ def build_mat_split(spec: DatasetSpec, split: SplitSpec, paths: dict[str, Path],
     height, width = _image_shape(spec, where)
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except ZIP_READ_ERRORS as exc:
         raise FormatError(f"{where}: not a valid zip archive ({exc}). Delete {path} and fetch it again.") from None
     with archive:
         members = select_members(archive.infolist(), pattern, where)
         limit = _member_limit(spec, split, height * width)
+        size = path.stat().st_size
+        for info in members:  # every member's claims, before the first is decoded
+            check_member(info, size, where)
         total = split.num_examples
         if total is None:  # a first pass: load each member once, keep only its count
             total = sum(_read_batch(archive, info, variable, (height, width), len(spec.classes), limit,
@@ -125,7 +130,9 @@ def select_members(infos: list[zipfile.ZipInfo], pattern: str, where: str) -> li
     real members, are left out. Two members of the same name are an error: which one a
     reader sees would depend on the reader.
     """
-    chosen = [info for info in infos if not info.is_dir() and fnmatch.fnmatchcase(info.filename, pattern)
+    # endswith, not ZipInfo.is_dir(): that one fails on an empty name, which a hostile zip can hold
+    chosen = [info for info in infos if not info.filename.endswith("/")
+              and fnmatch.fnmatchcase(info.filename, pattern)
               and not _is_resource_fork(info.filename)]
     if not chosen:
         some = ", ".join(repr(i.filename) for i in infos[:5]) or "nothing"
@@ -183,10 +190,14 @@ def _read_batch(archive: zipfile.ZipFile, info: zipfile.ZipInfo, variable: str, 
             # in bounded chunks: a single read() of a deflated member peaks at several times
             # its size; joined, the chunks cost twice its size for a moment
             chunks = list(iter(lambda: stream.read(_CHUNK), b""))
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
-        raise FormatError(f"{here}: cannot be read ({exc}). Delete the archive and fetch it again.") from None
+    except ZIP_READ_ERRORS as exc:
+        raise FormatError(f"{here}: cannot be read ({type(exc).__name__}: {exc}). Delete the archive and "
+                          "fetch it again.") from None
     data = b"".join(chunks)
     del chunks
+    # loadmat sizes struct and cell arrays from their headers, and inflates compressed
+    # variables without a cap: both are checked against the bytes first
+    check_mat_v5(data, limit, here)
     try:
         contents = loadmat(io.BytesIO(data), variable_names=[variable], squeeze_me=False,
                            struct_as_record=True)

@@ -16,7 +16,10 @@ or, for ``multi_label`` datasets, ``(N, len(classes))`` columns of 0/1 kept as t
 
 from __future__ import annotations
 
+import math
+import tokenize
 import zipfile
+import zlib
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,13 +28,12 @@ from typing import IO, Iterator
 import numpy as np
 
 from ..errors import FormatError
+from ..formats.zipmember import ZIP_READ_ERRORS, check_member
 from ..registry import DatasetSpec, SplitSpec
 from .cache import EntryWriter
 
 DEFAULT_KEY = "arr_0"  # what np.savez names an unnamed array (KMNIST, K-49)
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or an empty archive
-#: deflate cannot expand data more than about 1032 times; a member claiming more is lying
-_MAX_DEFLATE_RATIO = 1032
 _CHUNK = 1 << 22
 
 
@@ -46,7 +48,9 @@ class NpyHeader:
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        # Python integers: np.prod in int64 wraps around, and a wrapped product could match
+        # the member's size while numpy refuses (or tries to allocate) the real shape
+        return math.prod(self.shape) * self.dtype.itemsize
 
 
 def build_npz_split(spec: DatasetSpec, split: SplitSpec, paths: dict[str, Path], writer: EntryWriter,
@@ -89,13 +93,20 @@ def open_npz(path: Path, where: str) -> Iterator[np.lib.npyio.NpzFile]:
                           "It is not the published file: delete it and fetch it again.")
     try:
         npz = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except ZIP_READ_ERRORS as exc:
         raise FormatError(f"{where}: not a readable .npz archive ({exc}). "
                           "Delete the file and fetch it again.") from None
     if not isinstance(npz, np.lib.npyio.NpzFile):  # pragma: no cover - ruled out by the signature
         raise FormatError(f"{where}: not a NumPy .npz archive.")
     with npz:
         yield npz
+
+
+def _length(archive: zipfile.ZipFile) -> int | None:
+    """The archive's length in bytes (its file object is seekable: np.load opened a path)."""
+    from ..formats.compression import stream_length
+
+    return stream_length(archive.fp) if archive.fp is not None else None  # type: ignore[arg-type]
 
 
 @contextmanager
@@ -112,13 +123,13 @@ def open_array(npz: np.lib.npyio.NpzFile, key: str, where: str) -> Iterator[tupl
     member = f"{key}.npy" if f"{key}.npy" in members else key
     info = archive.getinfo(member)
     where = f"{where} (array {key!r})"
-    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise FormatError(f"{where}: compressed with zip method {info.compress_type}; NumPy writes only "
-                          "stored or deflated members. The file is not the published one.")
+    # sizes, method and flags first: the declared size bounds everything read below
+    check_member(info, _length(archive), where)
     try:
         stream = archive.open(info)
-    except (zipfile.BadZipFile, OSError, NotImplementedError) as exc:
-        raise FormatError(f"{where}: unreadable zip member ({exc}). Delete the file and fetch it again.") from None
+    except ZIP_READ_ERRORS as exc:
+        raise FormatError(f"{where}: unreadable zip member ({type(exc).__name__}: {exc}). "
+                          "Delete the file and fetch it again.") from None
     with stream:
         header, header_bytes = _read_header(stream, key, where)
         if header.dtype.hasobject:
@@ -126,17 +137,14 @@ def open_array(npz: np.lib.npyio.NpzFile, key: str, where: str) -> Iterator[tupl
                 f"{where}: holds an array of Python objects (dtype {header.dtype}). Reading it would "
                 "mean unpickling code from a downloaded file, which mnistfamily never does "
                 "(allow_pickle=False). The file is not the published one; delete it and fetch it again.")
+        if any(d < 0 for d in header.shape) or len(header.shape) > 32:
+            raise FormatError(f"{where}: the .npy header declares the impossible shape {header.shape}. The file "
+                              "is damaged or not the published one; delete it and fetch it again.")
         if header.nbytes != info.file_size - header_bytes:
             raise FormatError(
                 f"{where}: the .npy header declares {header.dtype} {header.shape} ({header.nbytes:,} bytes), "
                 f"but the member holds {info.file_size - header_bytes:,} bytes of data. The file is damaged "
                 "or not the published one; delete it and fetch it again.")
-        stored_limit = info.compress_size if info.compress_type == zipfile.ZIP_STORED else \
-            info.compress_size * _MAX_DEFLATE_RATIO + 1024
-        if info.file_size > stored_limit:
-            raise FormatError(
-                f"{where}: claims {info.file_size:,} bytes from {info.compress_size:,} compressed bytes, "
-                "more than the compression can produce. The archive is malformed; delete it and fetch it again.")
         yield header, stream
 
 
@@ -151,10 +159,12 @@ def _read_header(stream: IO[bytes], key: str, where: str) -> tuple[NpyHeader, in
         else:
             raise ValueError(f".npy format version {version[0]}.{version[1]} is not supported")
         offset = stream.tell()
-    except zipfile.BadZipFile as exc:  # small members are read whole with the header: CRC checked here
-        raise FormatError(f"{where}: the archive's data is damaged ({exc}). "
+    except (zipfile.BadZipFile, zlib.error) as exc:  # small members are read whole with the header
+        raise FormatError(f"{where}: the archive's data is damaged ({type(exc).__name__}: {exc}). "
                           "Delete the file and fetch it again.") from None
-    except (ValueError, EOFError, OSError, SyntaxError) as exc:
+    except (ValueError, EOFError, OSError, SyntaxError, TypeError, tokenize.TokenError) as exc:
+        # numpy parses the header's dict with ast and, for version 1.0 headers, re-tokenizes
+        # it (tokenize.TokenError is neither a ValueError nor a SyntaxError)
         raise FormatError(f"{where}: not a valid .npy array ({exc}). "
                           "The file is not the published one; delete it and fetch it again.") from None
     return NpyHeader(key, np.dtype(dtype), tuple(int(d) for d in shape), bool(fortran_order)), offset
@@ -253,8 +263,8 @@ def _read_into(stream: IO[bytes], array: np.ndarray, where: str, *, final: bool 
                 raise FormatError(f"{where}: the array data ends after {filled:,} of {len(view):,} bytes. "
                                   "The file is truncated; delete it and fetch it again.")
             filled += got
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise FormatError(f"{where}: the archive's data is damaged ({exc}). "
+    except ZIP_READ_ERRORS as exc:
+        raise FormatError(f"{where}: the archive's data is damaged ({type(exc).__name__}: {exc}). "
                           "Delete the file and fetch it again.") from None
     if final:
         _expect_end(stream, where)
@@ -264,7 +274,7 @@ def _expect_end(stream: IO[bytes], where: str) -> None:
     """Reading past the end makes zipfile check the member's CRC-32."""
     try:
         extra = stream.read(1)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except ZIP_READ_ERRORS as exc:
         raise FormatError(f"{where}: the archive's data is damaged ({exc}). "
                           "Delete the file and fetch it again.") from None
     if extra:

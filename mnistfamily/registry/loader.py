@@ -63,6 +63,19 @@ _PAYLOAD_KEYS = {"size": True, "sha256": True}
 _SPLIT_COMMON_KEYS = {"num_examples": True, "description": False}
 
 
+#: values the walk may build from one document. Composed YAML shares an aliased node
+#: instead of copying it, but turning nodes into values expands every alias: nine levels of
+#: ten aliases ("billion laughs") would build 10**9 values. The built-in registry needs
+#: about 3,600.
+MAX_VALUES = 200_000
+#: nesting deeper than this is not a registry (the schema nests five levels)
+MAX_DEPTH = 64
+
+
+class _Abort(Exception):
+    """The document cannot be walked further (its aliases expand without end)."""
+
+
 class _Walker:
     """Turns composed YAML nodes into Python values, noting problems with their paths."""
 
@@ -70,18 +83,51 @@ class _Walker:
         self.source = source
         self.problems: list[str] = []
         self._constructor = yaml.constructor.SafeConstructor()
+        self._budget = MAX_VALUES
+        self._active: set[int] = set()  # nodes being turned into values: an alias back to one is a cycle
 
     def problem(self, path: str, node: yaml.Node | None, message: str) -> None:
         where = f" (line {node.start_mark.line + 1})" if node is not None else ""
         self.problems.append(f"{path}{where}: {message}")
 
     def value(self, node: yaml.Node, path: str) -> Any:
-        """A plain Python value; mappings become ``{key: (value, node)}``-free dicts."""
-        if isinstance(node, yaml.MappingNode):
-            return {k: self.value(v, f"{path}.{k}") for k, (v, _) in self.mapping(node, path).items()}
-        if isinstance(node, yaml.SequenceNode):
-            return [self.value(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
-        return self._constructor.construct_object(node, deep=True)
+        """A plain Python value; mappings become ``{key: (value, node)}``-free dicts.
+
+        Aliases are followed with a budget (:data:`MAX_VALUES`) and a cycle check; a scalar
+        the safe constructor cannot build (an unknown tag such as ``!!python/object``, a
+        date that does not exist) is a problem at its path, never an exception.
+        """
+        self._budget -= 1
+        if self._budget < 0:
+            self.problem(path, node, f"the document's aliases expand to more than {MAX_VALUES:,} values "
+                                     "(an alias bomb?); write the values out or use fewer nested aliases")
+            raise _Abort
+        if path.count(".") + path.count("[") > MAX_DEPTH:
+            self.problem(path, node, f"nested deeper than {MAX_DEPTH} levels")
+            return None
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if id(node) in self._active:
+                self.problem(path, node, "an alias refers to a value that contains it (a cycle)")
+                return None
+            self._active.add(id(node))
+            try:
+                if isinstance(node, yaml.MappingNode):
+                    return {k: self.value(v, f"{path}.{k}") for k, (v, _) in self.mapping(node, path).items()}
+                return [self.value(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+            finally:
+                self._active.discard(id(node))
+        return self.scalar(node, path)
+
+    def scalar(self, node: yaml.Node, path: str) -> Any:
+        """One scalar, built by PyYAML's safe constructor; a value it refuses is a problem."""
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
+            # yaml.constructor.ConstructorError for unknown tags; ValueError for 2001-13-45
+            detail = str(exc).replace("\n", " ")[:200]
+            self.problem(path, node, f"cannot read the value {getattr(node, 'value', '')!r:.80} "
+                                     f"({type(exc).__name__}: {detail})")
+            return None
 
     def mapping(self, node: yaml.Node, path: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         """Key -> (value node, key node); duplicate and non-string keys are problems."""
@@ -90,8 +136,9 @@ class _Walker:
             return {}
         out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         for key_node, value_node in node.value:
-            key = self._constructor.construct_object(key_node, deep=True)
-            if not isinstance(key, str):
+            # a key is a scalar in every registry: a mapping or list key is refused unbuilt
+            key = self.scalar(key_node, path) if isinstance(key_node, yaml.ScalarNode) else key_node.tag
+            if not isinstance(key, str) or not isinstance(key_node, yaml.ScalarNode):
                 self.problem(path, key_node, f"keys must be strings, found {key!r}")
                 continue
             if key in out:
@@ -161,10 +208,21 @@ def load_registry_text(text: str, source: str) -> dict[str, DatasetSpec]:
     walker = _Walker(source)
     try:
         root = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, RecursionError) as exc:  # RecursionError: the pure-Python parser, deep nesting
         raise RegistryError(source, [f"not valid YAML: {exc}"]) from None
     if root is None:
         raise RegistryError(source, ["the file is empty; expected 'version: 1' and 'datasets:'"])
+    try:
+        datasets = _walk(walker, root, source)
+    except (_Abort, RecursionError):
+        if not walker.problems:  # pragma: no cover - _Abort always notes its problem first
+            walker.problems.append("registry: the document is nested too deeply to read")
+    if walker.problems:
+        raise RegistryError(source, walker.problems)
+    return datasets
+
+
+def _walk(walker: _Walker, root: yaml.Node, source: str) -> dict[str, DatasetSpec]:
     top = walker.fields(root, "registry", _TOP_KEYS)
     version = walker.typed(top, "version", "registry", lambda v: v == 1, "version 1")
     datasets: dict[str, DatasetSpec] = {}
@@ -178,8 +236,6 @@ def load_registry_text(text: str, source: str) -> dict[str, DatasetSpec]:
             spec = (_variant if is_variant else _dataset)(walker, name, node, source)
             if spec is not None:
                 datasets[name] = spec
-    if walker.problems:
-        raise RegistryError(source, walker.problems)
     del version
     return datasets
 
