@@ -69,6 +69,9 @@ class Registry:
                 text = Path(path).read_text(encoding="utf-8")
             except OSError as exc:
                 raise RegistryError(str(path), [f"cannot read the registry file: {exc.strerror or exc}"]) from None
+            except UnicodeDecodeError as exc:
+                raise RegistryError(str(path), [f"not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}): "
+                                                "save the file as UTF-8"]) from None
             for name, spec in load_registry_text(text, str(path)).items():
                 if name in merged:
                     problems.append(f"datasets.{name}: already defined in {merged[name].origin}")
