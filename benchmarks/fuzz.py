@@ -9,7 +9,9 @@ bounded hypothesis tests use). For each input the harness checks the library's c
 only ``MnistFamilyError`` subclasses escape, no file appears outside the scratch cache, the
 Python heap's peak (tracemalloc) stays below ``--memory-limit`` MiB plus 1,100 times the
 input's size (more than deflate can expand it), and no input runs longer than ``--timeout``
-seconds. A broken contract is a failure: its input is saved under ``--out`` as
+seconds. The input being run is kept as ``<reader>-crash-candidate.bin`` until the run ends, so
+a crash of the interpreter itself (a segfault in a C extension) leaves its reproducer. A
+broken contract is a failure: its input is saved under ``--out`` as
 ``<reader>-<sha1>.bin`` with ``.txt`` holding the traceback, and the run goes on.
 
 Feedback is coarse but cheap: a mutant whose outcome (error class and the start of its
@@ -21,6 +23,7 @@ distinct outcomes with their counts, and the failures. Exit status 1 when anythi
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import hashlib
 import random
 import re
@@ -104,10 +107,15 @@ def fuzz_reader(target: Target, seconds: float, rng: random.Random, scratch: Pat
     tried = 0
     start = time.monotonic()
     queue = list(corpus)  # every seed once, unmutated, first
+    out.mkdir(parents=True, exist_ok=True)
+    current = out / f"{target.name}-crash-candidate.bin"
     while time.monotonic() - start < seconds:
         data = queue.pop() if queue else mutate(rng.choice(corpus), rng, corpus)
         if len(data) > 4 << 20:
             continue
+        # a crash of the interpreter (a segfault in a C extension) leaves this file behind:
+        # the reproducer no in-process handler could save
+        current.write_bytes(data)
         signature, failure = _one(target, data, scratch, timeout, memory_limit)
         tried += 1
         if signature not in outcomes and len(corpus) < 2000:
@@ -117,6 +125,7 @@ def fuzz_reader(target: Target, seconds: float, rng: random.Random, scratch: Pat
             key = failure.strip().splitlines()[-1][:120]
             if key not in failures:
                 failures[key] = _save(out, target.name, data, failure)
+    current.unlink(missing_ok=True)
     elapsed = time.monotonic() - start
     return {"reader": target.name, "tried": tried, "seconds": elapsed, "outcomes": outcomes,
             "failures": failures, "corpus": len(corpus)}
@@ -154,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     readers = args.reader or sorted(TARGETS)
     signal.signal(signal.SIGALRM, _alarm)
+    faulthandler.enable()  # a segfault in a C extension prints the Python stack that reached it
     tracemalloc.start()
     scratch = Path(tempfile.mkdtemp(prefix="mnistfamily-fuzz-"))
     try:

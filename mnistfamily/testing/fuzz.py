@@ -53,7 +53,7 @@ from ..errors import MnistFamilyError
 
 __all__ = [
     "TARGETS", "Target", "UnexpectedOutcome", "idx_bytes", "mutate", "outside_writes", "run_target",
-    "zip_bomb", "gzip_bomb", "xz_bomb",
+    "zip_bomb", "gzip_bomb", "xz_bomb", "xz_claiming",
 ]
 
 
@@ -159,6 +159,33 @@ def xz_bomb(real: int) -> bytes:
     return lzma.compress(bytes(real), preset=9, check=lzma.CHECK_CRC64)
 
 
+def xz_claiming(raw: bytes, claimed: int) -> bytes:
+    """An xz stream of ``raw`` whose index (with valid CRCs) claims ``claimed`` uncompressed bytes."""
+    import zlib
+
+    from ..formats.compression import _varint
+
+    def varint(value: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte, value = value & 0x7F, value >> 7
+            out.append(byte | (0x80 if value else 0))
+            if not value:
+                return bytes(out)
+
+    data = lzma.compress(raw, check=lzma.CHECK_CRC64)
+    footer = data[-12:]
+    index_size = (int.from_bytes(footer[4:8], "little") + 1) * 4
+    index = io.BytesIO(data[-12 - index_size:-12][1:])
+    records = [(_varint(index), _varint(index)) for _ in range(_varint(index) or 0)]
+    body = b"\x00" + varint(len(records)) + b"".join(
+        varint(unpadded or 0) + varint(claimed if i == 0 else (size or 0)) for i, (unpadded, size) in enumerate(records))
+    body += bytes(-len(body) % 4)
+    new_index = body + zlib.crc32(body).to_bytes(4, "little")
+    tail = (len(new_index) // 4 - 1).to_bytes(4, "little") + footer[8:10]
+    return data[:-12 - index_size] + new_index + zlib.crc32(tail).to_bytes(4, "little") + tail + b"YZ"
+
+
 def zip_bomb(name: str, real: int, *, claimed: int | None = None, claimed_compressed: int | None = None) -> bytes:
     """A zip with one deflated member of ``real`` zero bytes; optionally lying about its sizes.
 
@@ -198,6 +225,10 @@ def _idx_seeds() -> tuple[bytes, ...]:
     seeds.append(idx_bytes(np.zeros((1,) * 9, np.uint8)))  # rank 9: "any ndim"
     seeds.append(b"\x00\x00\x08\xff" + b"\x00\x00\x00\x01" * 255 + b"\x07")  # rank 255 (numpy holds 64)
     seeds.append(gzip_bomb(claimed=8 + 1000, real=1 << 20)[:2000])
+    # an xz index agreeing with a header on 1 TiB; random bytes so the header is decoded
+    # before lzma reaches (and rejects) the forged index
+    tib = b"\x00\x00\x08\x02" + (1 << 20).to_bytes(4, "big") * 2
+    seeds.append(xz_claiming(tib + rng.bytes(1 << 16), len(tib) + (1 << 40)))
     return tuple(seeds)
 
 
