@@ -197,3 +197,14 @@ def test_source_folder_of_extracted_members(served, cache, tmp_path):
     ds = mf.load("emnist/balanced", "test", registry=mini.registry, data_dir=cache, source=extracted)
     np.testing.assert_array_equal(ds.images, mini.expect("emnist/balanced", "test")["images"])
     assert server.requests == []
+
+
+def test_a_member_left_half_extracted_by_a_killed_process_is_removed(served, cache):
+    _, mini = served
+    folder = cache / "downloads" / "emnist"
+    folder.mkdir(parents=True)
+    stale = folder / ".emnist-balanced-test-images-idx3-ubyte.gz.deadbeef.part"
+    stale.write_bytes(b"half a member")
+    mf.load("emnist/balanced", "test", registry=mini.registry, data_dir=cache)
+    assert not stale.exists()
+    assert not [p for p in folder.iterdir() if p.name.endswith(".part")]

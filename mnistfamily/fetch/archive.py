@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .. import config
-from ..errors import ChecksumError, DownloadError, FormatError, UnverifiedFileError
+from ..errors import CacheError, ChecksumError, DownloadError, FormatError, UnverifiedFileError
 from ..formats.compression import stream_length
 from ..formats.zipmember import ZIP_READ_ERRORS, check_member
 from ..registry import DatasetSpec, FileSpec
@@ -101,7 +101,7 @@ def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, 
                  allow_unverified: bool | None = None,
                  storage_options: dict | None = None) -> tuple[Path, Verification]:
     """A verified local copy of an archive member (see the module docstring)."""
-    from . import _check_cached, _locations, cached_path, fetch_file, make_folder
+    from . import _check_cached, _locations, _remove_stale_parts, cached_path, fetch_file, make_folder
 
     archive = spec.file(file.archive or "")
     target = cached_path(root, spec, file)
@@ -125,6 +125,7 @@ def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, 
     from filelock import FileLock
 
     with FileLock(str(target) + ".lock", timeout=3600):
+        _remove_stale_parts(target)
         if target.exists():
             checked = _check_cached(target, file, spec)
             if checked is not None:
@@ -176,6 +177,8 @@ def _try(opener, file: FileSpec, target: Path, where: str, failures: list[str]) 
         result = verify_file(tmp, file)
         os.replace(tmp, target)
         return result
+    except CacheError:
+        raise  # our own disk failed (full?): no other location can help
     except (FormatError, ChecksumError, TransferFailed, OSError, ValueError, EOFError) as exc:
         reason = exc.reason if isinstance(exc, TransferFailed) else str(exc).split(": ", 1)[-1]
         failures.append(f"{where}: {reason}")
@@ -191,6 +194,9 @@ def _extract_locked(archive_path: Path, file: FileSpec, target: Path, where: str
     from filelock import FileLock
 
     with FileLock(str(target) + ".lock", timeout=3600):
+        from . import _remove_stale_parts
+
+        _remove_stale_parts(target)
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
         try:
             with open(archive_path, "rb") as handle:
