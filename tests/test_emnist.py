@@ -208,3 +208,34 @@ def test_a_member_left_half_extracted_by_a_killed_process_is_removed(served, cac
     mf.load("emnist/balanced", "test", registry=mini.registry, data_dir=cache)
     assert not stale.exists()
     assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
+
+
+def test_a_full_disk_while_extracting_a_member_is_a_cache_error(served, cache, monkeypatch):
+    import errno
+
+    from mnistfamily.errors import CacheError
+    from mnistfamily.fetch import archive
+
+    _, mini = served
+
+    class FullDisk:  # a file on a disk that is full: the first write fails
+        def __init__(self, real):
+            self.real, self.name = real, real.name
+
+        def write(self, chunk):
+            raise OSError(errno.ENOSPC, "No space left on device", self.name)
+
+        def close(self):
+            self.real.close()
+
+    real_init = archive._open_target.__init__
+
+    def init(self, target):
+        real_init(self, target)
+        if "images" in target.name:
+            self._file = FullDisk(self._file)
+
+    monkeypatch.setattr(archive._open_target, "__init__", init)
+    with pytest.raises(CacheError, match=r"(?s)No space left.*free some space"):
+        mf.load("emnist/balanced", "test", registry=mini.registry, data_dir=cache)
+    assert not (cache / "downloads" / "emnist" / "gzip.zip").exists()  # no fallback to the whole archive

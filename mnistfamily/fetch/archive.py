@@ -61,7 +61,7 @@ def extract_member(archive: BinaryIO, file: FileSpec, target: Path, where: str) 
                 for chunk in iter(lambda: src.read(_CHUNK), b""):
                     out.write(chunk)
                     written += len(chunk)
-    except (FormatError, ChecksumError, _TargetError):
+    except (FormatError, ChecksumError, CacheError):
         raise
     except ZIP_READ_ERRORS as exc:
         raise FormatError(f"{where}: not a valid zip archive, or member {file.member!r} is damaged "
@@ -71,18 +71,15 @@ def extract_member(archive: BinaryIO, file: FileSpec, target: Path, where: str) 
                           f"{written:,}. The archive is damaged; delete it and fetch it again.")
 
 
-class _TargetError(OSError):
-    """Writing the extracted copy failed (our disk, not the archive): reported as an OSError."""
-
-
 class _open_target:
-    """``open(target, "wb")`` whose errors are :class:`_TargetError`, told apart from the archive's."""
+    """``open(target, "wb")`` whose errors are :class:`CacheError`: our disk's, told apart from the archive's."""
 
     def __init__(self, target: Path):
+        self._target = target
         try:
             self._file = open(target, "wb")
         except OSError as exc:
-            raise _TargetError(exc.errno, exc.strerror, exc.filename) from None
+            raise CacheError.cannot_write(target.name, target.parent, exc) from None
 
     def __enter__(self) -> "_open_target":
         return self
@@ -94,7 +91,7 @@ class _open_target:
         try:
             self._file.write(chunk)
         except OSError as exc:
-            raise _TargetError(exc.errno, exc.strerror, os.fspath(self._file.name)) from None
+            raise CacheError.cannot_write(self._target.name, self._target.parent, exc) from None
 
 
 def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, download: bool = True,
