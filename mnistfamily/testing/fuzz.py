@@ -365,10 +365,18 @@ def _mat_seeds() -> tuple[bytes, ...]:
 
     savemat(compressed, {"affNISTdata": {"image": np.zeros((1600, 6), np.uint8),
                                          "label_int": np.zeros((1, 6), np.uint8)}}, do_compression=True)
+    # every structure formats/mat_check accepts, for mutations to start from: a variable whose
+    # name and value fit in their tags (small data elements), a cell, a logical, a nested struct
+    cells = np.empty(2, dtype=object)
+    cells[:] = [np.ones(2), np.zeros((0, 3))]
+    varied = mat_bytes({"n": np.array(5, np.uint8),
+                        "affNISTdata": {"image": np.zeros((1600, 6), np.uint8), "label_int": np.ones((1, 6)),
+                                        "cells": cells, "mask": np.array([True]), "nested": {"x": np.ones(2)}}})
     return (
         good,
         zip_bytes([("training_batches/1.mat", compressed.getvalue())]),
         zip_bytes([("training_batches/1.mat", mat_bytes({"affNISTdata": {"image": np.zeros((3, 2))}}))]),
+        zip_bytes([("training_batches/1.mat", varied)]),
     )
 
 
