@@ -74,6 +74,7 @@ def use_snapshot(ref: str, dest_root: Path) -> dict[str, str]:
         archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", commit],
                                  capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    precompile(dest / "mnistfamily")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [str(dest), os.environ.get("PYTHONPATH", "")] if p)
     os.environ["MNISTFAMILY_BENCH_SNAPSHOT"] = commit
     check = subprocess.run([sys.executable, "-c", "import mnistfamily, sys; sys.stdout.write(mnistfamily.__file__)"],
@@ -81,6 +82,16 @@ def use_snapshot(ref: str, dest_root: Path) -> dict[str, str]:
     if not check.startswith(str(dest)):
         raise RuntimeError(f"the snapshot in {dest} is not what children import ({check})")
     return {"ref": ref, "commit": commit, "path": str(dest)}
+
+
+def precompile(package: Path) -> None:
+    """Write the package's ``.pyc`` files, as ``pip install`` does.
+
+    Without them every fresh process compiles mnistfamily from source, which is not what an
+    installed copy does (and environments with ``PYTHONDONTWRITEBYTECODE=1`` never write them).
+    """
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True,
+                   env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
 
 
 def spawn(code: str, *, cwd: str | os.PathLike | None = None, env: dict | None = None,

@@ -749,6 +749,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.snapshot:
             snap = c.use_snapshot(args.snapshot, work)
             print(f"measuring mnistfamily as of {snap['ref']} = {snap['commit'][:10]} (unpacked in {snap['path']})")
+        else:
+            c.precompile(c.REPO / "mnistfamily")  # the .pyc files an installed copy has
         print(f"bench_load: {c.describe_environment()}")
         print(f"inputs in {work} (real MNIST from {c.realdata_dir()})")
         t = time.perf_counter()
