@@ -71,3 +71,44 @@ def test_a_bomb_stops_at_the_payload_size_and_keeps_nothing(tmp_path):
     with pytest.raises(ChecksumError):
         verify_file(copy, _spec(), keep_payload=kept)
     assert not kept.exists()
+
+
+def test_a_full_disk_while_keeping_the_payload_is_a_cache_error_not_a_mismatch(tmp_path, monkeypatch):
+    import errno
+    import threading
+
+    from mnistfamily.errors import CacheError
+    from mnistfamily.fetch import verify
+
+    copy = tmp_path / "copy.gz"
+    copy.write_bytes(gzip.compress(PAYLOAD, compresslevel=1, mtime=0))
+    kept = tmp_path / "payload.part"
+
+    class FullDisk:
+        def __init__(self, *_args):
+            pass
+
+        def write(self, _chunk):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self):
+            pass
+
+    real_open = open
+    monkeypatch.setattr(verify, "open", lambda file, mode="r", *a: FullDisk() if "w" in mode else real_open(file, mode, *a),
+                        raising=False)
+    threads = threading.active_count()
+    with pytest.raises(CacheError, match="No space left on device"):
+        verify_file(copy, _spec(), keep_payload=kept)
+    assert threading.active_count() == threads  # the hashing thread has ended
+
+
+def test_the_payload_hash_is_the_same_whatever_the_chunking(tmp_path, monkeypatch):
+    from mnistfamily.fetch import verify
+
+    copy = tmp_path / "copy.gz"
+    copy.write_bytes(gzip.compress(PAYLOAD, compresslevel=1, mtime=0))
+    expected = hashlib.sha256(PAYLOAD).hexdigest()
+    for chunk in (7, 1000, 1 << 20):
+        monkeypatch.setattr(verify, "_CHUNK", chunk)
+        assert verify.hash_payload(copy, None) == (expected, len(PAYLOAD))

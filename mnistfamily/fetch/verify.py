@@ -6,8 +6,9 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from ..errors import ChecksumError
+from ..errors import CacheError, ChecksumError
 from ..formats.compression import DECOMPRESSION_ERRORS, decompressing_reader, detect
 from ..registry import FileSpec
 
@@ -35,40 +36,94 @@ def hash_file(path: str | os.PathLike[str], algorithm: str) -> str:
     return digest.hexdigest()
 
 
+class _Digester:
+    """Hashes chunks, and writes them to ``sink``, in a second thread.
+
+    The caller decompresses the next chunk meanwhile: sha256, file writes and both
+    decompressors release the GIL, so on two cores the hash and the write cost almost
+    nothing. At most four chunks wait in the queue.
+    """
+
+    def __init__(self, sink: BinaryIO | None):
+        import queue
+        import threading
+
+        self.digest = hashlib.sha256()
+        self.sink = sink
+        self.error: OSError | None = None
+        self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._thread = threading.Thread(target=self._run, name="mnistfamily-digest", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._chunks.get()) is not None:
+            if self.error is None:  # after a failed write, only drain: the producer must never block
+                try:
+                    self.digest.update(chunk)
+                    if self.sink is not None:
+                        self.sink.write(chunk)
+                except OSError as exc:
+                    self.error = exc
+
+    def add(self, chunk: bytes) -> None:
+        self._chunks.put(chunk)
+
+    def stop(self) -> None:
+        """Let the thread end once the queued chunks are done (idempotent)."""
+        if self._thread.is_alive():
+            self._chunks.put(None)
+            self._thread.join()
+
+    def finish(self) -> str:
+        """Wait for the queued chunks; the hex digest, or the write error."""
+        self.stop()
+        if self.error is not None:
+            raise self.error
+        return self.digest.hexdigest()
+
+
 def hash_payload(path: str | os.PathLike[str], limit: int | None,
                  keep: str | os.PathLike[str] | None = None) -> tuple[str, int]:
     """sha256 and size of a file's decompressed content, stopping past ``limit`` bytes.
 
     With ``keep``, the decompressed bytes of a compressed file are also written there, in
     the same pass (nothing is written for an uncompressed file: it is its own payload).
+    Failing to write ``keep`` is a :class:`~mnistfamily.errors.CacheError` (the disk's fault,
+    not the file's).
     """
-    digest = hashlib.sha256()
     size = 0
+    matched = True
     with open(path, "rb") as raw:
         kind = detect(raw.read(8))
         raw.seek(0)
         compressed = kind in ("gzip", "xz")
         stream = decompressing_reader(raw, kind if compressed else None)
         sink = open(keep, "wb") if keep is not None and compressed else None
+        digester = _Digester(sink)
         try:
-            while True:
-                chunk = stream.read(_CHUNK)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if limit is not None and size > limit:
-                    break  # a decompression bomb or the wrong file: no need to go on
-                digest.update(chunk)
-                if sink is not None:
-                    sink.write(chunk)
-        except DECOMPRESSION_ERRORS:
-            return "", size  # not a valid compressed stream: cannot match
+            try:
+                while True:
+                    chunk = stream.read(_CHUNK)
+                    if not chunk:
+                        break
+                    size += len(chunk)
+                    if limit is not None and size > limit:
+                        break  # a decompression bomb or the wrong file: no need to go on
+                    digester.add(chunk)
+            except DECOMPRESSION_ERRORS:
+                matched = False  # not a valid compressed stream: cannot match
+            finally:
+                if stream is not raw:
+                    stream.close()
+            try:
+                digest = digester.finish()
+            except OSError as exc:
+                raise CacheError.cannot_write(Path(keep or path).name, Path(keep or path).parent, exc) from None
         finally:
-            if stream is not raw:
-                stream.close()
+            digester.stop()  # whatever went wrong, the thread ends before the file closes
             if sink is not None:
                 sink.close()
-    return digest.hexdigest(), size
+    return (digest if matched else ""), size
 
 
 def verify_file(path: str | os.PathLike[str], spec: FileSpec,
