@@ -83,3 +83,17 @@ def realdata() -> Path:
 def cache(tmp_path) -> Path:
     """An empty cache root for ``data_dir=``."""
     return tmp_path / "cache"
+
+
+@pytest.fixture
+def served(tmp_path):
+    """A loopback server holding miniatures of MNIST: ``(server, miniatures)``.
+
+    Test files that serve other datasets define their own ``served``, which takes precedence.
+    """
+    from mnistfamily.testing import serve_directory, write_miniatures
+
+    folder = tmp_path / "served"
+    folder.mkdir()
+    with serve_directory(folder) as server:
+        yield server, write_miniatures(folder, server.url, names=["mnist"])

@@ -8,21 +8,13 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from mnistfamily.outputs import read_parquet
-from mnistfamily.testing import Fault, serve_directory, write_miniatures
+from mnistfamily.testing import Fault
 from mnistfamily.testing.crash import EXIT_EXISTS, array_digest, check_invariants
 
 PROCESSES = 8
 
-
-@pytest.fixture
-def served(tmp_path):
-    folder = tmp_path / "served"
-    folder.mkdir()
-    with serve_directory(folder) as server:
-        yield server, write_miniatures(folder, server.url, names=["mnist"])
 
 
 def _workers(mini, cache, *extra: str) -> list[subprocess.CompletedProcess]:

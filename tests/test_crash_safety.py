@@ -14,26 +14,18 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import mnistfamily as mf
 from mnistfamily.outputs import IncompleteExportError, export, read_parquet
-from mnistfamily.testing import Fault, serve_directory, write_miniatures
+from mnistfamily.testing import Fault
 from mnistfamily.testing.crash import array_digest, check_invariants, read_phases, run_campaign
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32" or not hasattr(os, "pidfd_open"),
                                 reason="SIGKILL through a pidfd: Linux only")
 
-
-@pytest.fixture
-def served(tmp_path):
-    folder = tmp_path / "served"
-    folder.mkdir()
-    with serve_directory(folder) as server:
-        yield server, write_miniatures(folder, server.url, names=["mnist"])
 
 
 def test_killed_at_many_points_the_cache_and_the_export_stay_valid(tmp_path):

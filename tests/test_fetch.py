@@ -19,19 +19,11 @@ from mnistfamily.fetch import UnverifiedFileWarning
 from mnistfamily.fetch.locations import name_variants
 from mnistfamily.registry import Registry
 from mnistfamily.registry.dump import dump_registry
-from mnistfamily.testing import Fault, serve_directory, write_miniatures
+from mnistfamily.testing import Fault, serve_directory
 
 LABELS = "t10k-labels-idx1-ubyte.gz"
 IMAGES = "t10k-images-idx3-ubyte.gz"
 
-
-@pytest.fixture
-def served(tmp_path):
-    folder = tmp_path / "served"
-    folder.mkdir()
-    with serve_directory(folder) as server:
-        mini = write_miniatures(folder, server.url, names=["mnist"])
-        yield server, mini
 
 
 def _load(mini, cache, **kw):
