@@ -1,109 +1,28 @@
-"""Fuzz targets for every reader of untrusted bytes, their seed corpora, and mutators.
+"""One fuzz target per reader of untrusted bytes, each with its seed corpus; ``TARGETS`` names them.
 
-A *target* takes the bytes of one hostile file and feeds them to one reader exactly as the
-library would (through the split builder where a reader needs a registry spec and a cache
-writer), inside a scratch folder. The contract every target checks is the one in
-DESIGN.md, "Never trust a file": whatever the bytes, the reader returns or raises a
-subclass of :class:`~mnistfamily.errors.MnistFamilyError`; it never raises anything else,
-never allocates or decompresses far more than the file could hold, and never writes a file
-outside the scratch folder's cache.
-
-Seeds are well-formed miniatures written by :mod:`mnistfamily.testing`'s own writers (plus
-a few hostile hand-made files), so mutations start from inputs that get deep into each
-reader. :func:`mutate` applies byte-level mutations and, with some probability, mutates
-the payload *inside* a gzip/xz/zip/tar container and packs it again, so the container's
-checks (CRC, sizes) pass and the inner format's reader is exercised too.
-
-Used by ``tests/test_fuzz_*.py`` (bounded hypothesis runs) and ``benchmarks/fuzz.py`` (a
-long mutation-fuzzing run). Nothing here is imported by ``mnistfamily.testing`` itself, and
-hypothesis is not needed.
-
-Examples
---------
->>> import random, tempfile
->>> from pathlib import Path
->>> from mnistfamily.testing.fuzz import TARGETS, mutate, run_target
->>> target = TARGETS["idx"]
->>> seed = target.seeds()[0]
->>> run_target(target, seed, Path(tempfile.mkdtemp()))
-'ok'
->>> outcome = run_target(target, mutate(seed, random.Random(0), target.seeds()), Path(tempfile.mkdtemp()))
->>> isinstance(outcome, str)
-True
+A target feeds bytes to its reader the way the library would (through the split builder
+where a reader needs a registry spec and a cache writer), inside a scratch folder.
 """
 
 from __future__ import annotations
 
 import functools
-import gzip
 import io
 import lzma
-import os
-import random
 import tarfile
 import zipfile
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Callable
 
 import numpy as np
 
-from ..errors import MnistFamilyError
+from .containers import _zip_of, gzip_bomb, idx_bytes, xz_claiming, zip_bomb
+from .contract import Target
 
-__all__ = [
-    "TARGETS", "Target", "UnexpectedOutcome", "idx_bytes", "mutate", "outside_writes", "run_target",
-    "zip_bomb", "gzip_bomb", "xz_bomb", "xz_claiming",
-]
+__all__ = ["TARGETS", "run_idx", "run_mat", "run_mnist1d", "run_npz", "run_png", "run_png_tar", "run_registry",
+           "run_zip"]
 
-
-class UnexpectedOutcome(AssertionError):
-    """A target broke the contract: a non-library exception, or a write outside the cache."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """One reader under fuzzing.
-
-    ``run(data, folder)`` feeds ``data`` to the reader, using ``folder`` (an empty scratch
-    folder) for any file it needs; ``seeds()`` returns the seed corpus (cached).
-    """
-
-    name: str
-    run: Callable[[bytes, Path], object]
-    seeds: Callable[[], list[bytes]]
-    description: str
-
-
-def run_target(target: Target, data: bytes, folder: Path) -> str:
-    """Run ``target`` on ``data`` in ``folder``: ``"ok"`` or the library error's class name.
-
-    Raises :class:`UnexpectedOutcome` (chained to the original exception) when anything
-    other than a :class:`~mnistfamily.errors.MnistFamilyError` escapes, or when a file
-    appears in ``folder`` outside ``folder/cache`` and the input file itself.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    before = set(folder.iterdir())
-    try:
-        target.run(data, folder)
-        outcome = "ok"
-    except MnistFamilyError as exc:
-        outcome = type(exc).__name__
-    except Exception as exc:  # the contract is broken: report with the original traceback
-        raise UnexpectedOutcome(f"{target.name}: {type(exc).__name__}: {exc}"[:2000]) from exc
-    stray = outside_writes(folder, before)
-    if stray:
-        raise UnexpectedOutcome(f"{target.name}: files written outside the cache: {stray}")
-    return outcome
-
-
-def outside_writes(folder: Path, before: set[Path]) -> list[str]:
-    """Entries of ``folder`` that are new, other than ``cache`` and the input file ``input.bin``."""
-    allowed = {folder / "cache", folder / "input.bin"}
-    return sorted(str(p) for p in set(folder.iterdir()) - before - allowed)
-
-
-# --------------------------------------------------------------------------- helpers
 
 def _input_file(data: bytes, folder: Path, name: str = "input.bin") -> Path:
     path = folder / name
@@ -112,7 +31,7 @@ def _input_file(data: bytes, folder: Path, name: str = "input.bin") -> Path:
 
 
 def _writer(folder: Path):
-    from ..prepare.cache import EntryWriter
+    from ...prepare.cache import EntryWriter
 
     return EntryWriter(folder / "cache" / "entry")
 
@@ -128,82 +47,6 @@ class _NonSeekable(io.RawIOBase):
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
         return self._inner.readinto(buffer)
-
-
-def idx_bytes(array: np.ndarray, compression: str | None = None) -> bytes:
-    """The bytes of ``array`` as an IDX file, raw or ``"gzip"``/``"xz"`` compressed."""
-    from ..formats.idx import encode_header
-
-    big = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder(">"))
-    raw = encode_header(array.dtype, array.shape) + big.tobytes()
-    return _compress(raw, compression)
-
-
-def _compress(raw: bytes, kind: str | None) -> bytes:
-    if kind == "gzip":
-        return gzip.compress(raw, mtime=0)
-    if kind == "xz":
-        return lzma.compress(raw, check=lzma.CHECK_CRC64)
-    return raw
-
-
-def gzip_bomb(claimed: int, real: int) -> bytes:
-    """A gzip stream of ``real`` zero bytes whose ISIZE trailer claims ``claimed`` bytes."""
-    data = bytearray(gzip.compress(bytes(real), compresslevel=9, mtime=0))
-    data[-4:] = (claimed % (1 << 32)).to_bytes(4, "little")
-    return bytes(data)
-
-
-def xz_bomb(real: int) -> bytes:
-    """An xz stream of ``real`` zero bytes (its index tells the truth; LZMA2 packs zeros ~7000:1)."""
-    return lzma.compress(bytes(real), preset=9, check=lzma.CHECK_CRC64)
-
-
-def xz_claiming(raw: bytes, claimed: int) -> bytes:
-    """An xz stream of ``raw`` whose index (with valid CRCs) claims ``claimed`` uncompressed bytes."""
-    import zlib
-
-    from ..formats.compression import _varint
-
-    def varint(value: int) -> bytes:
-        out = bytearray()
-        while True:
-            byte, value = value & 0x7F, value >> 7
-            out.append(byte | (0x80 if value else 0))
-            if not value:
-                return bytes(out)
-
-    data = lzma.compress(raw, check=lzma.CHECK_CRC64)
-    footer = data[-12:]
-    index_size = (int.from_bytes(footer[4:8], "little") + 1) * 4
-    index = io.BytesIO(data[-12 - index_size:-12][1:])
-    records = [(_varint(index), _varint(index)) for _ in range(_varint(index) or 0)]
-    body = b"\x00" + varint(len(records)) + b"".join(
-        varint(unpadded or 0) + varint(claimed if i == 0 else (size or 0)) for i, (unpadded, size) in enumerate(records))
-    body += bytes(-len(body) % 4)
-    new_index = body + zlib.crc32(body).to_bytes(4, "little")
-    tail = (len(new_index) // 4 - 1).to_bytes(4, "little") + footer[8:10]
-    return data[:-12 - index_size] + new_index + zlib.crc32(tail).to_bytes(4, "little") + tail + b"YZ"
-
-
-def zip_bomb(name: str, real: int, *, claimed: int | None = None, claimed_compressed: int | None = None) -> bytes:
-    """A zip with one deflated member of ``real`` zero bytes; optionally lying about its sizes.
-
-    ``claimed`` replaces the uncompressed size and ``claimed_compressed`` the compressed
-    size in both the local header and the central directory.
-    """
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        zf.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), bytes(real),
-                    compress_type=zipfile.ZIP_DEFLATED)
-    data = bytearray(buffer.getvalue())
-    local = data.index(b"PK\x03\x04")
-    central = data.index(b"PK\x01\x02")
-    for offset, field in ((local + 18, claimed_compressed), (local + 22, claimed),
-                          (central + 20, claimed_compressed), (central + 24, claimed)):
-        if field is not None:
-            data[offset:offset + 4] = min(field, 0xFFFFFFFF).to_bytes(4, "little")
-    return bytes(data)
 
 
 # --------------------------------------------------------------------------- IDX (raw, .gz, .xz)
@@ -234,7 +77,7 @@ def _idx_seeds() -> tuple[bytes, ...]:
 
 def run_idx(data: bytes, folder: Path) -> None:
     """``read_idx`` on a seekable stream, then on a non-seekable one, then a row range."""
-    from ..formats.idx import read_idx
+    from ...formats.idx import read_idx
 
     read_idx(io.BytesIO(data))
     read_idx(io.BufferedReader(_NonSeekable(data)))  # type: ignore[arg-type]
@@ -247,22 +90,10 @@ _MEMBER = "gzip/emnist-digits-train-labels-idx1-ubyte.gz"
 
 
 def _member_spec():
-    from ..registry import FileSpec
+    from ...registry import FileSpec
 
     return FileSpec(name="emnist-digits-train-labels-idx1-ubyte.gz", size=None, md5=None, sha256=None,
                     archive="gzip.zip", member=_MEMBER)
-
-
-def _zip_of(members: list[tuple[str, bytes]], method: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        for name, data in members:
-            info = zipfile.ZipInfo(name, date_time=(2019, 1, 1, 0, 0, 0))
-            info.compress_type = method
-            if name.endswith("-link"):
-                info.external_attr = (0o120777 << 16)  # a symbolic link, as Info-ZIP stores one
-            zf.writestr(info, data)
-    return buffer.getvalue()
 
 
 @functools.lru_cache(maxsize=None)
@@ -280,7 +111,7 @@ def _zip_seeds() -> tuple[bytes, ...]:
 
 def run_zip(data: bytes, folder: Path) -> None:
     """``fetch.archive.extract_member`` of the EMNIST-style member, into the scratch cache."""
-    from ..fetch.archive import extract_member
+    from ...fetch.archive import extract_member
 
     target = folder / "cache" / "member.part"
     target.parent.mkdir(exist_ok=True)
@@ -290,8 +121,8 @@ def run_zip(data: bytes, folder: Path) -> None:
 # --------------------------------------------------------------------------- registry-backed split builders
 
 def _spec(name: str, splits: "dict[str, int]"):
-    from ..registry import get_registry
-    from ..registry.schema import SplitSpec
+    from ...registry import get_registry
+    from ...registry.schema import SplitSpec
 
     spec = get_registry().dataset(name)
     chosen = {k: SplitSpec(name=k, num_examples=n, inputs=spec.splits[k].inputs,
@@ -300,7 +131,7 @@ def _spec(name: str, splits: "dict[str, int]"):
 
 
 def _generated(fmt: str, spec) -> dict[str, bytes]:
-    from .miniatures import generator
+    from ..miniatures import generator
 
     published, _ = generator(fmt)(spec, dict(spec.splits), np.random.default_rng(0))
     return {name: data for name, (data, _) in published.items()}
@@ -340,7 +171,7 @@ def _npz_seeds() -> tuple[bytes, ...]:
 
 def run_npz(data: bytes, folder: Path) -> None:
     """The npz split builder (MedMNIST layout: ``train_images``/``train_labels`` in one archive)."""
-    from ..prepare.npz_split import build_npz_split
+    from ...prepare.npz_split import build_npz_split
 
     spec = _spec(*_NPZ)
     split = spec.splits["train"]
@@ -355,7 +186,7 @@ _MAT = ("affnist/transformed", {"train": 6})
 
 @functools.lru_cache(maxsize=None)
 def _mat_seeds() -> tuple[bytes, ...]:
-    from .mini_mat import mat_bytes, mat_contents, zip_bytes
+    from ..mini_mat import mat_bytes, mat_contents, zip_bytes
 
     spec = _spec(*_MAT)
     published, _ = mat_contents(spec, dict(spec.splits), np.random.default_rng(0), batches=2)
@@ -382,7 +213,7 @@ def _mat_seeds() -> tuple[bytes, ...]:
 
 def run_mat(data: bytes, folder: Path) -> None:
     """The mat split builder (affNIST ``training_batches/*.mat`` in one zip)."""
-    from ..prepare.mat_split import build_mat_split
+    from ...prepare.mat_split import build_mat_split
 
     spec = _spec(*_MAT)
     split = spec.splits["train"]
@@ -397,7 +228,7 @@ _PNG_TAR = ("notmnist/small", {"test": 4})
 
 @functools.lru_cache(maxsize=None)
 def _png_tar_seeds() -> tuple[bytes, ...]:
-    from .mini_png_tar import png_bytes, regular, special, symlink, tar_gz_bytes
+    from ..mini_png_tar import png_bytes, regular, special, symlink, tar_gz_bytes
 
     spec = _spec(*_PNG_TAR)
     good = next(iter(_generated("png-tar", spec).values()))
@@ -417,7 +248,7 @@ def _png_tar_seeds() -> tuple[bytes, ...]:
 
 def run_png_tar(data: bytes, folder: Path) -> None:
     """The png-tar split builder (notMNIST ``notMNIST_small/<letter>/<file>.png`` in a tarball)."""
-    from ..prepare.png_tar_split import build_png_tar_split
+    from ...prepare.png_tar_split import build_png_tar_split
 
     spec = _spec(*_PNG_TAR)
     split = replace(spec.splits["test"], num_examples=None)
@@ -433,7 +264,7 @@ def run_png_tar(data: bytes, folder: Path) -> None:
 def _png_seeds() -> tuple[bytes, ...]:
     from PIL import Image
 
-    from .mini_png_tar import corrupt_png, png_bytes
+    from ..mini_png_tar import corrupt_png, png_bytes
 
     image = np.arange(784, dtype=np.uint8).reshape(28, 28)
     seeds = [png_bytes(image), corrupt_png((28, 28))]
@@ -446,7 +277,7 @@ def _png_seeds() -> tuple[bytes, ...]:
 
 def run_png(data: bytes, folder: Path) -> None:
     """One PNG (the bytes) as the only image of a notMNIST-style tarball."""
-    from .mini_png_tar import regular
+    from ..mini_png_tar import regular
 
     info, payload = regular("notMNIST_small/C/glyph.png", data)
     plain = io.BytesIO()
@@ -476,7 +307,7 @@ def _mnist1d_seeds() -> tuple[bytes, ...]:
 
 def run_mnist1d(data: bytes, folder: Path) -> None:
     """The MNIST-1D pickle split builder (restricted unpickler)."""
-    from ..prepare.mnist1d_split import build_mnist1d_pickle_split
+    from ...prepare.mnist1d_split import build_mnist1d_pickle_split
 
     spec = _spec(*_MNIST1D)
     split = spec.splits["train"]
@@ -488,8 +319,8 @@ def run_mnist1d(data: bytes, folder: Path) -> None:
 # registry YAML
 @functools.lru_cache(maxsize=None)
 def _registry_seeds() -> tuple[bytes, ...]:
-    from ..registry import get_registry
-    from ..registry.dump import dump_registry
+    from ...registry import get_registry
+    from ...registry.dump import dump_registry
 
     registry = get_registry()
     seeds = [dump_registry([registry.dataset(n)]).encode() for n in ("mnist", "notmnist/small", "mnist1d")]
@@ -505,7 +336,7 @@ def _registry_seeds() -> tuple[bytes, ...]:
 
 def run_registry(data: bytes, folder: Path) -> None:
     """``load_registry_text`` on the bytes decoded as UTF-8 (undecodable bytes replaced)."""
-    from ..registry.loader import load_registry_text
+    from ...registry.loader import load_registry_text
 
     load_registry_text(data.decode("utf-8", errors="replace"), "fuzz.yaml")
 
@@ -520,90 +351,3 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("mnist1d", run_mnist1d, lambda: list(_mnist1d_seeds()), "MNIST-1D pickle (restricted unpickler)"),
     Target("registry", run_registry, lambda: list(_registry_seeds()), "registry YAML (strict loader)"),
 ]}
-
-
-# --------------------------------------------------------------------------- mutators
-
-_INTERESTING = (0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 1 << 20)
-
-
-def mutate_bytes(data: bytes, rng: random.Random, others: list[bytes] | None = None, rounds: int = 0) -> bytes:
-    """Byte-level havoc: bit flips, byte sets, interesting integers, chunk insert/delete/duplicate, truncation, splicing."""
-    out = bytearray(data)
-    for _ in range(rounds or rng.choice((1, 1, 2, 3, 5, 8))):
-        op = rng.randrange(9)
-        pos = rng.randrange(len(out) + 1)
-        if op == 0 and out:  # bit flip
-            i = min(pos, len(out) - 1)
-            out[i] ^= 1 << rng.randrange(8)
-        elif op == 1 and out:  # random byte
-            out[min(pos, len(out) - 1)] = rng.randrange(256)
-        elif op == 2:  # interesting integer, either byte order
-            width = rng.choice((1, 2, 4, 8))
-            value = rng.choice(_INTERESTING) % (1 << (8 * width))
-            out[pos:pos + width] = value.to_bytes(width, rng.choice(("big", "little")))
-        elif op == 3 and out:  # delete a chunk
-            out[pos:pos + rng.randrange(1, 64)] = b""
-        elif op == 4:  # insert random bytes
-            out[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 32)))
-        elif op == 5 and out:  # duplicate a chunk
-            start = rng.randrange(len(out))
-            out[pos:pos] = out[start:start + rng.randrange(1, 256)]
-        elif op == 6 and out:  # truncate
-            del out[pos:]
-        elif op == 7 and others:  # splice with another seed
-            other = rng.choice(others)
-            cut = rng.randrange(len(other) + 1)
-            out = out[:pos] + other[cut:]
-        elif op == 8 and out:  # overwrite a run with one repeated byte
-            n = rng.randrange(1, 128)
-            out[pos:pos + n] = bytes([rng.choice((0, 0xFF, rng.randrange(256)))]) * n
-    return bytes(out)
-
-
-def _zip_members(data: bytes) -> list[tuple[zipfile.ZipInfo, bytes]] | None:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            return [(info, zf.read(info)) for info in zf.infolist()]
-    except Exception:  # noqa: BLE001 - not a readable zip: mutate its bytes instead
-        return None
-
-
-def _rezip(members: list[tuple[zipfile.ZipInfo, bytes]]) -> bytes:
-    import warnings
-
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), zipfile.ZipFile(buffer, "w") as zf:
-        warnings.simplefilter("ignore")  # duplicate names are one of the hostile inputs
-        for info, payload in members:
-            zf.writestr(info, payload)
-    return buffer.getvalue()
-
-
-def mutate(data: bytes, rng: random.Random, others: list[bytes] | None = None) -> bytes:
-    """One mutant of ``data``: raw havoc, or havoc inside its container (gzip, xz, zip) repacked.
-
-    Repacking keeps CRCs and sizes consistent, so the mutant gets past the container
-    checks and reaches the inner reader; raw havoc tests the container checks themselves.
-    """
-    from ..formats.compression import detect
-
-    kind = detect(data[:8])
-    if kind in ("gzip", "xz") and rng.random() < 0.6:
-        try:
-            inner = gzip.decompress(data) if kind == "gzip" else lzma.decompress(data)
-        except Exception:  # noqa: BLE001 - a damaged container: mutate its bytes
-            return mutate_bytes(data, rng, others)
-        return _compress(mutate(inner, rng, None), kind)
-    if kind == "zip" and rng.random() < 0.6:
-        members = _zip_members(data)
-        if members:
-            i = rng.randrange(len(members))
-            info, payload = members[i]
-            if rng.random() < 0.2:  # hostile names: traversal, absolute, duplicate
-                info = zipfile.ZipInfo(rng.choice(("../x", "/abs/x", members[0][0].filename, info.filename + "/")),
-                                       date_time=(2019, 1, 1, 0, 0, 0))
-                info.compress_type = members[i][0].compress_type
-            members[i] = (info, mutate(payload, rng, None))
-            return _rezip(members)
-    return mutate_bytes(data, rng, others)
