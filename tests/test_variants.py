@@ -149,3 +149,25 @@ def test_cache_keys_follow_the_transform_algorithms_version():
     from mnistfamily.prepare.variant import TRANSFORMS_VERSION
 
     assert TRANSFORMS_VERSION == T.ALGORITHMS_VERSION  # bump both when outputs change for a spec
+
+
+def test_a_full_disk_while_preparing_a_variant_is_a_clear_error(served, cache, monkeypatch):
+    import errno
+
+    from mnistfamily.errors import CacheError
+    from mnistfamily.prepare import cache as cache_module
+
+    _, mini = served
+    mf.load("mnist", "test", registry=mini.registry, data_dir=cache)  # the base, prepared before the disk fills
+    real_save = cache_module.EntryWriter.save
+
+    def full(self, name, array):
+        if name == "labels":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(self, name, array)
+
+    monkeypatch.setattr(cache_module.EntryWriter, "save", full)
+    with pytest.raises(CacheError, match=r"(?s)mnist/deskewed \[test\]: the prepared arrays.*free some space"):
+        mf.load("mnist/deskewed", "test", registry=mini.registry, data_dir=cache)
+    prepared = cache / "prepared" / "mnist" / "deskewed"
+    assert not [p for p in prepared.iterdir() if p.name.startswith(".tmp-")]

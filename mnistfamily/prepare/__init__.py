@@ -9,9 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ..errors import CacheError, MnistFamilyError
 from ..registry import DatasetSpec, SplitSpec
-from .cache import EntryWriter, PreparedEntry, entry_dir, entry_key, read_entry, remove_leftovers, verify_entry
+from .cache import EntryWriter, PreparedEntry, build_entry, entry_dir, entry_key, read_entry, verify_entry
 
 __all__ = ["prepare_split", "entry_for", "read_entry", "verify_entry", "BUILDERS", "builder", "PreparedEntry"]
 
@@ -91,34 +90,14 @@ def load_prepared(root: Path, spec: DatasetSpec, split: SplitSpec,
 def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[str, Path],
                   sources: list[dict], orientation: str = "upright") -> PreparedEntry:
     """Decode a split from verified local files into the cache and return its arrays."""
-    final = entry_for(root, spec, split, orientation)
-    from ..fetch import make_folder
-
-    make_folder(final.parent)
-    from filelock import FileLock
-
     from .. import __version__
 
-    with FileLock(str(final) + ".lock", timeout=3600):
-        remove_leftovers(final)
-        entry = read_entry(final)
-        if entry is not None:
-            return entry
+    final = entry_for(root, spec, split, orientation)
+
+    def build(writer: EntryWriter) -> dict:
         _log().info("preparing %s [%s] in %s", spec.name, split.name, final)
-        try:
-            with EntryWriter(final) as writer:  # on any error the temporary folder is removed
-                builder(spec.format)(spec, split, paths, writer, transpose=transposes(spec, orientation))
-                writer.commit({
-                    "dataset": spec.name, "split": split.name,
-                    "library_version": __version__, "recipe": recipe(spec, split, orientation),
-                    "sources": sources,
-                })
-        except OSError as exc:
-            if isinstance(exc, MnistFamilyError):
-                raise
-            raise CacheError.cannot_write(f"{spec.name} [{split.name}]: the prepared arrays", final.parent,
-                                          exc) from exc
-    entry = read_entry(final)
-    if entry is None:  # pragma: no cover - only if the folder vanished under us
-        raise RuntimeError(f"prepared entry {final} disappeared right after it was written")
-    return entry
+        builder(spec.format)(spec, split, paths, writer, transpose=transposes(spec, orientation))
+        return {"dataset": spec.name, "split": split.name, "library_version": __version__,
+                "recipe": recipe(spec, split, orientation), "sources": sources}
+
+    return build_entry(final, f"{spec.name} [{split.name}]: the prepared arrays", build)

@@ -89,6 +89,39 @@ def read_entry(path: Path) -> PreparedEntry | None:
     return PreparedEntry(path, arrays, manifest)
 
 
+def build_entry(final: Path, what: str, build: Callable[["EntryWriter"], dict]) -> PreparedEntry:
+    """The entry at ``final``: read if complete, else built once by ``build`` and returned.
+
+    Under the entry's lock (so N processes build it once): what killed builders left is
+    removed, a complete entry is simply read, and otherwise ``build(writer)`` fills an
+    :class:`EntryWriter` and returns the manifest, which is committed. Any write error (a
+    full disk) is a :class:`CacheError` naming ``what`` and the folder; nothing half-written
+    stays behind.
+    """
+    from filelock import FileLock  # the writers' imports stay off the warm (read-only) path
+
+    from ..errors import MnistFamilyError
+    from ..fetch import make_folder
+
+    make_folder(final.parent)
+    with FileLock(str(final) + ".lock", timeout=3600):
+        remove_leftovers(final)
+        entry = read_entry(final)
+        if entry is not None:
+            return entry
+        try:
+            with EntryWriter(final) as writer:  # on any error the temporary folder is removed
+                writer.commit(build(writer))
+        except OSError as exc:
+            if isinstance(exc, MnistFamilyError):
+                raise
+            raise CacheError.cannot_write(what, final.parent, exc) from exc
+    entry = read_entry(final)
+    if entry is None:  # pragma: no cover - only if the folder vanished under us
+        raise CacheError(f"prepared entry {final} disappeared right after it was written")
+    return entry
+
+
 def remove_leftovers(final: Path) -> None:
     """Delete what killed processes left beside ``final``: temporary and half-deleted entries.
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..registry import DatasetSpec, SplitSpec
-from .cache import EntryWriter, PreparedEntry, entry_dir, entry_key, read_entry, remove_leftovers
+from .cache import EntryWriter, PreparedEntry, build_entry, entry_dir, entry_key
 
 log = logging.getLogger("mnistfamily.prepare")
 
@@ -61,35 +61,22 @@ def variant_entry(root: Path, spec: DatasetSpec, split: SplitSpec, base_recipe: 
 def prepare_variant(root: Path, spec: DatasetSpec, split: SplitSpec, base, base_recipe: dict,
                     sources: list[dict]) -> PreparedEntry:
     """Build (once, under a lock) and return the entry of a variant split from its base Dataset."""
-    from filelock import FileLock
-
     from .. import __version__
-    from ..fetch import make_folder
     from ..transforms import apply_in_chunks, from_spec
 
-    final = variant_entry(root, spec, split, base_recipe)
-    make_folder(final.parent)
-    with FileLock(str(final) + ".lock", timeout=3600):
-        remove_leftovers(final)
-        entry = read_entry(final)
-        if entry is not None:
-            return entry
+    def build(writer: EntryWriter) -> dict:
         transform = from_spec(chain_spec(spec))
         log.info("preparing %s [%s] from %s through %r", spec.name, split.name, spec.base, transform)
-        with EntryWriter(final) as writer:
-            probe = transform(np.asarray(base.images[:1]), index=base.index[:1])
-            images = writer.create("images", probe.dtype, (len(base), *probe.shape[1:]))
-            apply_in_chunks(transform, base.images, base.index, chunk_size=CHUNK, out=images)
-            del images  # no msync: the rename publishes the pages; a flush only waits for the disk
-            writer.save("labels", np.asarray(base.labels))
-            writer.save("index", np.asarray(base.index))
-            for column, values in base.metadata.items():
-                writer.save(f"meta.{column}", np.asarray(values))
-            writer.commit({
-                "dataset": spec.name, "split": split.name, "library_version": __version__,
-                "recipe": variant_recipe(spec, split, base_recipe), "sources": sources,
-            })
-    entry = read_entry(final)
-    if entry is None:  # pragma: no cover - only if the folder vanished under us
-        raise RuntimeError(f"prepared entry {final} disappeared right after it was written")
-    return entry
+        probe = transform(np.asarray(base.images[:1]), index=base.index[:1])
+        images = writer.create("images", probe.dtype, (len(base), *probe.shape[1:]))
+        apply_in_chunks(transform, base.images, base.index, chunk_size=CHUNK, out=images)
+        del images  # no msync: the rename publishes the pages; a flush only waits for the disk
+        writer.save("labels", np.asarray(base.labels))
+        writer.save("index", np.asarray(base.index))
+        for column, values in base.metadata.items():
+            writer.save(f"meta.{column}", np.asarray(values))
+        return {"dataset": spec.name, "split": split.name, "library_version": __version__,
+                "recipe": variant_recipe(spec, split, base_recipe), "sources": sources}
+
+    final = variant_entry(root, spec, split, base_recipe)
+    return build_entry(final, f"{spec.name} [{split.name}]: the prepared arrays", build)
