@@ -32,7 +32,7 @@ def test_a_recompressed_copy_verifies_by_content_and_its_payload_is_kept(tmp_pat
     assert result.method == "payload"
     assert result.payload_path == kept
     assert kept.read_bytes() == PAYLOAD  # decompressed once, kept for the caller
-    assert result.sha256 == hashlib.sha256(PAYLOAD).hexdigest()  # the bytes that will be stored
+    assert result.sha256 == hashlib.sha256(PAYLOAD).hexdigest()  # the content it matched by
 
 
 def test_the_published_file_keeps_nothing(tmp_path):

@@ -27,7 +27,7 @@ from ..formats.zipmember import ZIP_READ_ERRORS, check_member
 from ..registry import DatasetSpec, FileSpec
 from .locations import Location
 from .transfer import TransferFailed, open_random_access
-from .verify import Verification, hash_file, verify_file
+from .verify import Verification, verify_file
 
 log = logging.getLogger("mnistfamily.fetch")
 _CHUNK = 1 << 20
@@ -110,9 +110,10 @@ def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, 
                 f"{spec.name}: neither {file.name} nor its archive {archive.name} has a checksum in the "
                 "registry. Pass allow_unverified=True to use them anyway.")
         # trusted only as part of the verified archive: extract afresh from it every time
-        archive_path, _ = fetch_file(spec, archive, root=root, **options)
+        archive_path, archive_check = fetch_file(spec, archive, root=root, **options)
         _extract_locked(archive_path, file, target, f"{spec.name}: {archive_path}")
-        return target, Verification("archive", target.stat().st_size, sha256=hash_file(target, "sha256"))
+        return target, Verification("archive", target.stat().st_size, sha256=archive_check.sha256,
+                                    md5=archive_check.md5)
 
     if target.exists():
         checked = _check_cached(target, file, spec)

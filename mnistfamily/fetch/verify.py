@@ -21,6 +21,9 @@ class Verification:
 
     method: str
     size: int
+    #: the digest the match was made on: the file's own for ``"published"``, its decompressed
+    #: content's for ``"payload"``, the archive's for ``"archive"`` (computing another would
+    #: cost a second pass over the file)
     sha256: str | None = None
     md5: str | None = None
     #: where the decompressed payload was kept, when ``verify_file`` was asked to keep it
@@ -163,10 +166,7 @@ def verify_file(path: str | os.PathLike[str], spec: FileSpec,
             digest, payload_size = hash_payload(path, spec.payload_size, keep=keep_payload)
             if digest == spec.payload_sha256 and (spec.payload_size in (None, payload_size)):
                 kept = Path(keep_payload) if keep_payload is not None and os.path.exists(keep_payload) else None
-                # the sha256 of the file as it is stored, for the caller's records: the kept
-                # payload when there is one (that is what will be stored), else the file itself
-                stored_sha256 = spec.payload_sha256 if kept is not None else hash_file(path, "sha256")
-                return Verification("payload", size, sha256=stored_sha256, payload_path=kept)
+                return Verification("payload", size, sha256=digest, payload_path=kept)
         except BaseException:
             if keep_payload is not None:
                 Path(keep_payload).unlink(missing_ok=True)
