@@ -167,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     if current != text:
-        BUILTIN_JSON.write_text(text, encoding="utf-8")
+        tmp = BUILTIN_JSON.with_name(f".{BUILTIN_JSON.name}.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, BUILTIN_JSON)  # a package never holds half a registry
         print(f"wrote {BUILTIN_JSON}")
     return 0
 
