@@ -361,8 +361,10 @@ def test_the_generator_reproduces_the_official_file(realdata):
     np.testing.assert_array_equal(ours["y"], np.concatenate([official["y"], official["y_test"]]))
     np.testing.assert_array_equal(ours["t"], official["t"])
     x = np.concatenate([official["x"], official["x_test"]])
-    assert np.abs(ours["x"] - x).max() <= 4.5e-16
-    assert (ours["x"] != x).sum() < 500  # last-bit differences only, in the smoothed noise
+    # Rounding differences only: how many values differ depends on the machine's `log` (109 on one
+    # x86-64 machine, 61,812 on another), but none by more than two units in the last place of values
+    # whose magnitude is below 8 (one unit there is 8.9e-16).
+    assert np.abs(ours["x"] - x).max() <= 2 * 8.9e-16
 
 
 def test_whole_set_extras_reach_the_dataset_and_survive_selection(tmp_path):
