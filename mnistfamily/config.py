@@ -23,6 +23,9 @@ MNISTFAMILY_PROGRESS
 MNISTFAMILY_RETRIES, MNISTFAMILY_BACKOFF, MNISTFAMILY_CONNECT_TIMEOUT, MNISTFAMILY_READ_TIMEOUT
     Attempts per location, first backoff and the two timeouts of a download (seconds).
     Read when a download starts, so changing them in a running process takes effect.
+MNISTFAMILY_LOCK_TIMEOUT
+    Seconds to wait for another process that is downloading, preparing or exporting the same
+    thing (default 3600); then the wait ends with an error naming that process.
 """
 
 from __future__ import annotations
@@ -138,3 +141,8 @@ def connect_timeout() -> float:
 def read_timeout() -> float:
     """Seconds of silence within a body before giving up (``MNISTFAMILY_READ_TIMEOUT``, default 60)."""
     return _env_number("MNISTFAMILY_READ_TIMEOUT", 60.0, minimum=0.001)
+
+
+def lock_timeout() -> float:
+    """Seconds to wait for another process's lock (``MNISTFAMILY_LOCK_TIMEOUT``, default 3600)."""
+    return _env_number("MNISTFAMILY_LOCK_TIMEOUT", 3600.0, minimum=0)

@@ -97,3 +97,14 @@ class InsecureTransportError(DownloadError):
     Plain (unencrypted) ``http://`` is used only for files the registry has a checksum for;
     the message names each refused URL and says what to do instead.
     """
+
+
+class LockTimeoutError(MnistFamilyError, TimeoutError):
+    """Another process held a lock (a download, a prepared entry, an export) longer than we would wait."""
+
+    @classmethod
+    def waited(cls, what: str, lock: object, seconds: float, holder: str) -> "LockTimeoutError":
+        """The error after waiting ``seconds`` for ``lock``, held by ``holder`` (see ``safe_write``)."""
+        return cls(f"{what}: waited {seconds:g} s for {lock}, held by {holder}. If that process is still "
+                   "working, let it finish (its result will be used); if it hangs, stop it. To wait longer, "
+                   "set MNISTFAMILY_LOCK_TIMEOUT (seconds).")
