@@ -108,6 +108,21 @@ def test_path_separators_in_file_names_are_rejected():
         load_registry_text(bad, "bad.yaml")
 
 
+@pytest.mark.parametrize("old, new, message", [
+    ("images-idx3-ubyte.gz: {", '"images\\0-idx3-ubyte.gz": {', "may not contain control characters"),
+    ("images-idx3-ubyte.gz: {", '"images-idx3-ubyte.gz\\n": {', "may not contain control characters"),
+    ("  tiny:", '  "tiny\\n":', "is not a dataset name"),
+    ("  tiny:", '  "tiny/../x":', "is not a dataset name"),
+    ("train: {", '"train\\n": {', "is not a split name"),
+])
+def test_control_characters_and_trailing_newlines_in_names_are_rejected(old, new, message):
+    """A NUL once escaped as a raw ValueError, and a name ending in a newline was accepted."""
+    bad = GOOD.replace(old, new, 1)
+    assert bad != GOOD
+    with pytest.raises(RegistryError, match=message):
+        load_registry_text(bad, "bad.yaml")
+
+
 @pytest.mark.parametrize("text, message", [
     ("", "empty"),
     ("version: 1\ndatasets: [1, 2]\n", "expected a mapping"),

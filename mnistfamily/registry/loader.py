@@ -15,6 +15,7 @@ from typing import Any, Callable
 import yaml
 
 from ..errors import RegistryError
+from .names import dataset_name_problem, file_name_problem, split_name_problem
 from .schema import DatasetSpec, FileSpec, SplitSpec
 
 try:  # libyaml parses the registry several times faster
@@ -24,8 +25,6 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
 
 UNKNOWN = "unknown"
 _HEX = {"md5": re.compile(r"^[0-9a-f]{32}$"), "sha256": re.compile(r"^[0-9a-f]{64}$")}
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*)?$")
-_SPLIT = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 #: Split keys each format accepts: key -> (kind, required). Kinds: "file" (a name from the
 #: dataset's files), "rows" ([start, stop]), "str". Adding a format = a builder in
@@ -228,9 +227,9 @@ def _walk(walker: _Walker, root: yaml.Node, source: str) -> dict[str, DatasetSpe
     datasets: dict[str, DatasetSpec] = {}
     if "datasets" in top:
         for name, (node, key_node) in walker.mapping(top["datasets"][0], "datasets").items():
-            if not _NAME.match(name):
-                walker.problem(f"datasets.{name}", key_node,
-                               "dataset names are lower-case 'family' or 'family/variant'")
+            problem = dataset_name_problem(name)
+            if problem is not None:
+                walker.problem(f"datasets.{name!r}", key_node, problem)
             is_variant = isinstance(node, yaml.MappingNode) and any(
                 getattr(k, "value", None) == "base" for k, _ in node.value)
             spec = (_variant if is_variant else _dataset)(walker, name, node, source)
@@ -324,8 +323,9 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
     files: dict[str, FileSpec] = {}
     if "files" in f:
         for fname, (fnode, key_node) in w.mapping(f["files"][0], f"{path}.files").items():
-            if "/" in fname or "\\" in fname or fname in (".", ".."):
-                w.problem(f"{path}.files.{fname}", key_node, "file names may not contain path separators")
+            problem = file_name_problem(fname)
+            if problem is not None:
+                w.problem(f"{path}.files.{fname!r}", key_node, problem)
                 continue
             spec = _file(w, f"{path}.files.{fname}", fname, fnode)
             if spec is not None:
@@ -340,8 +340,9 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
     splits: dict[str, SplitSpec] = {}
     if "splits" in f:
         for sname, (snode, key_node) in w.mapping(f["splits"][0], f"{path}.splits").items():
-            if not _SPLIT.match(sname):
-                w.problem(f"{path}.splits.{sname}", key_node, "split names are lower-case words")
+            problem = split_name_problem(sname)
+            if problem is not None:
+                w.problem(f"{path}.splits.{sname!r}", key_node, problem)
             split = _split(w, f"{path}.splits.{sname}", sname, snode, files, fmt)
             if split is not None:
                 splits[sname] = split
