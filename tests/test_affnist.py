@@ -314,5 +314,5 @@ def test_registry_entries_match_the_facts():
     for info in (transformed, centered):
         assert info.license.startswith("unknown")
         assert "Tijmen Tieleman" in info.citation
-        assert all(u.startswith("http://www.cs.toronto.edu/~tijmen/affNIST/32x/") for urls in info.urls.values()
+        assert all(u.startswith("https://www.cs.toronto.edu/~tijmen/affNIST/32x/") for urls in info.urls.values()
                    for u in urls)

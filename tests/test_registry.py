@@ -233,3 +233,88 @@ def test_sizes_map_image_sizes_to_entries(tmp_path):
     path.write_text(doc.replace("64: tiny-64}", "64: tiny-128}"))
     with pytest.raises(RegistryError, match="sizes.64: names 'tiny-128', which is not a dataset"):
         Registry.from_files([path])
+
+
+# --------------------------------------------------------------------------- registry truth
+# Values the registry used to mark `unknown`, filled in where two independent sources agree
+# (shared/reference/registry-audit.md): a Git LFS copy of EMNIST's gzip/ folder and a mirror's
+# hash list for the EMNIST members; torchvision's prototype datasets and the same hash list for
+# the QMNIST images.
+
+EMNIST_MEMBERS = {  # member: (size, sha256), as both sources give them
+    "emnist-byclass-train-images-idx3-ubyte.gz":
+        (173367313, "9e21987f03a6eb8b870187e785883ddad96947299587908f1a7ec2ca0f4be5f0"),
+    "emnist-bymerge-test-labels-idx1-ubyte.gz":
+        (79351, "8bda1516255683ba9071e141947ca0c91a911176065cdd6259b0b4d8dc5b5f35"),
+    "emnist-balanced-train-images-idx3-ubyte.gz":
+        (28207740, "74295e75e4e9fa2c102147460ee7eb763653d5132d883a84fb88932bfb8d2db4"),
+    "emnist-letters-test-images-idx3-ubyte.gz":
+        (5039157, "50f0e93d75b99b463e9760b8345866f22587fa2c2fba472730a5ba09c693412d"),
+    "emnist-digits-train-labels-idx1-ubyte.gz":
+        (113859, "6638a6ff5fe2eefd9cca2471995b46c82986b8e4b2a70d2f5ce8e05d7edb319e"),
+    "emnist-mnist-train-images-idx3-ubyte.gz":
+        (14873795, "5f9942f441031c0f1f2e4d162059fd6e19ea808b34c328b6d16cab0ed24c78f2"),
+}
+
+
+def test_every_emnist_member_has_its_own_size_and_sha256():
+    registry = get_registry()
+    members = {}
+    for split in ("byclass", "bymerge", "balanced", "letters", "digits", "mnist"):
+        spec = registry.dataset(f"emnist/{split}")
+        members.update({f.name: f for f in spec.files.values() if f.archive})
+    assert len(members) == 24
+    for name, file in members.items():
+        # known size and sha256: each split is read member by member, never the 536 MB archive
+        assert file.size is not None and file.sha256 is not None, name
+    for name, (size, sha256) in EMNIST_MEMBERS.items():
+        assert (members[name].size, members[name].sha256) == (size, sha256)
+    # one source only (numpyvision) has md5s for the `mnist` split's members: left unknown
+    assert all(f.md5 is None for n, f in members.items() if n.startswith("emnist-mnist-"))
+    # no source publishes the sha256 of a member's decompressed content
+    assert all(f.payload_sha256 is None for f in members.values())
+
+
+def test_qmnist_image_sha256_where_two_sources_agree():
+    files = get_registry().dataset("qmnist").files
+    assert files["qmnist-train-images-idx3-ubyte.gz"].sha256 == \
+        "9e26a7bf1683614e065d7b76460ccd52807165b3f22561fb782bd9f38c52b51d"
+    assert files["qmnist-test-images-idx3-ubyte.gz"].sha256 == \
+        "43fc22bf7498b8fc98de98369d72f752d0deabc280a43a7bcc364ab19e57b375"
+    assert files["xnist-images-idx3-ubyte.xz"].sha256 is None  # torchvision's prototype only
+
+
+def test_payload_sizes_follow_from_the_idx_layout_and_the_counts():
+    """An IDX payload is its header (4 + 4 per dimension bytes) and N values: sizes no one needs to publish."""
+    registry = get_registry()
+    checked = set()
+    for spec in registry:
+        if spec.format != "idx" or spec.label_columns or spec.packaged:
+            continue
+        for split in spec.splits.values():
+            if split.rows or split.num_examples is None:
+                continue
+            n = split.num_examples
+            for name, expected in ((split.images, 16 + n * 28 * 28), (split.labels, 8 + n)):
+                file = spec.file(name)
+                if file.payload_size is not None:
+                    assert file.payload_size == expected, (spec.name, name)
+                    checked.add((spec.family, name))
+    for family, name in [("fashion-mnist", "train-images-idx3-ubyte.gz"), ("kmnist", "t10k-images-idx3-ubyte.gz"),
+                         ("kmnist", "t10k-labels-idx1-ubyte.gz"), ("emnist", "emnist-byclass-train-images-idx3-ubyte.gz"),
+                         ("emnist", "emnist-letters-test-labels-idx1-ubyte.gz")]:
+        assert (family, name) in checked
+    qmnist = registry.dataset("qmnist").files
+    assert qmnist["qmnist-train-images-idx3-ubyte.gz"].payload_size == 16 + 60000 * 784
+    assert qmnist["xnist-images-idx3-ubyte.xz"].payload_size == 16 + 402953 * 784
+
+
+def test_download_addresses_are_the_current_ones():
+    registry = get_registry()
+    for split in ("byclass", "bymerge", "balanced", "letters", "digits", "mnist"):
+        urls = mf.info(f"emnist/{split}").urls["gzip.zip"]
+        # NIST moved the archive in 2024; the old www.itl.nist.gov address no longer serves it
+        assert list(urls) == ["https://biometrics.nist.gov/cs_links/EMNIST/gzip.zip"], split
+    for name in ("kmnist", "k49", "affnist/transformed", "affnist/centered"):
+        spec = registry.dataset(name)
+        assert spec.base_url and spec.base_url.startswith("https://"), name
