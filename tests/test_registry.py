@@ -318,3 +318,75 @@ def test_download_addresses_are_the_current_ones():
     for name in ("kmnist", "k49", "affnist/transformed", "affnist/centered"):
         spec = registry.dataset(name)
         assert spec.base_url and spec.base_url.startswith("https://"), name
+
+
+# --------------------------------------------------------------------------- other spellings of a name
+
+@pytest.mark.parametrize("typed, name", [
+    ("MNIST", "mnist"), ("FashionMNIST", "fashion-mnist"), ("Fashion_MNIST", "fashion-mnist"),
+    ("KMNIST", "kmnist"), ("QMNIST", "qmnist"), ("EMNIST-Balanced", "emnist/balanced"),
+    ("emnist_letters", "emnist/letters"), ("MNIST-1D", "mnist1d"), ("mnist.sample", "mnist/sample"),
+])
+def test_case_and_punctuation_variants_name_the_dataset(typed, name):
+    assert mf.info(typed).name == name
+    assert get_registry().resolve(typed) == name
+
+
+def test_a_variant_loads_the_same_cache_entry(cache):
+    ds = mf.load("MNIST.Sample", "test", data_dir=cache)
+    assert ds.name == "mnist/sample"
+    assert (cache / "prepared" / "mnist" / "sample").is_dir()
+
+
+@pytest.mark.parametrize("typed", ["emnist", "EMNIST"])
+def test_a_family_name_alone_lists_the_family(typed):
+    with pytest.raises(UnknownNameError, match=r"'emnist' is a family of 6 datasets; name one of them: "
+                                               r"'emnist/balanced', 'emnist/byclass', .*'emnist/mnist'"):
+        mf.load(typed, "train")
+
+
+def test_typos_are_matched_after_folding_case_and_punctuation():
+    with pytest.raises(UnknownNameError, match=r"did you mean 'fashion-mnist'"):
+        mf.info("Fashon_MNIST")
+
+
+@pytest.mark.parametrize("typed", ["mnist\n", "mnist\x00", "MNIST\t", "../mnist", "mnist;rm"])
+def test_control_characters_and_other_text_are_never_taken_for_a_name(typed):
+    with pytest.raises(UnknownNameError, match="unknown dataset"):
+        mf.info(typed)
+
+
+def test_a_spelling_two_names_share_resolves_to_neither():
+    text = GOOD + textwrap.indent(textwrap.dedent("""\
+        tiny-one:
+          title: Tiny one
+          homepage: https://example.invalid/
+          license: MIT
+          citation: Nobody, 2026.
+          format: idx
+          image_shape: [28, 28]
+          classes: [a, b]
+          base_url: http://127.0.0.1:1/tiny/
+          files:
+            images-idx3-ubyte.gz: {size: 10, md5: 0123456789abcdef0123456789abcdef, sha256: unknown}
+          splits:
+            train: {num_examples: 3, images: images-idx3-ubyte.gz, labels: images-idx3-ubyte.gz}
+        tiny/one:
+          title: Tiny one again
+          homepage: https://example.invalid/
+          license: MIT
+          citation: Nobody, 2026.
+          format: idx
+          image_shape: [28, 28]
+          classes: [a, b]
+          base_url: http://127.0.0.1:1/tiny/
+          files:
+            images-idx3-ubyte.gz: {size: 10, md5: 0123456789abcdef0123456789abcdef, sha256: unknown}
+          splits:
+            train: {num_examples: 3, images: images-idx3-ubyte.gz, labels: images-idx3-ubyte.gz}
+        """), "  ")
+    registry = Registry(load_registry_text(text, "two.yaml"))
+    assert registry.resolve("tiny-one") == "tiny-one" and registry.resolve("tiny/one") == "tiny/one"
+    assert registry.resolve("TINY_ONE") is None
+    with pytest.raises(UnknownNameError, match="did you mean"):
+        registry.dataset("TINY_ONE")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .. import config
 from ..errors import RegistryError, UnknownNameError
+from .names import lookup_key
 from .schema import DatasetSpec, FileSpec, SplitSpec, join_url
 
 __all__ = [
@@ -44,6 +45,7 @@ class Registry:
         self._specs = dict(specs or {})
         self._compiled = dict(compiled or {})
         self._names = sorted(set(self._specs) | set(self._compiled))
+        self._keys: dict[str, list[str]] | None = None  # lookup key -> names, built on the first miss
 
     def _spec(self, name: str) -> DatasetSpec | None:
         spec = self._specs.get(name)
@@ -106,14 +108,42 @@ class Registry:
         return len(self._names)
 
     def dataset(self, name: str) -> DatasetSpec:
-        """The spec called ``name``; an unknown name gets the close matches in the error."""
-        spec = self._spec(name)
+        """The spec called ``name``, also under another spelling of it (``MNIST``, ``FashionMNIST``).
+
+        An unknown name gets an error with the close matches; a family's name alone
+        (``emnist``) gets the family's datasets (``emnist/balanced``, ...).
+        """
+        spec = self._spec(name) if isinstance(name, str) else None
         if spec is None:
-            raise UnknownNameError(
-                f"unknown dataset {name!r}{_suggest(name, self._names)} "
-                "(mnistfamily.datasets() lists every name)"
-            )
+            resolved = self.resolve(name)
+            spec = self._spec(resolved) if resolved is not None else None
+        if spec is None:
+            raise UnknownNameError(_unknown_dataset(name, self._names))
         return spec
+
+    def resolve(self, name: object) -> str | None:
+        """The registry name ``name`` stands for: itself, or the one name it spells differently.
+
+        Case, ``-``, ``_``, ``.``, ``/`` and spaces do not matter (``FashionMNIST`` is
+        ``fashion-mnist``, ``EMNIST_balanced`` is ``emnist/balanced``); a spelling two names
+        share resolves to neither. None when nothing matches.
+
+        >>> from mnistfamily.registry import get_registry
+        >>> get_registry().resolve("FashionMNIST"), get_registry().resolve("MNIST"), get_registry().resolve("emnist")
+        ('fashion-mnist', 'mnist', None)
+        """
+        if isinstance(name, str) and name in self:
+            return name
+        key = lookup_key(name)
+        if key is None:
+            return None
+        if self._keys is None:
+            keys: dict[str, list[str]] = {}
+            for known in self._names:
+                keys.setdefault(lookup_key(known) or known, []).append(known)
+            self._keys = keys
+        matches = self._keys.get(key, [])
+        return matches[0] if len(matches) == 1 else None
 
     def split(self, name: str, split: str) -> SplitSpec:
         """The split ``split`` of dataset ``name``, with close matches on a typo."""
@@ -166,10 +196,36 @@ def _resolve_variants(specs: dict[str, DatasetSpec], problems: list[str]) -> dic
     return resolved
 
 
-def _suggest(word: str, choices) -> str:
+def _unknown_dataset(name: object, names: list[str]) -> str:
+    """The message for a dataset name that is not in the registry: the family's datasets, or close matches."""
+    shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
+    key = lookup_key(name)
+    if key is not None:
+        # a family's name alone ("emnist", torchvision's "EMNIST"): its datasets, not look-alikes
+        members = [n for n in names if "/" in n and lookup_key(n.split("/", 1)[0]) == key]
+        if members:
+            listed = ", ".join(repr(m) for m in members[:12]) + (f" and {len(members) - 12} more"
+                                                                  if len(members) > 12 else "")
+            return (f"unknown dataset {shown}: {members[0].split('/', 1)[0]!r} is a family of "
+                    f"{len(members)} datasets; name one of them: {listed} "
+                    "(mnistfamily.datasets() lists every name)")
+    if key is not None:  # close matches among the names folded the same way ("Fashon_MNIST")
+        folded = {lookup_key(n) or n: n for n in names}
+        matches = [folded[m] for m in _close_matches(key, list(folded))]
+        close = f": did you mean {' or '.join(repr(m) for m in matches)}?" if matches else ""
+    else:
+        close = _suggest(name, names) if isinstance(name, str) else ""
+    return f"unknown dataset {shown}{close} (mnistfamily.datasets() lists every name)"
+
+
+def _close_matches(word: str, choices: list[str]) -> list[str]:
     import difflib
 
-    matches = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.5)
+    return difflib.get_close_matches(word, choices, n=3, cutoff=0.5)
+
+
+def _suggest(word: str, choices) -> str:
+    matches = _close_matches(word, list(choices))
     return f": did you mean {' or '.join(repr(m) for m in matches)}?" if matches else ""
 
 

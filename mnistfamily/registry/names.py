@@ -71,3 +71,26 @@ def file_name_problem(name: object) -> str | None:
     if len(name.encode("utf-8", "surrogatepass")) > MAX_FILE_NAME_BYTES:
         return f"{_shown(name)}: file names may be at most {MAX_FILE_NAME_BYTES} bytes long"
     return None
+
+
+#: what a person may type for a registry name besides the name itself: any case, and one ``-``,
+#: ``_``, ``.``, ``/`` or space between words (torchvision's ``FashionMNIST``, ``EMNIST-balanced``)
+_LOOKUP_CHARS = re.compile(r"[A-Za-z0-9]+(?:[ ._/-][A-Za-z0-9]+)*")
+_SEPARATORS = re.compile(r"[ ._/-]")
+
+
+def lookup_key(name: object) -> str | None:
+    """The form two spellings of one dataset name share, or None for text no spelling could be.
+
+    Lower case with the separators dropped, so ``MNIST``, ``FashionMNIST``, ``fashion_mnist``
+    and ``EMNIST-Balanced`` meet ``mnist``, ``fashion-mnist`` and ``emnist/balanced``. Control
+    characters, anything else outside letters, digits and separators, and separators that do
+    not stand between two words (``../mnist``, ``mnist ``) give None: such text is never taken
+    for a name.
+
+    >>> lookup_key("FashionMNIST"), lookup_key("emnist/balanced"), lookup_key("mnist\\n")
+    ('fashionmnist', 'emnistbalanced', None)
+    """
+    if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH or _LOOKUP_CHARS.fullmatch(name) is None:
+        return None
+    return _SEPARATORS.sub("", name.lower()) or None
