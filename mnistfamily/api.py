@@ -277,6 +277,7 @@ def _prepare(root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str,
     paths: dict[str, Path] = {}
     sources: list[dict] = []
     missing: list[OfflineError] = []
+    _check_source(root, spec, list(split.files()), fetch_options.get("source"), f"{spec.name} [{split.name}]")
     for file_name in split.files():
         file = spec.file(file_name)
         try:
@@ -295,6 +296,21 @@ def _prepare(root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str,
         folder = cached_path(root, spec, spec.file(names[0])).parent
         raise missing_files_error(spec, names, folder, missing[0].reason)
     return prepare_split(root, spec, split, paths, sources, orientation)
+
+
+def _check_source(root: Path, spec: DatasetSpec, names: list[str], source: PathLike | None, what: str) -> None:
+    """With a local ``source=``: every file not yet in the cache must be there; say all that is wrong at once."""
+    if source is None:
+        return
+    from .fetch import cached_path
+    from .fetch.locations import check_source_folder
+
+    def cached(file) -> bool:
+        return cached_path(root, spec, file).exists() or (
+            file.archive is not None and cached_path(root, spec, spec.file(file.archive)).exists())
+
+    needed = [spec.file(n) for n in names if not cached(spec.file(n))]
+    check_source_folder(os.fspath(source), spec, needed, what)
 
 
 def download(name: str, split: str | None = None, *, source: PathLike | None = None,
@@ -316,6 +332,7 @@ def download(name: str, split: str | None = None, *, source: PathLike | None = N
     splits = [reg.split(name, split)] if split else list(spec.splits.values())
     names = dict.fromkeys(f for s in splits for f in s.files())
     root = config.cache_root(data_dir)
+    _check_source(root, spec, list(names), source, spec.name if split is None else f"{spec.name} [{split}]")
     return [fetch_file(spec, spec.file(f), root=root, source=source, allow_unverified=allow_unverified,
                        storage_options=storage_options)[0] for f in names]
 

@@ -196,8 +196,8 @@ def test_download_from_a_folder_without_the_files_is_an_error(capsys, data_dir, 
                          "--data-dir", data_dir)
     assert code == 2
     assert out == ""
-    assert err.startswith("error: mnist: t10k-images-idx3-ubyte.gz was not found")
-    assert str(empty) in err
+    assert err.startswith("error: mnist [test]: 2 of the 2 files needed cannot be taken from source=")
+    assert str(empty) in err and "t10k-images-idx3-ubyte.gz" in err and "t10k-labels-idx1-ubyte.gz" in err
 
 
 # ----------------------------------------------------------------------------- verify

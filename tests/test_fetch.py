@@ -182,7 +182,7 @@ def test_source_url_over_http(served, cache):
 def test_source_without_the_file_names_the_folder(served, cache, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(DownloadError, match=r"was not found in .*empty.*looked for"):
+    with pytest.raises(DownloadError, match=r"cannot be taken from source= .*empty \(searched .*empty"):
         _load(served[1], cache, source=empty)
 
 

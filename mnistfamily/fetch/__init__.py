@@ -27,7 +27,8 @@ from .. import config
 from ..errors import (CacheError, ChecksumError, DownloadError, InsecureTransportError, MnistFamilyError,
                       OfflineError, UnverifiedFileError)
 from ..registry import DatasetSpec, FileSpec, packaged_data_dir
-from .locations import Location, plain_http_refusal, redact, remote_locations, secret_values, source_locations
+from .locations import (Location, failure_advice, plain_http_refusal, redact, remote_locations, secret_values,
+                        source_locations)
 from .transfer import TransferFailed, copy_to
 from .verify import Verification, verify_file
 
@@ -313,8 +314,7 @@ def _fetch_from(locations: list[Location], spec: DatasetSpec, file: FileSpec, ta
             "the file, or add the file's sha256 to the registry.")
     raise DownloadError(
         f"{spec.name}: no location gave a verified copy of {file.name}. Tried:\n{listing}\n"
-        "Check your network or mirrors (MNISTFAMILY_MIRROR), or download the file yourself and "
-        "pass source= the folder that holds it.")
+        + failure_advice(locations))
 
 
 def _looks_like_html(path: Path) -> bool:

@@ -128,15 +128,17 @@ def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, 
             checked = _check_cached(target, file, spec)
             if checked is not None:
                 return target, checked
+        rejected_member: DownloadError | None = None
         if source is not None:  # a folder of already-extracted members is common: look there first
             from . import _fetch_from
             from .locations import source_locations
 
+            member_locations = source_locations(os.fspath(source), spec, file)
             try:
-                return target, _fetch_from(source_locations(os.fspath(source), spec, file), spec, file,
-                                           target, storage_options)
-            except DownloadError:
-                pass  # not there, or not the published bytes: look for the archive
+                return target, _fetch_from(member_locations, spec, file, target, storage_options)
+            except DownloadError as exc:  # look for the archive; a copy that was there but wrong is reported
+                if any(loc.protocol == "" and os.path.isfile(loc.url) for loc in member_locations):
+                    rejected_member = exc
         cached_archive = cached_path(root, spec, archive)
         failures: list[str] = []
         if cached_archive.exists():
@@ -156,6 +158,8 @@ def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, 
         try:
             archive_path, _ = fetch_file(spec, archive, root=root, **options)
         except DownloadError as exc:
+            if rejected_member is not None:
+                raise DownloadError(f"{rejected_member}\nNor is the archive there: {exc}") from None
             if failures:
                 raise DownloadError(f"{exc}\nReading the member directly also failed:\n"
                                     + "\n".join(f"  - {f}" for f in failures)) from None

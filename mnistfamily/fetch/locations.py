@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .. import config
+from ..errors import DownloadError
 from ..registry import DatasetSpec, FileSpec, join_url
 
 LOCAL_PROTOCOLS = {"", "file", "local", "memory"}
@@ -72,11 +73,133 @@ def expand(location: str) -> str:
     return os.path.expanduser(location) if protocol_of(location) == "" else location
 
 
-def source_locations(source: str, spec: DatasetSpec, file: FileSpec) -> list[Location]:
-    """Candidates inside a user's ``source=`` folder or URL."""
+#: the folder torchvision keeps a family's raw files in, under its ``root``: ``<root>/<name>/raw/``
+TORCHVISION_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST",
+                       "qmnist": "QMNIST", "emnist": "EMNIST"}
+
+
+def source_folders(source: str, spec: DatasetSpec, file: FileSpec) -> list[str]:
+    """The folders of ``source=`` searched for ``file``, in order.
+
+    The folder itself and its ``<family>/`` subfolder; for a member of an archive also the
+    ``gzip/`` folder the archive unpacks to (EMNIST); and torchvision's ``<Name>/raw/`` layout
+    (``source=`` its root, the ``<Name>`` folder or the ``raw`` folder itself).
+
+    >>> from mnistfamily.registry import get_registry
+    >>> spec = get_registry().dataset("emnist/balanced")
+    >>> source_folders("data", spec, spec.file("emnist-balanced-test-images-idx3-ubyte.gz"))
+    ['data', 'data/emnist', 'data/gzip', 'data/emnist/gzip', 'data/EMNIST/raw', 'data/raw']
+    """
     source = expand(source)
-    bases = [source, join_url(source, spec.family)]
-    return [Location(join_url(base, variant), "source") for base in bases for variant in name_variants(file.name)]
+    folders = [source, join_url(source, spec.family)]
+    if file.archive is not None and file.member and "/" in file.member:
+        inner = file.member.rsplit("/", 1)[0]  # "gzip": the folder the archive's members sit in
+        folders += [join_url(source, inner), join_url(join_url(source, spec.family), inner)]
+    torchvision = TORCHVISION_FOLDERS.get(spec.family)
+    if torchvision is not None:
+        folders += [join_url(join_url(source, torchvision), "raw"), join_url(source, "raw")]
+    return list(dict.fromkeys(folders))
+
+
+def source_locations(source: str, spec: DatasetSpec, file: FileSpec) -> list[Location]:
+    """Candidates inside a user's ``source=`` folder or URL: every folder, every name variant."""
+    return [Location(join_url(folder, variant), "source")
+            for folder in source_folders(source, spec, file) for variant in name_variants(file.name)]
+
+
+def check_source_folder(source: str, spec: DatasetSpec, files: list[FileSpec], what: str) -> None:
+    """Before anything is copied from a local ``source=``: say at once everything that is wrong.
+
+    A ``source=`` that does not exist, or is a file, and every file of ``files`` that the folder
+    does not hold (under any accepted name; for an archive member, nor its archive) or holds only
+    in a form that cannot be verified (decompressed, while no checksum of the decompressed
+    content is known), are reported together in one :class:`~mnistfamily.errors.DownloadError`
+    that lists each file with the names it is accepted under. URLs are left alone: listing a
+    remote folder would itself be network traffic.
+    """
+    import os
+
+    if protocol_of(source) != "" or not files:
+        return
+    folder = expand(source)
+    problems: list[str] = []
+    for file in files:
+        found, unverifiable = _candidates(folder, spec, file)
+        if file.archive is not None and not found:
+            found, _ = _candidates(folder, spec, spec.file(file.archive))
+        if found:
+            continue
+        if unverifiable:
+            problems.append(f"{file.name}: found {unverifiable[0]} decompressed, but no checksum of its decompressed "
+                            f"content is published, so it cannot be verified; provide {_accepted(file, True)}")
+        else:
+            problems.append(f"{file.name} (or {_accepted(file, False)})")
+    if os.path.isdir(folder) and not problems:
+        return
+    needed = "\n".join(f"  - {p}" for p in problems) if problems else ""
+    if not os.path.exists(folder):
+        head = f"{what}: source= {folder} does not exist."
+    elif not os.path.isdir(folder):
+        head = f"{what}: source= {folder} is a file, not a folder."
+        if any(os.path.basename(folder) in name_variants(f.name) or os.path.basename(folder) == f.archive
+               for f in files):
+            head += f" It is one of the files needed: pass the folder that holds it, source={os.path.dirname(folder) or '.'}."
+    else:
+        searched = ", ".join(source_folders(folder, spec, files[0]))
+        head = (f"{what}: {len(problems)} of the {len(files)} files needed cannot be taken from source= {folder} "
+                f"(searched {searched}).")
+    raise DownloadError(
+        f"{head} The files needed:\n{needed}\nPut them in one folder, as published or under one of the names "
+        "listed, and pass source= that folder. source= is used instead of mirrors and the internet, so "
+        "nothing was downloaded.")
+
+
+def _candidates(folder: str, spec: DatasetSpec, file: FileSpec) -> tuple[list[str], list[str]]:
+    """Paths in ``folder`` that may be ``file``, split into usable ones and ones that cannot be verified."""
+    import os
+
+    from ..formats.compression import detect
+
+    usable: list[str] = []
+    unverifiable: list[str] = []
+    for location in source_locations(folder, spec, file):
+        path = location.url
+        if not os.path.isfile(path):
+            continue
+        if not file.verifiable or file.payload_sha256 or os.path.basename(path) == file.name:
+            usable.append(path)
+            continue
+        try:
+            with open(path, "rb") as handle:
+                kind = detect(handle.read(8))
+        except OSError:
+            kind = None
+        (usable if kind is not None else unverifiable).append(path)
+    return usable, unverifiable
+
+
+def _accepted(file: FileSpec, compressed_only: bool) -> str:
+    """What else ``file`` is accepted as: its other names (or only the published file), or its archive."""
+    names = [file.name] if compressed_only else name_variants(file.name)[1:]
+    if file.archive is not None:
+        names.append(f"the archive {file.archive} holding it")
+    return " or ".join(names)
+
+
+def failure_advice(locations: list[Location]) -> str:
+    """What to do after no location gave a verified copy: advice that fits where the copies came from.
+
+    >>> failure_advice([Location("/data/x.gz", "source")])[:45]
+    'The copies in source= are not the published f'
+    """
+    if locations and all(loc.kind == "source" for loc in locations):
+        if any(loc.is_network for loc in locations):
+            return ("Check that source= holds the published files and can be read, or pass source= a local folder "
+                    "holding them.")
+        return ("The copies in source= are not the published files (damaged, truncated, or another version): "
+                "replace them with the files as published, or pass source= a folder that holds those.")
+    return ("Check your network or mirrors (MNISTFAMILY_MIRROR), or download the file yourself and "
+            "pass source= the folder that holds it.")
 
 
 def remote_locations(spec: DatasetSpec, file: FileSpec) -> list[Location]:
