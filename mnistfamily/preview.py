@@ -1,5 +1,8 @@
 """Preview images: a labelled grid with one row per class, as a Pillow image or a PNG file.
 
+Images ``(N, H, W)`` are shown as they are; one-dimensional examples ``(N, L)`` (MNIST-1D's
+sequences) are drawn as small line plots, one per cell.
+
 Pillow is imported inside the functions, so ``import mnistfamily`` (and a warm ``load``)
 never pays for it.
 """
@@ -18,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .dataset import Dataset
 
-__all__ = ["preview_grid", "save_preview", "CELL_GAP"]
+__all__ = ["preview_grid", "save_preview", "line_plots", "CELL_GAP"]
 
 #: pixels between cells, and around the grid
 CELL_GAP = 2
@@ -29,6 +32,10 @@ TEXT = 255
 #: class names longer than this are shortened with an ellipsis
 MAX_LABEL_CHARS = 16
 _LABEL_PAD = 4  # pixels left and right of the class names
+#: height in pixels (before ``scale``) of the line plot drawn for a one-dimensional example
+PLOT_HEIGHT = 28
+#: grey level of the zero line behind a line plot
+ZERO_LINE = 64
 
 
 def preview_grid(dataset: "Dataset", *, per_class: int = 8, scale: int = 2,
@@ -36,7 +43,9 @@ def preview_grid(dataset: "Dataset", *, per_class: int = 8, scale: int = 2,
     """A greyscale grid of examples: one row per class, the class name at the left.
 
     Each row shows ``per_class`` examples of its class, upscaled ``scale`` times with
-    nearest neighbour, white strokes on black as MNIST stores them. A class with fewer
+    nearest neighbour, white strokes on black as MNIST stores them. One-dimensional examples
+    (``(N, L)``, MNIST-1D) are drawn as line plots ``PLOT_HEIGHT`` pixels high and ``L`` wide,
+    all on one vertical scale, over a dim zero line. A class with fewer
     examples leaves the rest of its row blank (background grey). Rows follow
     ``dataset.classes``, so a dataset with 62 classes gives 62 rows; select classes first
     (``ds.filter(label=[...])``) for a shorter picture.
@@ -44,7 +53,8 @@ def preview_grid(dataset: "Dataset", *, per_class: int = 8, scale: int = 2,
     Parameters
     ----------
     dataset
-        A :class:`~mnistfamily.Dataset` (images ``(N, H, W)``; ``uint8``, or floats in 0-1).
+        A :class:`~mnistfamily.Dataset`: images ``(N, H, W)`` (``uint8``, or floats in 0-1), or
+        one-dimensional examples ``(N, L)`` of any numeric type.
     per_class
         Examples per row (at least 1).
     scale
@@ -77,10 +87,15 @@ def preview_grid(dataset: "Dataset", *, per_class: int = 8, scale: int = 2,
     if not classes:
         raise ValueError(f"{dataset.name or 'the dataset'} has no classes to preview")
     images = np.asarray(dataset.images) if not isinstance(dataset.images, np.ndarray) else dataset.images
-    if images.ndim != 3:
-        raise ValueError(f"expected images of shape (N, H, W), found {images.shape}")
+    if images.ndim not in (2, 3) or images.shape[-1] == 0:
+        raise ValueError(f"{dataset.name or 'the dataset'}: a preview shows images (N, H, W) or one-dimensional "
+                         f"examples (N, L); found an array of shape {images.shape}")
 
     chosen = _choose(np.asarray(dataset.labels), len(classes), per_class, seed)
+    if images.ndim == 2:  # draw only the examples shown, not the whole dataset
+        present = chosen >= 0
+        images = line_plots(images[chosen[present]], PLOT_HEIGHT)
+        chosen = np.where(present, np.cumsum(present).reshape(chosen.shape) - 1, -1)
     cells = _tile(images, chosen, scale)
 
     font = _font(cell_height=images.shape[1] * scale)
@@ -143,6 +158,40 @@ def save_preview(dataset: "Dataset", path: str | os.PathLike[str], **kw: Any) ->
     finally:
         tmp.unlink(missing_ok=True)
     return target
+
+
+def line_plots(sequences: np.ndarray, height: int = PLOT_HEIGHT) -> np.ndarray:
+    """Each row of ``sequences`` ``(N, L)`` drawn as a line plot: ``(N, height, L)`` ``uint8``.
+
+    Column ``i`` shows point ``i``; the line is white (255) on black, consecutive points
+    joined by a vertical run so the line has no gaps, and a dim line (``ZERO_LINE``) marks 0
+    when 0 is in range. Every plot shares one vertical scale (the smallest and largest value of
+    ``sequences``), so amplitudes compare across cells. NaN and infinite values are drawn as 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mnistfamily.preview import line_plots
+    >>> plot = line_plots(np.array([[0.0, 1.0, 2.0]]), height=3)
+    >>> (plot[0] == 255).astype(int).tolist()   # rising from the bottom row to the top row
+    [[0, 1, 1], [1, 1, 0], [1, 0, 0]]
+    """
+    values = np.nan_to_num(np.asarray(sequences, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    n, length = values.shape
+    plots = np.zeros((n, height, length), dtype=np.uint8)
+    if n == 0 or length == 0:
+        return plots
+    low, high = float(values.min()), float(values.max())
+    span = high - low if high > low else 1.0
+    rows = np.rint((high - values) / span * (height - 1)).astype(np.int64)  # row 0 at the top
+    if low <= 0.0 <= high:
+        plots[:, int(round((high - 0.0) / span * (height - 1))), :] = ZERO_LINE
+    # each column spans from its point to the next one's, so steep slopes stay connected
+    following = np.concatenate([rows[:, 1:], rows[:, -1:]], axis=1)
+    top, bottom = np.minimum(rows, following), np.maximum(rows, following)
+    grid = np.arange(height)[None, :, None]
+    plots[(grid >= top[:, None, :]) & (grid <= bottom[:, None, :])] = 255
+    return plots
 
 
 def _choose(labels: np.ndarray, num_classes: int, per_class: int, seed: int | None) -> np.ndarray:

@@ -167,3 +167,57 @@ def test_pillow_is_imported_only_when_a_preview_is_drawn(monkeypatch, sample, ca
         importlib.reload(mnistfamily.preview)
         importlib.reload(mnistfamily.cli)
     capsys.readouterr()
+
+
+# --------------------------------------------------------------------------- one-dimensional examples
+
+def test_one_dimensional_examples_are_drawn_as_line_plots():
+    from mnistfamily.preview import PLOT_HEIGHT, line_plots
+
+    length, scale = 40, 2
+    ramp = np.linspace(-1.0, 1.0, length)  # class 0: rising; class 1: falling
+    images = np.stack([ramp, -ramp, ramp, -ramp])
+    ds = Dataset(images, np.array([0, 1, 0, 1]), classes=["up", "down"], name="lines")
+    picture = preview_grid(ds, per_class=2, scale=scale, seed=None)
+    cell_h, cell_w = PLOT_HEIGHT * scale, length * scale
+    assert picture.height == CELL_GAP + 2 * (cell_h + CELL_GAP)
+    label_width = picture.width - 2 * (cell_w + CELL_GAP)
+    pixels = np.asarray(picture)
+    for row, rising in ((0, True), (1, False)):
+        top = CELL_GAP + row * (cell_h + CELL_GAP)
+        plot = pixels[top: top + cell_h, label_width: label_width + cell_w]
+        np.testing.assert_array_equal(plot, line_plots(images[row: row + 1])[0].repeat(scale, 0).repeat(scale, 1))
+        first, last = (np.flatnonzero(plot[:, x] == 255) for x in (0, cell_w - 1))
+        # a rising line starts at the bottom and ends at the top; a falling one the other way
+        assert bool(first.min() > last.max()) is rising and bool(first.max() < last.min()) is not rising
+
+
+def test_line_plots_have_no_gaps_share_one_scale_and_survive_nan():
+    from mnistfamily.preview import ZERO_LINE, line_plots
+
+    plots = line_plots(np.array([[0.0, 10.0, 0.0, np.nan], [0.0, 5.0, 0.0, 0.0]]), height=11)
+    lit = plots == 255
+    assert lit.any(axis=1).all()  # every column of every plot has its point
+    assert lit[0, :, 0].sum() == 11  # the jump from 0 to 10 is one unbroken run, the full height
+    assert lit[1, :, 0].sum() == 6  # the same scale: 5 reaches half way
+    assert lit[0, 10, 3]  # NaN drawn as 0 (the bottom row)
+    flat = line_plots(np.array([[-1.0, -1.0, 1.0, 1.0]]), height=5)[0]
+    assert flat[2, 0] == flat[2, 3] == ZERO_LINE and flat[2, 1] == 255  # the zero line, behind the line
+
+
+def test_the_cli_previews_mnist_1d(capsys, tmp_path):
+    from mnistfamily.cli import main
+
+    out = tmp_path / "mnist1d.png"
+    assert main(["preview", "mnist1d/generated", "--split", "test", "--out", str(out),
+                 "--data-dir", str(tmp_path / "cache"), "--per-class", "3"]) == 0
+    picture = Image.open(out)
+    assert picture.mode == "L" and picture.height == CELL_GAP + 10 * (28 * 2 + CELL_GAP)
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("shape", [(3, 4, 5, 6), (3, 0)])
+def test_arrays_that_are_neither_images_nor_sequences_are_refused(shape):
+    ds = Dataset(np.zeros(shape, np.uint8), np.zeros(shape[0], np.int64), classes=["a"], name="odd")
+    with pytest.raises(ValueError, match=r"odd: a preview shows images \(N, H, W\) or one-dimensional examples"):
+        preview_grid(ds)
