@@ -1,0 +1,43 @@
+"""The ``[test]`` extra installs every package the suite skips a test without."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+#: import name -> the distribution that provides it, where the two differ
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "yaml": "pyyaml", "PIL": "pillow"}
+#: what a requirement's extra brings along: fsspec[http] is aiohttp, dask[distributed] is distributed
+EXTRAS = {"fsspec[http]": {"aiohttp"}, "dask[distributed]": {"distributed"}}
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _requirement_names(requirements: list[str]) -> set[str]:
+    names = set()
+    for requirement in requirements:
+        name = re.match(r"[A-Za-z0-9_.-]+(\[[a-z,]+\])?", requirement.strip()).group(0)  # type: ignore[union-attr]
+        names |= {_normalised(name.split("[")[0]), *EXTRAS.get(name, ())}
+    return names
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="tomllib is in the standard library from Python 3.11")
+def test_every_module_a_test_may_skip_without_is_installed_by_the_test_extra():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    installed = _requirement_names(project["dependencies"]) | _requirement_names(
+        project["optional-dependencies"]["test"])
+    skipped_without = set()
+    for path in (ROOT / "tests").glob("*.py"):
+        for module in re.findall(r"""importorskip\(\s*["']([A-Za-z0-9_.]+)["']""", path.read_text(encoding="utf-8")):
+            top = module.split(".")[0]
+            skipped_without.add(_normalised(DISTRIBUTIONS.get(top, top)))
+    assert "scikit-learn" in skipped_without  # the baselines' comparisons
+    assert skipped_without - installed == set(), "add these to the [test] extra in pyproject.toml"
