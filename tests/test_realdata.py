@@ -135,3 +135,40 @@ def test_notmnist_idx_conversion_train_labels(realdata):
 def test_mnist1d_official_file_loads_exactly(realdata, cache):
     ds = mf.load("mnist1d", "train", source=realdata / "mnist1d", data_dir=cache)
     assert ds.images.shape == (4000, 40) and ds.images.dtype == np.float64
+
+
+def test_torchvision_raw_layout_of_real_mnist_files(realdata, cache, tmp_path):
+    # torchvision keeps MNIST in <root>/MNIST/raw/, the .gz files and their decompressed copies
+    raw = tmp_path / "torchvision" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "t10k-images-idx3-ubyte").write_bytes((realdata / "mnist-kaggle-layout" / "t10k-images.idx3-ubyte").read_bytes())
+    (raw / "t10k-labels-idx1-ubyte").write_bytes((realdata / "mnist" / "t10k-labels-idx1-ubyte").read_bytes())
+    ds = mf.load("MNIST", "test", source=tmp_path / "torchvision", data_dir=cache)  # torchvision's class name
+    assert ds.name == "mnist" and len(ds) == 10_000
+    expected = np.frombuffer((raw / "t10k-images-idx3-ubyte").read_bytes()[16:], np.uint8).reshape(-1, 28, 28)
+    np.testing.assert_array_equal(ds.images, expected)
+
+
+def test_a_folder_of_real_emnist_mapping_files_is_not_mistaken_for_the_members(realdata, cache):
+    # the real EMNIST files at hand are the six mapping files of gzip.zip: no member, no archive
+    from mnistfamily.errors import DownloadError
+
+    with pytest.raises(DownloadError, match=r"emnist/letters \[test\]: 2 of the 2 files needed cannot be taken from "
+                                            r"source=") as info:
+        mf.load("EMNIST-letters", "test", source=realdata / "emnist", data_dir=cache)
+    message = str(info.value)
+    for member in ("emnist-letters-test-images-idx3-ubyte.gz", "emnist-letters-test-labels-idx1-ubyte.gz"):
+        assert f"{member} (or" in message
+    assert "or the archive gzip.zip holding it" in message and "network" not in message
+    assert not (cache / "downloads").exists()
+
+
+def test_fashion_mnist_real_labels_are_the_current_version(realdata):
+    # Zalando replaced the files on 2017-08-31; the registry holds the current version, which is
+    # what the repository serves (a hash list made before then has 42bd1813... for t10k-labels)
+    spec = get_registry().dataset("fashion-mnist")
+    for name in ("t10k-labels-idx1-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        digest = hashlib.sha256((realdata / "fashion-mnist" / name).read_bytes()).hexdigest()
+        assert digest == spec.file(name).sha256
+    assert spec.file("t10k-labels-idx1-ubyte.gz").sha256 != \
+        "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf"
