@@ -337,3 +337,90 @@ def test_what_killed_preparations_left_is_removed_by_the_next_one(served, cache)
     assert not dead.path.exists()
     assert other.path.exists()
     assert all((folder / "thesis.tex").read_text() == "years of work" for folder in look_alikes)
+
+
+def _with_user_datasets(mini, names):
+    """The miniature registry plus user datasets called ``names``: copies of qmnist under other names."""
+    from dataclasses import replace
+
+    from mnistfamily.registry import Registry
+
+    spec = mini.registry.dataset("qmnist")
+    return Registry({"qmnist": spec, **{name: replace(spec, name=name) for name in names}})
+
+
+def test_a_user_dataset_named_like_an_entry_does_not_break_the_builtin_one(served, cache):
+    _, mini = served
+    expected = mini.expect("qmnist", "test10k")
+    key = _entry(mini, cache).name[-16:]  # the key of qmnist [test10k]'s entry
+    # dataset names that read like "<split>-<key>" entries of qmnist: the first is the issue's exact case
+    names = [f"qmnist/test10k-{key}", "qmnist/test10k-extra"]
+    registry = _with_user_datasets(mini, names)
+    for name in names:  # the user's datasets first, so their folders are there before qmnist's entry
+        mf.load(name, "test10k", registry=registry, data_dir=cache)
+    ds = mf.load("qmnist", "test10k", registry=registry, data_dir=cache)
+    np.testing.assert_array_equal(ds.images, expected["images"])
+    assert mf.verify("qmnist", registry=registry, data_dir=cache) == []  # their folders are not qmnist's entries
+    assert mf.verify(registry=registry, data_dir=cache, repair=True) == []
+    for name in [*names, "qmnist"]:
+        ds = mf.load(name, "test10k", registry=registry, data_dir=cache, download=False)
+        np.testing.assert_array_equal(ds.images, expected["images"])
+    folders = {p.name for p in (cache / "prepared" / "qmnist").iterdir() if p.is_dir()}
+    assert folders == {f"test10k-{key}", "test10k-extra", _entry(mini, cache).name}
+
+
+def test_entries_of_an_earlier_layout_are_ignored_and_kept(served, cache):
+    _, mini = served
+    entry = _entry(mini, cache)
+    old = entry.parent / f"test10k-{'0123456789abcdef'}"  # how entries were named before: never deleted
+    old.mkdir(parents=True)
+    (old / "manifest.json").write_text('{"arrays": null}')
+    (old / "images.npy").write_bytes(b"an older version's arrays")
+    ds = mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+    np.testing.assert_array_equal(ds.images, mini.expect("qmnist", "test10k")["images"])
+    assert mf.verify("qmnist", registry=mini.registry, data_dir=cache) == []
+    assert mf.verify("qmnist", registry=mini.registry, data_dir=cache, repair=True) == []
+    assert (old / "images.npy").read_bytes() == b"an older version's arrays"
+
+
+def test_a_process_waiting_for_a_preparation_gets_an_error_naming_the_holder(served, cache, monkeypatch):
+    import threading
+
+    from mnistfamily.errors import LockTimeoutError
+
+    _, mini = served
+    entry = _entry(mini, cache)
+    entry.parent.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from pathlib import Path
+            from mnistfamily.safe_write import locked
+            with locked(Path({str(entry)!r}), "preparing qmnist [test10k] (a test holding the lock)"):
+                print("held", flush=True)
+                time.sleep(60)
+        """)], env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        monkeypatch.setenv("MNISTFAMILY_LOCK_TIMEOUT", "0.5")
+        outcome: list[BaseException | None] = []
+
+        def load():
+            try:
+                mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+                outcome.append(None)
+            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+                outcome.append(exc)
+
+        waiter = threading.Thread(target=load, daemon=True)
+        waiter.start()
+        waiter.join(30)
+        assert outcome, "the load was still waiting for the lock after 30 s"
+        error = outcome[0]
+        assert isinstance(error, LockTimeoutError), error
+        message = str(error)
+        assert f"process {holder.pid} on host" in message and "a test holding the lock" in message
+        assert "qmnist [test10k]" in message and "MNISTFAMILY_LOCK_TIMEOUT" in message
+    finally:
+        holder.kill()
+        holder.wait()
