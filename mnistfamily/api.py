@@ -133,7 +133,9 @@ def load(
     metadata
         Join per-example metadata another dataset holds for these rows: ``"qmnist"`` gives
         MNIST (and its derived datasets) QMNIST's writer_id, hsf_series and the rest. Only the
-        other dataset's label file is fetched; the join checks that the classes agree row by row.
+        other dataset's label file is fetched (with ``source=``, from that folder or its
+        ``<family>/`` subfolder, never from the internet); the join checks that the classes agree
+        row by row.
 
     Returns
     -------

@@ -205,7 +205,7 @@ def _wrap_entries(entries: Sequence[str], *, first: str, indent: str, width: int
 
 
 def _cache_location(images: Any, data_dir: str | None) -> str:
-    # prepared arrays are memory maps of <root>/prepared/<dataset>/<split>-<key>/images.npy
+    # prepared arrays are memory maps of <root>/prepared/<dataset>/<split>@<key>/images.npy
     filename = getattr(images, "filename", None)
     if filename:
         return str(Path(filename).parent)
