@@ -1,10 +1,11 @@
 """Writing prepared entries: built in a marked temporary area, renamed into place under a lock.
 
 An entry (see :mod:`.entry` for its layout and for reading it) is built by an
-:class:`EntryWriter` inside a temporary area of :mod:`mnistfamily.safe_write`
-(``prepared/<dataset>/.mnistfamily-tmp-<32 hex>/<split>@<key>/``, with the area's owner
-marker), the manifest is written last, and the finished folder is renamed onto
-``<split>@<key>``: readers see a complete entry or none. :func:`build_entry` does this under
+:class:`EntryWriter` in a temporary area of :mod:`mnistfamily.safe_write`
+(``prepared/<dataset>/.mnistfamily-tmp-<32 hex>/``, holding the area's owner marker), the
+manifest is written last, and the area itself is renamed onto ``<split>@<key>``: readers see a
+complete entry or none, and no empty area is left behind by a process killed right after the
+rename (the entry keeps the marker: who built it, where and when). :func:`build_entry` does this under
 the entry's lock, so N processes build an entry once, and first removes what killed builders
 left (areas proved ours by their marker) and any damaged entry in the way.
 
@@ -122,7 +123,7 @@ class EntryWriter:
     def __init__(self, final: Path):
         self.final = Path(final)
         self.area: TempArea | None = None
-        #: the folder the arrays are written into, inside the temporary area
+        #: the folder the arrays are written into: the temporary area itself
         self.tmp = self.final
         self.arrays: dict[str, dict] = {}
         #: facts a builder found while decoding (e.g. unreadable images skipped); kept in the
@@ -134,12 +135,9 @@ class EntryWriter:
 
         try:
             self.final.parent.mkdir(parents=True, exist_ok=True)
-            self.area = area = TempArea(self.final.parent, self.final.name)
-            self.tmp = area.path / self.final.name
-            self.tmp.mkdir()
+            self.area = TempArea(self.final.parent, self.final.name)
+            self.tmp = self.area.path
         except OSError as exc:
-            if self.area is not None:
-                self.area.remove()
             raise CacheError(f"cannot create a temporary folder in {self.final.parent}: "
                              f"{exc.strerror or exc}. Check that the cache root is writable, or pass "
                              "data_dir= another folder.") from None
@@ -147,7 +145,7 @@ class EntryWriter:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.area is not None:
-            self.area.remove()
+            self.area.remove()  # nothing left to remove once committed: the area became the entry
 
     def create(self, name: str, dtype, shape: tuple[int, ...]) -> np.memmap:
         """A writable memory-mapped array to fill in place (for builders that fill out of order)."""
@@ -197,7 +195,7 @@ class EntryWriter:
                     "num_examples": images["shape"][0] if images else None}
         (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
         try:
-            os.rename(self.tmp, self.final)
+            os.rename(self.tmp, self.final)  # the whole area becomes the entry, its owner marker included
         except OSError:
             if not (self.final / MANIFEST).exists():
                 raise

@@ -49,8 +49,9 @@ KEY_SEPARATOR = "@"
 ENTRY_NAME = re.compile(r"(?P<split>[a-z0-9][a-z0-9_-]*)@(?P<key>[0-9a-f]{16})")
 #: an array's name (``images``, ``meta.writer_id``, ``extra.t``); its file is ``<name>.npy``
 ARRAY_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
-#: what an entry folder may hold: everything else in it was not written by mnistfamily
-ENTRY_FILE = re.compile(r"manifest\.json|[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}\.npy")
+#: what an entry folder may hold (its arrays, the manifest, the marker of the temporary area it was
+#: built in): everything else in it was not written by mnistfamily
+ENTRY_FILE = re.compile(r"manifest\.json|\.mnistfamily-owner\.json|[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}\.npy")
 #: our manifests are a few kilobytes; a larger file is not one of them and is not read whole
 MAX_MANIFEST_BYTES = 16 << 20
 
@@ -215,8 +216,8 @@ def verify_entry(path: Path, required: Iterable[str] = ()) -> list[str]:
 def foreign_contents(path: Path) -> list[str]:
     """What in an entry folder mnistfamily did not write (empty when every file is ours).
 
-    Only ``manifest.json`` and ``<array>.npy`` regular files are ours; a folder, a link or any
-    other name is not, and so is ``path`` itself when it is not a real folder.
+    Only ``manifest.json``, ``<array>.npy`` and the owner marker, as regular files, are ours; a
+    folder, a link or any other name is not, and so is ``path`` itself when it is not a real folder.
     """
     if path.is_symlink() or not path.is_dir():
         return [path.name]
