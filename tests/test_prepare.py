@@ -425,3 +425,39 @@ def test_a_process_waiting_for_a_preparation_gets_an_error_naming_the_holder(ser
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_file_where_an_entry_belongs_is_kept_and_named(served, cache):
+    from mnistfamily.errors import CacheError
+
+    _, mini = served
+    entry = _entry(mini, cache)
+    entry.parent.mkdir(parents=True)
+    entry.write_text("not a folder")
+    with pytest.raises(CacheError, match=r"a prepared entry \(a folder\) belongs here, but this is a file, which "
+                                         r"mnistfamily never writes, so it was not deleted"):
+        mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+    assert entry.read_text() == "not a folder"
+
+
+def test_an_entry_that_cannot_be_removed_is_a_cache_error(served, cache, monkeypatch):
+    import errno
+
+    from mnistfamily.errors import CacheError
+    from mnistfamily.prepare import cache as cache_module
+
+    _, mini = served
+    mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+    entry = _entry(mini, cache)
+    (entry / "manifest.json").unlink()
+    real_replace = os.replace
+
+    def refuse(src, dst, *args, **kwargs):
+        if os.fspath(src) == os.fspath(entry):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(src))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(cache_module.os, "replace", refuse)
+    with pytest.raises(CacheError, match=r"must be rebuilt, but it cannot be removed \(Permission denied\)"):
+        mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+    assert [p.name for p in entry.parent.iterdir() if p.name.startswith(".")] == []  # no area left behind

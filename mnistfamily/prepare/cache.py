@@ -98,17 +98,25 @@ def discard_entry(path: Path) -> bool:
 
     if not os.path.lexists(path):
         return False
+    if path.is_symlink() or not path.is_dir():
+        raise CacheError(f"{path}: a prepared entry (a folder) belongs here, but this is a "
+                         f"{'link' if path.is_symlink() else 'file'}, which mnistfamily never writes, so it was "
+                         "not deleted. Move it elsewhere (or delete it yourself) and load again.")
     foreign = foreign_contents(path)
     if foreign:
         listing = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
         raise CacheError(f"{path}: the prepared entry must be rebuilt, but its folder holds what mnistfamily "
                          f"never writes there ({listing}), so it was not deleted. Move those files elsewhere "
                          "(or delete the folder yourself) and load again.")
-    with safe_write.temp_area(path.parent, path.name) as area:
-        try:
+    try:
+        with safe_write.temp_area(path.parent, path.name) as area:
             os.replace(path, area.path / path.name)
-        except FileNotFoundError:
-            return False
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise CacheError(f"{path}: the prepared entry must be rebuilt, but it cannot be removed "
+                         f"({exc.strerror or exc}). Make the cache writable, or pass data_dir= another "
+                         "folder.") from None
     return True
 
 
