@@ -79,14 +79,15 @@ def _check_downloads(specs: list[DatasetSpec], root: Path, repair: bool, source:
             if path in seen or not path.exists():
                 continue
             seen.add(path)
+            if not file.verifiable:
+                report.unverified.append(str(path))
             try:
                 result = verify_file(path, file)
-            except ChecksumError as exc:
+            except ChecksumError as exc:  # for a file without a checksum: a size other than the registry's
                 text = str(exc)
             else:
                 if result.method != "unverified":
                     continue
-                report.unverified.append(str(path))
                 sharing = [s for s in specs if file.name in s.files and cached_path(root, s, s.file(file.name)) == path]
                 found = _unverified_problem(sharing, file, path)
                 if found is None:
