@@ -17,6 +17,7 @@ from .dataset import Dataset, DatasetInfo
 from .registry import DatasetSpec, Registry, SplitSpec, get_registry
 
 if TYPE_CHECKING:
+    from .cache_check import VerifyReport
     from .prepare import PreparedEntry
 
 
@@ -132,7 +133,9 @@ def load(
     metadata
         Join per-example metadata another dataset holds for these rows: ``"qmnist"`` gives
         MNIST (and its derived datasets) QMNIST's writer_id, hsf_series and the rest. Only the
-        other dataset's label file is fetched; the join checks that the classes agree row by row.
+        other dataset's label file is fetched (with ``source=``, from that folder or its
+        ``<family>/`` subfolder, never from the internet); the join checks that the classes agree
+        row by row.
 
     Returns
     -------
@@ -167,7 +170,12 @@ def load(
         entry = _load_variant(reg, root, spec, split_spec, orientation, source=source, download=download,
                               allow_unverified=allow_unverified, storage_options=storage_options)
     else:
-        cached = load_prepared(root, spec, split_spec, orientation)
+        # a split read from files without a checksum is prepared again from source= when one is given:
+        # the cache cannot vouch that its copies are the files the caller now points at
+        cached = None if source is not None and _unverified_inputs(spec, split_spec) else \
+            load_prepared(root, spec, split_spec, orientation)
+        if cached is not None:
+            _refuse_unverified(spec, split, cached, allow_unverified)
         entry = cached if cached is not None else _prepare(
             root, spec, split_spec, orientation, source=source, download=download,
             allow_unverified=allow_unverified, storage_options=storage_options)
@@ -202,12 +210,15 @@ def _joined(reg: Registry, root: Path, spec: DatasetSpec, split: str, join: str,
     part = other.splits[other_split]
     file = other.file(part.labels)
     source = fetch_options.pop("source", None)
-    try:  # the user's folder may hold the other dataset's files too (or its <family>/ subfolder) ...
+    try:  # source= replaces mirrors and the internet for the joined file too: it is never retried without
         path, _ = fetch_file(other, file, root=root, source=source, **fetch_options)
-    except DownloadError:
-        if source is None:
-            raise
-        path, _ = fetch_file(other, file, root=root, **fetch_options)  # ... else the usual locations
+    except DownloadError as exc:
+        if source is not None:
+            exc.args = (f"{spec.name} [{split}]: metadata={join!r} needs {other_name}'s {file.name}, and "
+                        "source= is used instead of mirrors and the internet, so put that file in the "
+                        f"source folder too (or in its {other.family}/ subfolder), or load it once without "
+                        f"source= to cache it. {exc}", *exc.args[1:])
+        raise
     table = read_idx(path, rows=part.rows)
     if table.ndim != 2 or table.shape[1] != len(other.label_columns):
         raise FormatError(f"{path}: expected a table with columns {', '.join(other.label_columns)}; "
@@ -255,12 +266,12 @@ def _recipe(reg: Registry, spec: DatasetSpec, split: SplitSpec, orientation: str
 
 def _load_variant(reg: Registry, root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str,
                   **options) -> "PreparedEntry":
-    from .prepare import read_entry
+    from .prepare import read_entry, required_arrays
     from .prepare.variant import prepare_variant, variant_entry
 
     base_spec = reg.dataset(spec.base or "")
     base_recipe = _recipe(reg, base_spec, base_spec.splits[split.name], orientation)
-    entry = read_entry(variant_entry(root, spec, split, base_recipe))
+    entry = read_entry(variant_entry(root, spec, split, base_recipe), required_arrays(spec))
     if entry is not None:
         return entry
     base = load(base_spec.name, split.name, data_dir=root, registry=reg, orientation=orientation, **options)
@@ -268,10 +279,31 @@ def _load_variant(reg: Registry, root: Path, spec: DatasetSpec, split: SplitSpec
     return prepare_variant(root, spec, split, base, base_recipe, sources)
 
 
+def _unverified_inputs(spec: DatasetSpec, split: SplitSpec) -> list[str]:
+    """The files ``split`` reads that the registry has no checksum for (members of an archive are
+    trusted through the archive's checksum)."""
+    return [name for name in split.files() if not spec.file(name).verifiable and spec.file(name).archive is None]
+
+
+def _refuse_unverified(spec: DatasetSpec, split: str, entry: "PreparedEntry", allow: bool | None) -> None:
+    """A warm load answers like a cold one: arrays made from unverified files need the same opt-in."""
+    sources = entry.manifest.get("sources")
+    names = [s.get("name") for s in sources if isinstance(s, dict) and s.get("verified") == "unverified"] \
+        if isinstance(sources, list) else []
+    if names and not config.allow_unverified(allow):
+        from .errors import UnverifiedFileError
+
+        raise UnverifiedFileError(
+            f"{spec.name} [{split}]: the prepared arrays in {entry.path} were made from "
+            f"{', '.join(map(str, names))}, which the registry has no checksum for. Pass allow_unverified=True "
+            "(or set MNISTFAMILY_ALLOW_UNVERIFIED=1) to use them anyway, or add the file's sha256 to the registry.")
+
+
 def _prepare(root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str,
              **fetch_options) -> "PreparedEntry":
-    from .errors import OfflineError
+    from .errors import FormatError, OfflineError
     from .fetch import cached_path, fetch_file, missing_files_error
+    from .fetch.verify import hash_file
     from .prepare import prepare_split
 
     paths: dict[str, Path] = {}
@@ -286,7 +318,10 @@ def _prepare(root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str,
             missing.append(exc)
             continue
         paths[file_name] = path
-        sources.append({**file.checksum_record(), "verified": verification.method})
+        record = {**file.checksum_record(), "verified": verification.method}
+        if verification.method == "unverified":  # what the arrays were made from, since the registry cannot say
+            record.update(found_size=path.stat().st_size, found_sha256=hash_file(path, "sha256"))
+        sources.append(record)
     if len(missing) == 1:
         raise missing[0]
     if missing:
@@ -295,7 +330,16 @@ def _prepare(root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str,
             raise missing[0]
         folder = cached_path(root, spec, spec.file(names[0])).parent
         raise missing_files_error(spec, names, folder, missing[0].reason)
-    return prepare_split(root, spec, split, paths, sources, orientation)
+    try:
+        return prepare_split(root, spec, split, paths, sources, orientation)
+    except FormatError as exc:
+        unverified = [str(paths[name]) for name in _unverified_inputs(spec, split) if name in paths]
+        if unverified:  # the file nobody could vouch for is the suspect: say where it is and how to replace it
+            exc.args = (f"{exc} {', '.join(unverified)} {'was' if len(unverified) == 1 else 'were'} used without "
+                        "verification (the registry has no checksum for it). Delete it, run `mnistfamily verify "
+                        "--repair`, or pass source= a folder holding the right file: it replaces the cached copy.",
+                        *exc.args[1:])
+        raise
 
 
 def _check_source(root: Path, spec: DatasetSpec, names: list[str], source: PathLike | None, what: str) -> None:
@@ -337,34 +381,22 @@ def download(name: str, split: str | None = None, *, source: PathLike | None = N
                        storage_options=storage_options)[0] for f in names]
 
 
-class Problem(str):
-    """One thing ``verify`` found wrong: the message (a ``str``), its ``path``, and what repair did.
-
-    ``kind`` is ``"download"`` (a file that no longer matches the registry), ``"prepared"``
-    (an entry whose manifest or arrays are damaged) or ``"leftover"`` (a temporary file or
-    folder an interrupted run left). ``repair`` is empty unless ``verify(repair=True)`` acted.
-    """
-
-    path: str
-    kind: str
-    repair: str
-
-    def __new__(cls, message: str, path: "PathLike", kind: str) -> "Problem":
-        problem = super().__new__(cls, message)
-        problem.path, problem.kind, problem.repair = os.fspath(path), kind, ""
-        return problem
-
-
 def verify(name: str | None = None, *, data_dir: PathLike | None = None, repair: bool = False,
-           registry: "PathLike | Registry | None" = None, source: PathLike | None = None) -> list[Problem]:
+           registry: "PathLike | Registry | None" = None, source: PathLike | None = None) -> "VerifyReport":
     """Rehash what the cache holds (downloads and prepared arrays); return the problems found.
 
     Every cached download is checked against the registry (size and sha256/md5, or the
-    decompressed content), every prepared array against the CRC-32 in its manifest, and
-    temporary files that interrupted runs left behind (``.part`` downloads, ``.tmp-*``
-    entries whose lock nobody holds) are listed. With ``repair=True`` damaged downloads
-    are fetched again (from ``source=`` when given), damaged prepared entries are deleted and
-    rebuilt, and leftovers deleted; each problem's ``repair`` says what was done.
+    decompressed content; a file the registry has no checksum for against the size and, for
+    IDX files, the number of examples and the image shape it gives), every prepared entry's
+    manifest and array headers, and every array against the CRC-32 in its manifest.
+    Temporary areas that interrupted runs left behind (recognised by their owner marker, and
+    only when no live process holds their lock) are listed. With ``repair=True`` damaged
+    downloads are fetched again (from ``source=`` when given), damaged prepared entries are
+    deleted and rebuilt, and leftovers deleted; each problem's ``repair`` says what was done.
+
+    The result is a list of :class:`~mnistfamily.cache_check.Problem` (each a ``str`` with
+    ``path``, ``kind`` and ``repair``); its ``unverified`` attribute lists the cached files that
+    could only be checked against sizes and counts, for want of a checksum.
 
     Examples
     --------
@@ -372,155 +404,8 @@ def verify(name: str | None = None, *, data_dir: PathLike | None = None, repair:
     >>> mf.verify("mnist/sample")
     []
     """
-    from .errors import ChecksumError
-    from .fetch import cached_path, verify_file
-    from .prepare.cache import verify_entry
+    from .cache_check import verify_cache
 
     reg = get_registry(registry)
     specs = [reg.dataset(name)] if name else list(reg)
-    root = config.cache_root(data_dir)
-    problems: list[Problem] = []
-    seen: set[Path] = set()  # a family's datasets share files (EMNIST): check each once
-    for spec in specs:
-        for file in spec.files.values():
-            path = cached_path(root, spec, file)
-            if path in seen or not path.exists():
-                continue
-            seen.add(path)
-            try:
-                verify_file(path, file)
-            except ChecksumError as exc:
-                problem = Problem(str(exc), path, "download")
-                if repair:
-                    problem.repair = _refetch(spec, file, path, root, source)
-                problems.append(problem)
-    for spec in specs:
-        folder = config.prepared_dir(root) / spec.name
-        for split in spec.splits.values():
-            for entry in sorted(folder.glob(f"{split.name}-*")):
-                if not entry.is_dir():
-                    continue
-                found = [Problem(text, entry, "prepared") for text in verify_entry(entry)]
-                if found and repair:
-                    action = _rebuild(reg, root, spec, split, entry, source)
-                    for problem in found:
-                        problem.repair = action
-                problems.extend(found)
-    problems.extend(_leftovers(root, specs, repair))
-    return problems
-
-
-def _refetch(spec: DatasetSpec, file, path: Path, root: Path, source: PathLike | None) -> str:
-    """Replace a damaged download by a verified copy; say what happened."""
-    from .errors import MnistFamilyError
-    from .fetch import fetch_file
-
-    if spec.packaged:
-        return "not repaired: the file is inside the installed package; reinstall mnistfamily"
-    path.unlink(missing_ok=True)
-    try:
-        fetch_file(spec, file, root=root, source=source)
-    except (MnistFamilyError, OSError) as exc:
-        return (f"deleted; fetching it again failed ({exc}); the next load fetches it, or pass "
-                "source= a folder holding it")
-    return f"deleted and fetched again: {path} is verified"
-
-
-def _rebuild(reg: Registry, root: Path, spec: DatasetSpec, split: SplitSpec, entry: Path,
-             source: PathLike | None) -> str:
-    """Delete a damaged prepared entry (atomically, under its lock) and build it again if it is current."""
-    import shutil
-    import uuid
-
-    from filelock import FileLock
-
-    from .errors import MnistFamilyError
-    from .prepare import ORIENTATIONS
-    from .prepare.cache import entry_dir, entry_key
-
-    with FileLock(str(entry) + ".lock", timeout=3600):  # never under a process building it right now
-        trash = entry.with_name(f".trash-{entry.name}-{uuid.uuid4().hex[:8]}")
-        try:
-            os.replace(entry, trash)  # readers see the whole entry or none
-        except FileNotFoundError:
-            pass
-        shutil.rmtree(trash, ignore_errors=True)
-    # the folder name holds the recipe's key: find which orientation made it, if any still does
-    for orientation in ORIENTATIONS:
-        if entry_dir(root, spec.name, split.name, entry_key(_recipe(reg, spec, split, orientation))) != entry:
-            continue
-        try:
-            load(spec.name, split.name, data_dir=root, registry=reg, orientation=orientation, source=source)
-        except (MnistFamilyError, OSError) as exc:
-            return f"deleted; rebuilding it failed ({exc}); the next load rebuilds it"
-        return f"deleted and rebuilt: {entry} is verified" if not _entry_problems(entry) else \
-            "deleted and rebuilt, but the new entry does not verify: check the disk"
-    return "deleted (made by another registry or library version: nothing to rebuild)"
-
-
-def _entry_problems(entry: Path) -> list[str]:
-    from .prepare.cache import verify_entry
-
-    return verify_entry(entry)
-
-
-def _leftovers(root: Path, specs: list[DatasetSpec], repair: bool) -> list[Problem]:
-    """Temporary files and folders of interrupted downloads and preparations that nobody owns.
-
-    A ``.part`` download and a ``.tmp-*`` entry are written only under their target's lock
-    (``<name>.lock``), so when that lock is free nobody is writing them: they are leftovers
-    of a killed process. ``.trash-*`` folders are being deleted, or were when a process died.
-    """
-    import re
-    import shutil
-
-    from filelock import FileLock, Timeout
-
-    from .fetch import cached_path
-
-    candidates: list[tuple[Path, Path | None]] = []  # (leftover, lock of its owner)
-    folders = {cached_path(root, s, f).parent for s in specs if not s.packaged for f in s.files.values()}
-    part = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.part$")
-    for folder in sorted(folders):
-        for path in sorted(folder.glob(".*.part")) if folder.is_dir() else ():
-            match = part.match(path.name)
-            if match:
-                candidates.append((path, folder / f"{match['name']}.lock"))
-    entry_tmp = re.compile(r"^\.tmp-(?P<name>.+)-[0-9a-f]{8}$")
-    for spec in specs:
-        folder = config.prepared_dir(root) / spec.name
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.iterdir()):
-            match = entry_tmp.match(path.name)
-            if match and path.is_dir():
-                candidates.append((path, folder / f"{match['name']}.lock"))
-            elif path.name.startswith(".trash-") and path.is_dir():
-                candidates.append((path, None))
-    found = []
-    for path, lock in candidates:
-        try:
-            size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() \
-                else path.stat().st_size
-        except OSError:
-            continue  # gone meanwhile: its owner finished
-        owner = FileLock(str(lock), timeout=0) if lock is not None else None
-        try:
-            if owner is not None:
-                owner.acquire()
-        except Timeout:
-            continue  # a live process holds the lock: the file is in use
-        try:
-            what = "download" if path.name.endswith(".part") else "prepared entry"
-            problem = Problem(f"{path}: leftover of an interrupted {what} ({size:,} bytes)", path, "leftover")
-            if repair:
-                if path.is_dir():
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    path.unlink(missing_ok=True)
-                problem.repair = "deleted"
-            found.append(problem)
-        finally:
-            if owner is not None:
-                owner.release()
-    return found
+    return verify_cache(reg, specs, config.cache_root(data_dir), repair=repair, source=source)

@@ -96,8 +96,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     problems = mf.verify(args.name, data_dir=args.data_dir, repair=args.repair, source=args.source)
     what = args.name or "every dataset"
+    for path in problems.unverified:  # no checksum: only the registry's sizes and counts could be checked
+        print(f"unverified: {path} (the registry has no checksum for it: checked against its sizes and "
+              "counts only)")
     if not problems:
-        print(f"all verified ({what}; cache {_cache_root(args.data_dir)})")
+        print(f"{'no problem found' if problems.unverified else 'all verified'} ({what}; cache "
+              f"{_cache_root(args.data_dir)})")
         return 0
     for problem in problems:
         print(f"problem: {problem}")
@@ -201,7 +205,7 @@ def _wrap_entries(entries: Sequence[str], *, first: str, indent: str, width: int
 
 
 def _cache_location(images: Any, data_dir: str | None) -> str:
-    # prepared arrays are memory maps of <root>/prepared/<dataset>/<split>-<key>/images.npy
+    # prepared arrays are memory maps of <root>/prepared/<dataset>/<split>@<key>/images.npy
     filename = getattr(images, "filename", None)
     if filename:
         return str(Path(filename).parent)

@@ -71,7 +71,7 @@ def downloads_dir(root: Path) -> Path:
 
 
 def prepared_dir(root: Path) -> Path:
-    """Decoded, memory-mappable arrays: ``<root>/prepared/<dataset>/<split>-<key>/``."""
+    """Decoded, memory-mappable arrays: ``<root>/prepared/<dataset>/<split>@<key>/``."""
     return root / "prepared"
 
 

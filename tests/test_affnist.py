@@ -37,7 +37,7 @@ def served(tmp_path):
 
 
 def _entry(cache: Path, name: str, split: str) -> Path:
-    manifests = [p for p in (cache / "prepared" / name).glob(f"{split}-*/manifest.json")]
+    manifests = [p for p in (cache / "prepared" / name).glob(f"{split}@*/manifest.json")]
     assert len(manifests) == 1
     return manifests[0].parent
 

@@ -209,7 +209,7 @@ def test_verify_repairs_a_damaged_prepared_cache(capsys, data_dir):
     code, out, _ = run(capsys, "verify", "--data-dir", data_dir)
     assert code == 0 and out.startswith("all verified")
 
-    (images,) = (data_dir / "prepared").glob("mnist/sample/test-*/images.npy")
+    (images,) = (data_dir / "prepared").glob("mnist/sample/test@*/images.npy")
     damaged = bytearray(images.read_bytes())
     damaged[-200:-100] = bytes(b ^ 0xFF for b in damaged[-200:-100])
     images.write_bytes(bytes(damaged))
@@ -305,5 +305,5 @@ def test_python_m_mnistfamily_demo_works_on_a_fresh_machine(tmp_path):
     with Image.open(picture_path) as picture:
         assert picture.format == "PNG"
         assert np.asarray(picture).max() == 255
-    assert list((tmp_path / "home" / "prepared" / "mnist" / "sample").glob("test-*/manifest.json"))
+    assert list((tmp_path / "home" / "prepared" / "mnist" / "sample").glob("test@*/manifest.json"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "mnistfamily-demo.png"]

@@ -50,7 +50,7 @@ def test_eight_processes_on_a_cold_cache_download_once_and_agree(served, tmp_pat
     for name in mini.files["mnist"]:
         assert server.count(f"mnist/{name}", "GET") == 1, name  # one download per file, not eight
     entries = [p for p in (cache / "prepared" / "mnist").iterdir() if p.is_dir()]
-    assert sorted(p.name.split("-")[0] for p in entries) == ["test", "train"]  # one entry per split
+    assert sorted(p.name.split("@")[0] for p in entries) == ["test", "train"]  # one entry per split
     assert _leftovers(cache) == []
     assert check_invariants(cache, mini.registry) == []
 

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import mnistfamily as mf
+from mnistfamily import safe_write
 from mnistfamily.outputs import IncompleteExportError, export, read_parquet
 from mnistfamily.testing import Fault
 from mnistfamily.testing.crash import array_digest, check_invariants, read_phases, run_campaign
@@ -65,8 +66,9 @@ def test_a_fresh_interpreter_killed_mid_download_then_finishes(served, tmp_path)
             child.kill()
             child.wait()
     assert child.returncode == -signal.SIGKILL
-    parts = list((cache / "downloads" / "mnist").glob(".*.part"))
-    assert parts, "the kill was meant to land mid-download, leaving a .part file"
+    downloads = cache / "downloads" / "mnist"
+    parts = [*downloads.glob(".*.part"), *safe_write.leftovers(downloads)]
+    assert parts, "the kill was meant to land mid-download, leaving a temporary copy"
     assert check_invariants(cache, mini.registry) == []
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -87,26 +89,35 @@ def test_leftovers_are_deleted_only_when_no_live_process_owns_them(served, tmp_p
     mf.load("mnist", "test", registry=mini.registry, data_dir=cache)
     downloads = cache / "downloads" / "mnist"
     (entry,) = [p for p in (cache / "prepared" / "mnist").iterdir() if p.is_dir()]
-    stale_part = downloads / ".t10k-images-idx3-ubyte.gz.0123abcd.part"
-    stale_part.write_bytes(b"x" * 100)
-    stale_tmp = entry.with_name(f".tmp-{entry.name}-deadbeef")
-    stale_tmp.mkdir()
-    (stale_tmp / "images.npy").write_bytes(b"half")
-    trash = entry.with_name(f".trash-{entry.name}-00c0ffee")
-    trash.mkdir()
-    live_part = downloads / ".train-images-idx3-ubyte.gz.89abcdef.part"
-    live_part.write_bytes(b"y" * 10)
+    # what killed writers leave: temporary areas with their owner marker
+    stale_download = safe_write.TempArea(downloads, "t10k-images-idx3-ubyte.gz")
+    stale_download.file().write_bytes(b"x" * 100)
+    stale_entry = safe_write.TempArea(entry.parent, entry.name)
+    (stale_entry.path / entry.name).mkdir()
+    (stale_entry.path / entry.name / "images.npy").write_bytes(b"half")
+    live = safe_write.TempArea(downloads, "train-images-idx3-ubyte.gz")
+    live.file().write_bytes(b"y" * 10)
+    # what only looks like a leftover: the names older versions used, a user's files
+    look_alikes = [downloads / ".t10k-images-idx3-ubyte.gz.0123abcd.part", entry.with_name(f".tmp-{entry.name}-deadbeef"),
+                   entry.with_name(f".trash-{entry.name}-00c0ffee"), downloads / f".mnistfamily-tmp-{'0' * 32}"]
+    for path in look_alikes:
+        if path.suffix == ".part":
+            path.write_bytes(b"mine")
+        else:
+            path.mkdir()
+            (path / "notes.txt").write_text("mine")
     with open(downloads / "train-images-idx3-ubyte.gz.lock", "w") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)  # a live download owns live_part
+        fcntl.flock(held, fcntl.LOCK_EX)  # a live download owns its area
         problems = mf.verify("mnist", registry=mini.registry, data_dir=cache)
-        assert sorted(p.path for p in problems) == sorted(map(str, [stale_part, stale_tmp, trash]))
+        assert sorted(p.path for p in problems) == sorted(map(str, [stale_download.path, stale_entry.path]))
         assert all(p.kind == "leftover" and "interrupted" in p for p in problems)
         mf.verify("mnist", registry=mini.registry, data_dir=cache, repair=True)
-        assert not stale_part.exists() and not stale_tmp.exists() and not trash.exists()
-        assert live_part.exists()  # in use: kept
-    assert mf.verify("mnist", registry=mini.registry, data_dir=cache) != []  # now free: listed
+        assert not stale_download.path.exists() and not stale_entry.path.exists()
+        assert live.path.exists()  # in use: kept
+    assert [p.path for p in mf.verify("mnist", registry=mini.registry, data_dir=cache)] == [str(live.path)]
     mf.verify("mnist", registry=mini.registry, data_dir=cache, repair=True)
-    assert not live_part.exists() and entry.is_dir()
+    assert not live.path.exists() and entry.is_dir()
+    assert all(path.exists() for path in look_alikes)  # never ours: never listed, never deleted
 
 
 def test_an_export_deletes_what_killed_exports_left(tmp_path):
@@ -149,7 +160,7 @@ def test_verify_repair_refetches_rebuilds_and_reports_each_repair(served, tmp_pa
     for split in ("train", "test"):
         mf.load("mnist", split, registry=mini.registry, data_dir=cache)
     downloads = cache / "downloads" / "mnist"
-    entries = {p.name.split("-")[0]: p for p in (cache / "prepared" / "mnist").iterdir() if p.is_dir()}
+    entries = {p.name.split("@")[0]: p for p in (cache / "prepared" / "mnist").iterdir() if p.is_dir()}
     image_file = downloads / "train-images-idx3-ubyte.gz"
     data = bytearray(image_file.read_bytes())
     data[100] ^= 0x01  # one byte of a download

@@ -37,3 +37,20 @@ def test_misaligned_tables_are_refused(tmp_path, cache):
             mf.load("mnist", "test", registry=mini.registry, data_dir=cache, metadata="qmnist")
         with pytest.raises(UnknownNameError, match=r"has no metadata 'writers' to join \(offered: qmnist\)"):
             mf.load("mnist", "test", registry=mini.registry, data_dir=cache, metadata="writers")
+
+
+def test_metadata_with_source_never_goes_to_the_internet(tmp_path, cache):
+    from mnistfamily.errors import DownloadError
+
+    folder = tmp_path / "served"
+    folder.mkdir()
+    with serve_directory(folder) as server:
+        mini = write_miniatures(folder, server.url, names=["mnist", "qmnist"])
+        source = tmp_path / "mine"  # MNIST's files only: QMNIST's label table is not there
+        source.mkdir()
+        for path in mini.files["mnist"].values():
+            (source / path.name).write_bytes(path.read_bytes())
+        with pytest.raises(DownloadError, match=r"metadata='qmnist' needs qmnist's qmnist-test-labels-idx2-int\.gz, "
+                                                r"and source= is used instead of mirrors and the internet"):
+            mf.load("mnist", "test", registry=mini.registry, data_dir=cache, source=source, metadata="qmnist")
+        assert [r.path for r in server.requests] == []  # not MNIST's files, not QMNIST's table: nothing

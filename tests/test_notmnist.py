@@ -317,5 +317,5 @@ def test_the_idx_sample_loads_from_the_real_files(realdata, cache):
 def _sources(cache: Path) -> list[dict]:
     import json
 
-    manifest = next((cache / "prepared" / "notmnist" / "idx-sample").glob("test-*/manifest.json"))
+    manifest = next((cache / "prepared" / "notmnist" / "idx-sample").glob("test@*/manifest.json"))
     return json.loads(manifest.read_text())["sources"]

@@ -58,36 +58,116 @@ def test_rows_select_the_published_range_and_index_records_it(served, cache):
     np.testing.assert_array_equal(lost.metadata["writer_id"], whole.metadata["writer_id"][start:stop])
 
 
-@pytest.mark.parametrize("damage", ["truncate", "delete-array", "bad-manifest", "wrong-shape"])
+def _edit_manifest(entry, change):
+    manifest = json.loads((entry / "manifest.json").read_text())
+    change(manifest)
+    (entry / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _rewrite_header(npy, change):
+    """Give an .npy file another header, keeping its data bytes as they are."""
+    data = npy.read_bytes()
+    assert data[6:8] == b"\x01\x00"  # format 1.0: a 2-byte header length after the magic
+    offset = 10 + int.from_bytes(data[8:10], "little")
+    npy.write_bytes(change(data[:offset]) + data[offset:])
+
+
+def _fortran_header(header):
+    """The same header with fortran_order True: same length, so the file's size does not change."""
+    assert b"'fortran_order': False" in header
+    return header.replace(b"'fortran_order': False", b"'fortran_order': True ")
+
+
+def _longer_header(header):
+    """A valid header 64 bytes longer, saying the same dtype and shape: the data starts later."""
+    return header[:8] + (int.from_bytes(header[8:10], "little") + 64).to_bytes(2, "little") + \
+        header[10:-1] + b" " * 64 + b"\n"
+
+
+DAMAGES = {
+    "truncate": lambda e: (e / "images.npy").write_bytes((e / "images.npy").read_bytes()[:-50]),
+    "delete-array": lambda e: (e / "images.npy").unlink(),
+    "bad-manifest": lambda e: (e / "manifest.json").write_text("{not json"),
+    "wrong-shape": lambda e: np.save(e / "images.npy", np.zeros((3, 28, 28), np.uint8)),
+    # a manifest that is missing, or is JSON but not one we wrote
+    "no-manifest": lambda e: (e / "manifest.json").unlink(),
+    "arrays-null": lambda e: _edit_manifest(e, lambda m: m.update(arrays=None)),
+    "manifest-is-a-list": lambda e: (e / "manifest.json").write_text("[1, 2, 3]"),
+    "shape-not-a-list": lambda e: _edit_manifest(e, lambda m: m["arrays"]["images"].update(shape="10x28x28")),
+    "dtype-not-a-dtype": lambda e: _edit_manifest(e, lambda m: m["arrays"]["images"].update(dtype="not a dtype")),
+    "file-outside-the-entry": lambda e: _edit_manifest(e, lambda m: m["arrays"]["images"].update(
+        file="../../../../images.npy")),
+    "report-not-an-object": lambda e: _edit_manifest(e, lambda m: m.update(report=[1])),
+    "column-missing": lambda e: _edit_manifest(e, lambda m: m["arrays"].pop("meta.writer_id")),
+    "deep-json": lambda e: (e / "manifest.json").write_text("[" * 100_000 + "]" * 100_000),
+    # headers that disagree with the manifest while the file keeps its size
+    "fortran-order": lambda e: _rewrite_header(e / "images.npy", _fortran_header),
+    "longer-header": lambda e: _rewrite_header(e / "images.npy", _longer_header),
+    "longer-header-same-size": lambda e: (_rewrite_header(e / "images.npy", _longer_header),
+                                          (e / "images.npy").write_bytes((e / "images.npy").read_bytes()[:-64])),
+    "byte-order": lambda e: _rewrite_header(e / "labels.npy", lambda h: h.replace(b"'<i8'", b"'>i8'")),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
 def test_damaged_entry_is_detected_and_rebuilt(served, cache, damage):
     server, mini = served
     expected = mini.expect("qmnist", "test10k")
     mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
     entry = _entry(mini, cache)
-    images = entry / "images.npy"
-    if damage == "truncate":
-        images.write_bytes(images.read_bytes()[:-50])
-    elif damage == "delete-array":
-        images.unlink()
-    elif damage == "bad-manifest":
-        (entry / "manifest.json").write_text("{not json")
-    else:
-        np.save(images, np.zeros((3, 28, 28), np.uint8))
+    DAMAGES[damage](entry)
     requests = len(server.requests)
     ds = mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
     np.testing.assert_array_equal(ds.images, expected["images"])
+    np.testing.assert_array_equal(ds.labels, expected["labels"])
+    np.testing.assert_array_equal(ds.metadata["writer_id"], expected["metadata"]["writer_id"])
+    assert ds.images.flags.c_contiguous
     assert len(server.requests) == requests  # rebuilt from the verified download, not fetched again
+    assert sorted(p.name for p in entry.parent.iterdir()) == [entry.name, f"{entry.name}.lock"]  # nothing left
+    assert mf.verify("qmnist", registry=mini.registry, data_dir=cache) == []
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_verify_repair_never_crashes_on_a_damaged_entry(served, cache, damage):
+    _, mini = served
+    mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+    entry = _entry(mini, cache)
+    DAMAGES[damage](entry)
+    problems = mf.verify("qmnist", registry=mini.registry, data_dir=cache)
+    assert [(p.kind, p.path) for p in problems] == [("prepared", str(entry))]
+    repaired = mf.verify("qmnist", registry=mini.registry, data_dir=cache, repair=True)
+    assert [p.repair for p in repaired] == [f"deleted and rebuilt: {entry} is verified"]
+    assert mf.verify("qmnist", registry=mini.registry, data_dir=cache) == []
+
+
+def test_a_damaged_entry_holding_files_we_never_write_is_kept_and_named(served, cache):
+    from mnistfamily.errors import CacheError
+
+    _, mini = served
+    mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+    entry = _entry(mini, cache)
+    (entry / "manifest.json").unlink()
+    (entry / "notes.txt").write_text("my notes")
+    with pytest.raises(CacheError, match=r"its folder holds what mnistfamily never writes there \(notes\.txt\)"):
+        mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+    assert (entry / "notes.txt").read_text() == "my notes"
+    problems = mf.verify("qmnist", registry=mini.registry, data_dir=cache, repair=True)
+    assert len(problems) == 1 and problems[0].repair.startswith("not repaired: ")
+    assert "notes.txt" in problems[0].repair and (entry / "notes.txt").exists()
 
 
 def test_leftover_temporary_folders_are_never_read(served, cache):
+    from mnistfamily import safe_write
+
     _, mini = served
     entry = _entry(mini, cache)
     entry.parent.mkdir(parents=True)
-    half = entry.with_name(f".tmp-{entry.name}-deadbeef")
-    half.mkdir()
-    (half / "images.npy").write_bytes(b"half written")
+    half = safe_write.TempArea(entry.parent, entry.name)  # what a killed preparation leaves
+    (half.path / entry.name).mkdir()
+    (half.path / entry.name / "images.npy").write_bytes(b"half written")
     ds = mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
     np.testing.assert_array_equal(ds.images, mini.expect("qmnist", "test10k")["images"])
+    assert not half.path.exists()
 
 
 def test_a_changed_registry_entry_gets_a_new_cache_key(served, cache):
@@ -234,22 +314,152 @@ def test_a_full_disk_while_preparing_is_a_clear_error_and_leaves_nothing(served,
     message = str(caught.value)
     assert "qmnist [test50k]" in message and "No space left on device" in message
     assert "free some space" in message and "data_dir=" in message
-    leftovers = [p.name for p in before.parent.iterdir() if p.name.startswith((".tmp-", ".trash-"))]
+    leftovers = [p.name for p in before.parent.iterdir() if p.name.startswith((".tmp-", ".trash-", ".mnistfamily-tmp-"))]
     assert leftovers == []
     assert (before / "manifest.json").read_bytes() == manifest_before
     assert cache_module.verify_entry(before) == []
 
 
 def test_what_killed_preparations_left_is_removed_by_the_next_one(served, cache):
+    from mnistfamily import safe_write
+
     _, mini = served
     final = _entry(mini, cache)
     final.parent.mkdir(parents=True)
-    dead_tmp = final.with_name(f".tmp-{final.name}-deadbeef")
-    dead_trash = final.with_name(f".trash-{final.name}-deadbeef")
-    other = final.with_name(".tmp-some-other-entry-deadbeef")  # another entry's: not ours to judge
-    for folder in (dead_tmp, dead_trash, other):
+    dead = safe_write.TempArea(final.parent, final.name)  # a killed build of this entry: ours, by its marker
+    (dead.path / final.name).mkdir()
+    (dead.path / final.name / "images.npy").write_bytes(b"\0" * 100)
+    other = safe_write.TempArea(final.parent, "test@0123456789abcdef")  # another entry's: not ours to judge
+    # names that only look like temporary folders: a user's, never deleted (nor read)
+    look_alikes = [final.with_name(f".tmp-{final.name}-deadbeef"), final.with_name(f".trash-{final.name}-deadbeef"),
+                   final.with_name(f".mnistfamily-tmp-{'0' * 32}")]
+    for folder in look_alikes:
         folder.mkdir()
-        (folder / "images.npy").write_bytes(b"\0" * 100)
+        (folder / "thesis.tex").write_text("years of work")
     mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
-    assert not dead_tmp.exists() and not dead_trash.exists()
-    assert other.exists()
+    assert not dead.path.exists()
+    assert other.path.exists()
+    assert all((folder / "thesis.tex").read_text() == "years of work" for folder in look_alikes)
+
+
+def _with_user_datasets(mini, names):
+    """The miniature registry plus user datasets called ``names``: copies of qmnist under other names."""
+    from dataclasses import replace
+
+    from mnistfamily.registry import Registry
+
+    spec = mini.registry.dataset("qmnist")
+    return Registry({"qmnist": spec, **{name: replace(spec, name=name) for name in names}})
+
+
+def test_a_user_dataset_named_like_an_entry_does_not_break_the_builtin_one(served, cache):
+    _, mini = served
+    expected = mini.expect("qmnist", "test10k")
+    key = _entry(mini, cache).name[-16:]  # the key of qmnist [test10k]'s entry
+    # dataset names that read like "<split>-<key>" entries of qmnist: the first is the issue's exact case
+    names = [f"qmnist/test10k-{key}", "qmnist/test10k-extra"]
+    registry = _with_user_datasets(mini, names)
+    for name in names:  # the user's datasets first, so their folders are there before qmnist's entry
+        mf.load(name, "test10k", registry=registry, data_dir=cache)
+    ds = mf.load("qmnist", "test10k", registry=registry, data_dir=cache)
+    np.testing.assert_array_equal(ds.images, expected["images"])
+    assert mf.verify("qmnist", registry=registry, data_dir=cache) == []  # their folders are not qmnist's entries
+    assert mf.verify(registry=registry, data_dir=cache, repair=True) == []
+    for name in [*names, "qmnist"]:
+        ds = mf.load(name, "test10k", registry=registry, data_dir=cache, download=False)
+        np.testing.assert_array_equal(ds.images, expected["images"])
+    folders = {p.name for p in (cache / "prepared" / "qmnist").iterdir() if p.is_dir()}
+    assert folders == {f"test10k-{key}", "test10k-extra", _entry(mini, cache).name}
+
+
+def test_entries_of_an_earlier_layout_are_ignored_and_kept(served, cache):
+    _, mini = served
+    entry = _entry(mini, cache)
+    old = entry.parent / f"test10k-{'0123456789abcdef'}"  # how entries were named before: never deleted
+    old.mkdir(parents=True)
+    (old / "manifest.json").write_text('{"arrays": null}')
+    (old / "images.npy").write_bytes(b"an older version's arrays")
+    ds = mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+    np.testing.assert_array_equal(ds.images, mini.expect("qmnist", "test10k")["images"])
+    assert mf.verify("qmnist", registry=mini.registry, data_dir=cache) == []
+    assert mf.verify("qmnist", registry=mini.registry, data_dir=cache, repair=True) == []
+    assert (old / "images.npy").read_bytes() == b"an older version's arrays"
+
+
+def test_a_process_waiting_for_a_preparation_gets_an_error_naming_the_holder(served, cache, monkeypatch):
+    import threading
+
+    from mnistfamily.errors import LockTimeoutError
+
+    _, mini = served
+    entry = _entry(mini, cache)
+    entry.parent.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import sys, time
+            from pathlib import Path
+            from mnistfamily.safe_write import locked
+            with locked(Path({str(entry)!r}), "preparing qmnist [test10k] (a test holding the lock)"):
+                print("held", flush=True)
+                time.sleep(60)
+        """)], env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        monkeypatch.setenv("MNISTFAMILY_LOCK_TIMEOUT", "0.5")
+        outcome: list[BaseException | None] = []
+
+        def load():
+            try:
+                mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+                outcome.append(None)
+            except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+                outcome.append(exc)
+
+        waiter = threading.Thread(target=load, daemon=True)
+        waiter.start()
+        waiter.join(30)
+        assert outcome, "the load was still waiting for the lock after 30 s"
+        error = outcome[0]
+        assert isinstance(error, LockTimeoutError), error
+        message = str(error)
+        assert f"process {holder.pid} on host" in message and "a test holding the lock" in message
+        assert "qmnist [test10k]" in message and "MNISTFAMILY_LOCK_TIMEOUT" in message
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_file_where_an_entry_belongs_is_kept_and_named(served, cache):
+    from mnistfamily.errors import CacheError
+
+    _, mini = served
+    entry = _entry(mini, cache)
+    entry.parent.mkdir(parents=True)
+    entry.write_text("not a folder")
+    with pytest.raises(CacheError, match=r"a prepared entry \(a folder\) belongs here, but this is a file, which "
+                                         r"mnistfamily never writes, so it was not deleted"):
+        mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+    assert entry.read_text() == "not a folder"
+
+
+def test_an_entry_that_cannot_be_removed_is_a_cache_error(served, cache, monkeypatch):
+    import errno
+
+    from mnistfamily.errors import CacheError
+    from mnistfamily.prepare import cache as cache_module
+
+    _, mini = served
+    mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+    entry = _entry(mini, cache)
+    (entry / "manifest.json").unlink()
+    real_replace = os.replace
+
+    def refuse(src, dst, *args, **kwargs):
+        if os.fspath(src) == os.fspath(entry):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(src))
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(cache_module.os, "replace", refuse)
+    with pytest.raises(CacheError, match=r"must be rebuilt, but it cannot be removed \(Permission denied\)"):
+        mf.load("qmnist", "test10k", registry=mini.registry, data_dir=cache)
+    assert [p.name for p in entry.parent.iterdir() if p.name.startswith(".")] == []  # no area left behind

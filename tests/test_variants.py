@@ -170,4 +170,4 @@ def test_a_full_disk_while_preparing_a_variant_is_a_clear_error(served, cache, m
     with pytest.raises(CacheError, match=r"(?s)mnist/deskewed \[test\]: the prepared arrays.*free some space"):
         mf.load("mnist/deskewed", "test", registry=mini.registry, data_dir=cache)
     prepared = cache / "prepared" / "mnist" / "deskewed"
-    assert not [p for p in prepared.iterdir() if p.name.startswith(".tmp-")]
+    assert not [p for p in prepared.iterdir() if p.name.startswith((".tmp-", ".mnistfamily-tmp-"))]

@@ -15,7 +15,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import IO, BinaryIO, Iterator
 
 import numpy as np
 
@@ -340,19 +340,18 @@ def write_idx(path: str | os.PathLike[str], array: np.ndarray) -> None:
     array = np.asarray(array)
     header = encode_header(array.dtype, array.shape)
     big = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder(">"))
+    from ..safe_write import atomic_write  # a marked temporary area beside the target, then one rename
+
     target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     opener, _ = compressor_for(target)
-    try:
-        with open(tmp, "wb") as raw:
-            sink = opener(raw) if opener else raw
-            try:
-                sink.write(header)
-                sink.write(big.reshape(-1).view(np.uint8).data)
-            finally:
-                if sink is not raw:
-                    sink.close()
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+
+    def write(raw: IO[bytes]) -> None:
+        sink = opener(raw) if opener else raw
+        try:
+            sink.write(header)
+            sink.write(big.reshape(-1).view(np.uint8).data)
+        finally:
+            if sink is not raw:
+                sink.close()
+
+    atomic_write(target, write)

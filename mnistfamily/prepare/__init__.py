@@ -7,12 +7,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..registry import DatasetSpec, SplitSpec
-from .cache import EntryWriter, PreparedEntry, build_entry, entry_dir, entry_key, read_entry, verify_entry
+from .entry import PreparedEntry, entry_dir, entry_key, read_entry, verify_entry
 
-__all__ = ["prepare_split", "entry_for", "read_entry", "verify_entry", "BUILDERS", "builder", "PreparedEntry"]
+if TYPE_CHECKING:
+    from .cache import EntryWriter
+
+__all__ = ["prepare_split", "entry_for", "read_entry", "verify_entry", "BUILDERS", "builder", "PreparedEntry",
+           "required_arrays"]
 
 
 
@@ -81,16 +85,22 @@ def entry_for(root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str 
     return entry_dir(root, spec.name, split.name, entry_key(recipe(spec, split, orientation)))
 
 
+def required_arrays(spec: DatasetSpec) -> tuple[str, ...]:
+    """The arrays ``load`` reads from every entry of ``spec``: an entry lacking one is damaged."""
+    return ("images", "labels", "index", *(f"meta.{column}" for column in spec.label_columns))
+
+
 def load_prepared(root: Path, spec: DatasetSpec, split: SplitSpec,
                   orientation: str = "upright") -> PreparedEntry | None:
-    """The split's arrays if they are already prepared (the warm path)."""
-    return read_entry(entry_for(root, spec, split, orientation))
+    """The split's arrays if they are already prepared (the warm path); None if absent or damaged."""
+    return read_entry(entry_for(root, spec, split, orientation), required_arrays(spec))
 
 
 def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[str, Path],
                   sources: list[dict], orientation: str = "upright") -> PreparedEntry:
     """Decode a split from verified local files into the cache and return its arrays."""
     from .. import __version__
+    from .cache import build_entry
 
     final = entry_for(root, spec, split, orientation)
 
@@ -100,4 +110,17 @@ def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[s
         return {"dataset": spec.name, "split": split.name, "library_version": __version__,
                 "recipe": recipe(spec, split, orientation), "sources": sources}
 
-    return build_entry(final, f"{spec.name} [{split.name}]: the prepared arrays", build)
+    # files without a checksum have no hash in the recipe, so the key cannot tell their copies apart:
+    # an entry made from other bytes than the ones verified now is replaced
+    used = _unverified_digests(sources)
+    outdated = (lambda manifest: _unverified_digests(manifest.get("sources")) != used) if used else None
+    return build_entry(final, f"{spec.name} [{split.name}]: the prepared arrays", build, required_arrays(spec),
+                       outdated=outdated)
+
+
+def _unverified_digests(sources: object) -> dict[str, object]:
+    """``{file name: sha256 of the copy used}`` for the sources that were used without verification."""
+    if not isinstance(sources, list):
+        return {}
+    return {str(s.get("name")): s.get("found_sha256") for s in sources
+            if isinstance(s, dict) and s.get("verified") == "unverified"}

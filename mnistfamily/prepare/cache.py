@@ -1,34 +1,36 @@
-"""The prepared cache: decoded arrays as .npy files plus a manifest, memory-mapped on reuse.
+"""Writing prepared entries: built in a marked temporary area, renamed into place under a lock.
 
-An entry is a folder ``<root>/prepared/<dataset>/<split>-<key>/`` holding one ``.npy`` per
-array and ``manifest.json``. The key hashes everything the arrays depend on (the source
-files' checksums and the preparation recipe), so a changed registry entry never reuses an
-old entry. Entries are built in a temporary folder beside the final one and renamed into
-place: readers see a complete entry or none. A later load reads only the manifest and
-memory-maps the arrays, with no hashing (``mnistfamily verify`` rehashes on demand).
+An entry (see :mod:`.entry` for its layout and for reading it) is built by an
+:class:`EntryWriter` in a temporary area of :mod:`mnistfamily.safe_write`
+(``prepared/<dataset>/.mnistfamily-tmp-<32 hex>/``, holding the area's owner marker), the
+manifest is written last, and the area itself is renamed onto ``<split>@<key>``: readers see a
+complete entry or none, and no empty area is left behind by a process killed right after the
+rename (the entry keeps the marker: who built it, where and when). :func:`build_entry` does this under
+the entry's lock, so N processes build an entry once, and first removes what killed builders
+left (areas proved ours by their marker) and any damaged entry in the way.
+
+This module is the cold path; a warm load reads entries through :mod:`.entry` alone.
 """
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import os
-import zlib
-from typing import Any, Callable
-
-try:  # the C module itself: hashlib would also load OpenSSL, which a warm load does not need
-    from _blake2 import blake2b
-except ImportError:  # pragma: no cover - Python builds without it
-    from hashlib import blake2b
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
-from .. import config
 from ..errors import CacheError
+from .entry import (MANIFEST, PREPARE_VERSION, PreparedEntry, _crc32, _crc_update, entry_dir, entry_key,
+                    foreign_contents, inspect_entry, read_entry, verify_entry)
 
+if TYPE_CHECKING:
+    from ..safe_write import TempArea
+
+__all__ = ["MANIFEST", "PREPARE_VERSION", "ArrayStream", "EntryWriter", "PreparedEntry", "build_entry",
+           "discard_entry", "entry_dir", "entry_key", "read_entry", "verify_entry"]
 
 
 def _log():
@@ -37,148 +39,121 @@ def _log():
 
     return logging.getLogger("mnistfamily.prepare")
 
-#: bump when the layout or the meaning of prepared arrays changes: old entries are then ignored
-PREPARE_VERSION = 1
-MANIFEST = "manifest.json"
 
-
-def entry_key(recipe: dict) -> str:
-    """A short stable hash of a JSON-serialisable recipe."""
-    blob = json.dumps({"prepare_version": PREPARE_VERSION, **recipe}, sort_keys=True).encode()
-    return blake2b(blob, digest_size=8).hexdigest()
-
-
-def entry_dir(root: Path, dataset: str, split: str, key: str) -> Path:
-    """Folder of one prepared entry."""
-    return config.prepared_dir(root) / dataset / f"{split}-{key}"
-
-
-@dataclass(frozen=True)
-class PreparedEntry:
-    """A complete cache entry: its memory-mapped arrays and its manifest."""
-
-    path: Path
-    arrays: dict[str, np.ndarray]
-    manifest: dict
-
-
-def read_entry(path: Path) -> PreparedEntry | None:
-    """Memory-map a complete entry; None when absent. A damaged entry is removed and None returned."""
-    manifest_path = path / MANIFEST
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        _discard(path, f"unreadable manifest ({exc})")
-        return None
-    arrays: dict[str, np.ndarray] = {}
-    try:
-        for name, meta in manifest["arrays"].items():
-            file = path / meta["file"]
-            if file.stat().st_size != meta["bytes"]:
-                raise ValueError(f"{file.name} is {file.stat().st_size} bytes, manifest says {meta['bytes']}")
-            array = np.load(file, mmap_mode="r", allow_pickle=False)
-            if list(array.shape) != meta["shape"] or array.dtype.str != meta["dtype"]:
-                raise ValueError(f"{file.name} holds {array.dtype.str}{array.shape}, manifest says "
-                                 f"{meta['dtype']}{tuple(meta['shape'])}")
-            arrays[name] = array
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        _discard(path, str(exc))
-        return None
-    return PreparedEntry(path, arrays, manifest)
-
-
-def build_entry(final: Path, what: str, build: Callable[["EntryWriter"], dict]) -> PreparedEntry:
+def build_entry(final: Path, what: str, build: Callable[["EntryWriter"], dict],
+                required: Iterable[str] = (), *, outdated: Callable[[dict], bool] | None = None) -> PreparedEntry:
     """The entry at ``final``: read if complete, else built once by ``build`` and returned.
 
     Under the entry's lock (so N processes build it once): what killed builders left is
-    removed, a complete entry is simply read, and otherwise ``build(writer)`` fills an
-    :class:`EntryWriter` and returns the manifest, which is committed. Any write error (a
-    full disk) is a :class:`CacheError` naming ``what`` and the folder; nothing half-written
-    stays behind.
+    removed, a complete entry is simply read, a damaged one (no manifest, a manifest we did
+    not write, an array that does not match it, a ``required`` array missing) is removed, and
+    otherwise ``build(writer)`` fills an :class:`EntryWriter` and returns the manifest, which
+    is committed. ``outdated(manifest)``, when given, says whether a complete entry was made
+    from other inputs than the current ones (files without a checksum), so that it is replaced.
+    Any write error (a full disk) is a :class:`CacheError` naming ``what`` and the folder;
+    nothing half-written stays behind.
     """
-    from filelock import FileLock  # the writers' imports stay off the warm (read-only) path
-
+    from .. import safe_write  # the writers' imports stay off the warm (read-only) path
     from ..errors import MnistFamilyError
-    from ..fetch import make_folder
 
-    make_folder(final.parent)
-    with FileLock(str(final) + ".lock", timeout=3600):
-        remove_leftovers(final)
-        entry = read_entry(final)
-        if entry is not None:
+    required = tuple(required)
+    safe_write.make_folder(final.parent)
+    with safe_write.locked(final, f"preparing {what}"):
+        safe_write.remove_leftovers(final.parent, final.name, "an interrupted preparation")
+        entry, damage = inspect_entry(final, required)
+        if entry is not None and (outdated is None or not outdated(entry.manifest)):
             return entry
+        if entry is not None:
+            _log().info("prepared cache entry %s was made from other copies of unverified files; rebuilding it",
+                        final)
+            del entry
+            discard_entry(final)
+        elif damage is not None:
+            _log().warning("prepared cache entry %s is damaged (%s); rebuilding it", final, damage)
+            discard_entry(final)
         try:
-            with EntryWriter(final) as writer:  # on any error the temporary folder is removed
+            with EntryWriter(final) as writer:  # on any error the temporary area is removed
                 writer.commit(build(writer))
         except OSError as exc:
             if isinstance(exc, MnistFamilyError):
                 raise
             raise CacheError.cannot_write(what, final.parent, exc) from exc
-    entry = read_entry(final)
-    if entry is None:  # pragma: no cover - only if the folder vanished under us
-        raise CacheError(f"prepared entry {final} disappeared right after it was written")
+        entry, damage = inspect_entry(final, required)
+    if entry is None:  # pragma: no cover - only if the disk changed what was just written
+        raise CacheError(f"prepared entry {final} does not read back right after it was written ({damage}); "
+                         "check the disk, or pass data_dir= a folder on another one.")
     return entry
 
 
-def remove_leftovers(final: Path) -> None:
-    """Delete what killed processes left beside ``final``: temporary and half-deleted entries.
+def discard_entry(path: Path) -> bool:
+    """Remove the entry folder at ``path`` atomically; False when it was already gone.
 
-    Call only with ``final``'s lock held: every :class:`EntryWriter` of ``final`` holds that
-    lock while it works, so a ``.tmp-<name>-*`` folder found now belongs to a dead process.
+    Call with the entry's lock held. The folder is first moved into a marked temporary area
+    (one rename: readers see the whole entry or nothing), then the area is deleted; a process
+    killed in between leaves an area that the next writer of this entry removes. A folder
+    holding anything mnistfamily does not write there is never deleted: that is a
+    :class:`CacheError` naming what was found.
     """
-    import shutil
+    from .. import safe_write
 
-    for prefix in (f".tmp-{final.name}-", f".trash-{final.name}-"):
-        for stale in final.parent.glob(f"{prefix}*"):
-            _log().info("removing %s, left by an interrupted preparation", stale)
-            shutil.rmtree(stale, ignore_errors=True)
-
-
-def _discard(path: Path, why: str) -> None:
-    _log().warning("prepared cache entry %s is damaged (%s); rebuilding it", path, why)
-    import shutil
-    import uuid
-
-    trash = path.with_name(f".trash-{path.name}-{uuid.uuid4().hex[:8]}")
+    if not os.path.lexists(path):
+        return False
+    if path.is_symlink() or not path.is_dir():
+        raise CacheError(f"{path}: a prepared entry (a folder) belongs here, but this is a "
+                         f"{'link' if path.is_symlink() else 'file'}, which mnistfamily never writes, so it was "
+                         "not deleted. Move it elsewhere (or delete it yourself) and load again.")
+    foreign = foreign_contents(path)
+    if foreign:
+        listing = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise CacheError(f"{path}: the prepared entry must be rebuilt, but its folder holds what mnistfamily "
+                         f"never writes there ({listing}), so it was not deleted. Move those files elsewhere "
+                         "(or delete the folder yourself) and load again.")
     try:
-        os.replace(path, trash)  # atomic: nobody sees the half-deleted entry
-    except OSError:
-        return
-    shutil.rmtree(trash, ignore_errors=True)
+        with safe_write.temp_area(path.parent, path.name) as area:
+            os.replace(path, area.path / path.name)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise CacheError(f"{path}: the prepared entry must be rebuilt, but it cannot be removed "
+                         f"({exc.strerror or exc}). Make the cache writable, or pass data_dir= another "
+                         "folder.") from None
+    return True
 
 
 class EntryWriter:
-    """Builds an entry in a temporary folder; ``commit`` renames it into place.
+    """Builds an entry in a marked temporary area; ``commit`` renames it into place.
 
-    Arrays are created as writable memory-mapped ``.npy`` files (``open_memmap``), so large
-    splits are decoded straight to disk without a second copy in memory.
+    Arrays are created as writable memory-mapped ``.npy`` files (``open_memmap``), or streamed
+    front to back (:meth:`stream`), so large splits are decoded straight to disk without a
+    second copy in memory.
     """
 
     def __init__(self, final: Path):
-        import uuid  # the writers' imports stay off the warm (read-only) path
-
-        self.final = final
-        self.tmp = final.with_name(f".tmp-{final.name}-{uuid.uuid4().hex[:8]}")
+        self.final = Path(final)
+        self.area: TempArea | None = None
+        #: the folder the arrays are written into: the temporary area itself
+        self.tmp = self.final
         self.arrays: dict[str, dict] = {}
         #: facts a builder found while decoding (e.g. unreadable images skipped); kept in the
         #: manifest and shown by ``Dataset.info.report``
         self.report: dict[str, object] = {}
 
     def __enter__(self) -> "EntryWriter":
+        from ..safe_write import TempArea
+
         try:
-            self.tmp.mkdir(parents=True)
+            self.final.parent.mkdir(parents=True, exist_ok=True)
+            self.area = TempArea(self.final.parent, self.final.name)
+            self.tmp = self.area.path
         except OSError as exc:
-            raise CacheError(f"cannot create {self.tmp}: {exc.strerror}. Check that the cache root "
-                             "is writable, or pass data_dir= another folder.") from None
+            raise CacheError(f"cannot create a temporary folder in {self.final.parent}: "
+                             f"{exc.strerror or exc}. Check that the cache root is writable, or pass "
+                             "data_dir= another folder.") from None
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        import shutil
-
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.area is not None:
+            self.area.remove()  # nothing left to remove once committed: the area became the entry
 
     def create(self, name: str, dtype, shape: tuple[int, ...]) -> np.memmap:
         """A writable memory-mapped array to fill in place (for builders that fill out of order)."""
@@ -214,13 +189,13 @@ class EntryWriter:
             if written is not None:
                 if not written.closed:
                     raise CacheError(f"{file}: the builder did not finish writing {name}.")
-                dtype, shape, crc = written.dtype, written.shape, written.crc32
+                dtype, shape, offset, crc = written.dtype, written.shape, written.offset, written.crc32
             else:
                 array = np.load(file, mmap_mode="r", allow_pickle=False)
-                dtype, shape, crc = array.dtype, array.shape, _crc32(file)
+                dtype, shape, offset, crc = array.dtype, array.shape, array.offset, _crc32(file)
                 del array
             described[name] = {
-                "file": meta["file"], "dtype": dtype.str, "shape": list(shape),
+                "file": meta["file"], "dtype": dtype.str, "shape": list(shape), "offset": offset,
                 "bytes": file.stat().st_size, "crc32": crc,
             }
         images = described.get("images")
@@ -228,14 +203,11 @@ class EntryWriter:
                     "num_examples": images["shape"][0] if images else None}
         (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
         try:
-            os.rename(self.tmp, self.final)
+            os.rename(self.tmp, self.final)  # the whole area becomes the entry, its owner marker included
         except OSError:
-            if (self.final / MANIFEST).exists():  # another process committed the same entry first
-                import shutil
-
-                shutil.rmtree(self.tmp, ignore_errors=True)
-            else:
+            if not (self.final / MANIFEST).exists():
                 raise
+            # another process committed the same entry first; ours goes with the area
         return self.final
 
 
@@ -255,6 +227,8 @@ class ArrayStream:
         np.lib.format.write_array_header_1_0(header, {
             "descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape})
         self._file = open(path, "wb")
+        #: where the data starts: the header's length, recorded in the manifest
+        self.offset = len(header.getvalue())
         self._crc = _crc_update(header.getvalue(), 0)
         self._file.write(header.getvalue())
 
@@ -290,45 +264,3 @@ class ArrayStream:
             self.close()
         else:  # the entry is abandoned anyway: just release the file
             self._file.close()
-
-
-@functools.cache
-def _crc_function() -> Callable[[Any, int], int]:
-    """ISA-L's CRC-32 when installed (same values, ~3x faster than zlib's), else zlib's;
-    looked up on first use because the warm path never hashes."""
-    try:
-        from isal.isal_zlib import crc32
-        return crc32
-    except ImportError:  # pragma: no cover - depends on the environment
-        return zlib.crc32
-
-
-def _crc_update(data: Any, crc: int) -> int:
-    """CRC-32 of ``data``, continuing from ``crc``."""
-    return _crc_function()(data, crc)
-
-
-def _crc32(path: Path) -> str:
-    # CRC-32 catches disk and copy damage at a fraction of sha256's cost on the cold path;
-    # the cache is the user's own, so a cryptographic hash buys nothing here.
-    crc = 0
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            crc = _crc_update(chunk, crc)
-    return f"{crc:08x}"
-
-
-def verify_entry(path: Path) -> list[str]:
-    """Rehash every array of an entry against its manifest; return the problems found."""
-    try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return [f"{path}: unreadable manifest ({exc})"]
-    problems = []
-    for name, meta in manifest.get("arrays", {}).items():
-        file = path / meta["file"]
-        if not file.exists():
-            problems.append(f"{file}: missing")
-        elif _crc32(file) != meta.get("crc32"):
-            problems.append(f"{file}: content differs from the manifest (CRC-32)")
-    return problems

@@ -11,12 +11,15 @@ from __future__ import annotations
 import inspect
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..registry import DatasetSpec, SplitSpec
-from .cache import EntryWriter, PreparedEntry, build_entry, entry_dir, entry_key
+from .entry import PreparedEntry, entry_dir, entry_key
+
+if TYPE_CHECKING:
+    from .cache import EntryWriter
 
 log = logging.getLogger("mnistfamily.prepare")
 
@@ -63,6 +66,8 @@ def prepare_variant(root: Path, spec: DatasetSpec, split: SplitSpec, base, base_
     """Build (once, under a lock) and return the entry of a variant split from its base Dataset."""
     from .. import __version__
     from ..transforms import apply_in_chunks, from_spec
+    from . import required_arrays
+    from .cache import build_entry
 
     def build(writer: EntryWriter) -> dict:
         transform = from_spec(chain_spec(spec))
@@ -79,4 +84,4 @@ def prepare_variant(root: Path, spec: DatasetSpec, split: SplitSpec, base, base_
                 "recipe": variant_recipe(spec, split, base_recipe), "sources": sources}
 
     final = variant_entry(root, spec, split, base_recipe)
-    return build_entry(final, f"{spec.name} [{split.name}]: the prepared arrays", build)
+    return build_entry(final, f"{spec.name} [{split.name}]: the prepared arrays", build, required_arrays(spec))

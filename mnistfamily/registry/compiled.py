@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from types import MappingProxyType
 
@@ -138,16 +137,13 @@ def read_compiled(path: Path) -> dict[str, dict] | None:
 
 def write_compiled(path: Path, specs: dict[str, DatasetSpec]) -> None:
     """Write atomically; a cache that cannot be written only costs speed, never correctness."""
-    import uuid
+    from ..safe_write import atomic_write
 
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(to_json(specs), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write(path, to_json(specs).encode("utf-8"))
     except OSError as exc:
         _log().debug("could not write compiled registry %s: %s", path, exc)
-        tmp.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,9 +163,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     if current != text:
-        tmp = BUILTIN_JSON.with_name(f".{BUILTIN_JSON.name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, BUILTIN_JSON)  # a package never holds half a registry
+        from ..safe_write import atomic_write
+
+        atomic_write(BUILTIN_JSON, text.encode("utf-8"))  # a package never holds half a registry
         print(f"wrote {BUILTIN_JSON}")
     return 0
 

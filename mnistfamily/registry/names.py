@@ -2,7 +2,7 @@
 
 Names reach the library from the registry, from the command line and from files other people
 wrote (a Parquet shard's metadata, an export's dataset card). Several of them become parts of
-paths (``prepared/<dataset>/<split>-<key>/``, ``<dest>/<dataset>/split=<split>/``), so every
+paths (``prepared/<dataset>/<split>@<key>/``, ``<dest>/<dataset>/split=<split>/``), so every
 name, wherever it comes from, passes the same checks here before it is used.
 
 Each ``*_problem`` function returns ``None`` for a good name, or a short sentence saying what is

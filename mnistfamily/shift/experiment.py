@@ -11,10 +11,9 @@ import json
 import logging
 import os
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import IO, TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -140,7 +139,7 @@ class Result:
         """The result as JSON text; with ``path``, also written there (atomically)."""
         text = json.dumps(self.to_dict(), indent=indent, ensure_ascii=False) + "\n"
         if path is not None:
-            _write_atomically(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+            _write_atomically(Path(path), lambda f: f.write(text.encode("utf-8")))
         return text
 
     def table(self) -> str:
@@ -178,7 +177,7 @@ class Result:
         picture = self.image(width=width)
         target = Path(path)
         image_format = Image.registered_extensions().get(target.suffix.lower(), "PNG")
-        _write_atomically(target, lambda tmp: picture.save(tmp, format=image_format))
+        _write_atomically(target, lambda f: picture.save(f, format=image_format))
         return target
 
 
@@ -398,15 +397,12 @@ def _labels_as_train(ds: "Dataset", train: "Dataset") -> np.ndarray:
 # ----------------------------------------------------------------------------- output
 
 
-def _write_atomically(target: Path, write: Callable[[Path], Any]) -> None:
-    """Write through a temporary name in the same folder and rename it into place."""
+def _write_atomically(target: Path, write: Callable[[IO[bytes]], Any]) -> None:
+    """Write through a marked temporary area beside ``target`` and rename it into place."""
+    from ..safe_write import atomic_write
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(target, write)
 
 
 #: colours of the chart (RGB)

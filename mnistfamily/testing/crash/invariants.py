@@ -3,10 +3,11 @@
 ``check_invariants`` says what must hold at *any* moment, in particular right after a
 process was killed with SIGKILL in the middle of a download, a preparation or an export:
 
-- every file in ``downloads/`` verifies against the registry, or is a temporary
-  (``.<name>.<8 hex>.part``) or lock file that the next run ignores;
-- every prepared entry with a visible name (``<split>-<key>``) has a manifest and passes
-  ``verify_entry``; ``.tmp-*`` and ``.trash-*`` folders are never read;
+- every file in ``downloads/`` verifies against the registry, or is a lock file, a temporary
+  (``.<name>.<8 hex>.part``) or inside a temporary area (``.mnistfamily-tmp-<32 hex>/``, see
+  :mod:`mnistfamily.safe_write`) that the next run ignores;
+- every prepared entry with a visible name (``<split>@<key>``) has a manifest and passes
+  ``verify_entry``; temporary areas are never read, and preparing makes no other hidden folder;
 - a Parquet export either has ``_SUCCESS`` and reads back equal to the source, or has no
   ``_SUCCESS`` and ``read_parquet`` refuses it; an ``.npz`` export is absent or complete.
 """
@@ -24,7 +25,6 @@ import numpy as np
 __all__ = ["array_digest", "check_invariants"]
 
 _PART = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.part$")
-_ENTRY = re.compile(r"^(?P<split>.+)-[0-9a-f]{16}$")
 
 
 def array_digest(images: np.ndarray, labels: np.ndarray) -> str:
@@ -84,9 +84,9 @@ def _check_downloads(root: Path, registry: Any) -> list[str]:
     out = []
     folder = root / "downloads"
     for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
-        if path.is_dir() or path.name.endswith(".lock") or _PART.match(path.name):
-            continue  # locks and temporary copies: a complete download is never read from them
         relative = path.relative_to(folder)
+        if path.is_dir() or path.name.endswith(".lock") or _PART.match(path.name) or _in_temp_area(relative):
+            continue  # locks and temporary copies: a complete download is never read from them
         file = files.get((relative.parts[0], path.name)) if len(relative.parts) == 2 else None
         if file is None:
             out.append(f"{path}: a visible file in downloads/ that no registry entry names")
@@ -98,15 +98,27 @@ def _check_downloads(root: Path, registry: Any) -> list[str]:
     return out
 
 
+def _in_temp_area(relative: Path) -> bool:
+    from ...safe_write import TEMP_PREFIX
+
+    return any(part.startswith(TEMP_PREFIX) for part in relative.parts[:-1])
+
+
 def _check_prepared(root: Path) -> list[str]:
-    from ...prepare.cache import MANIFEST, read_entry, verify_entry
+    from ...prepare.entry import ENTRY_NAME, MANIFEST, read_entry, verify_entry
+    from ...safe_write import TEMP_PREFIX
 
     out = []
     folder = root / "prepared"
     for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
-        if not path.is_dir() or any(part.startswith(".") for part in path.relative_to(folder).parts):
-            continue  # .tmp-* and .trash-* folders (and anything inside them) are never read
-        if not _ENTRY.match(path.name):
+        relative = path.relative_to(folder)
+        if not path.is_dir() or _in_temp_area(relative):
+            continue
+        if path.name.startswith("."):  # temporary areas are never read; preparing makes no other hidden folder
+            if not path.name.startswith(TEMP_PREFIX):
+                out.append(f"{path}: a hidden folder in prepared/ that is not a temporary area")
+            continue
+        if not ENTRY_NAME.fullmatch(path.name):
             continue  # a dataset folder (prepared/emnist/balanced), not an entry
         if not (path / MANIFEST).is_file():
             out.append(f"{path}: a visible prepared entry without {MANIFEST}")
