@@ -168,18 +168,20 @@ class MotionBlur(_Parametric):
         px, py = width * np.sin(angle), width * np.cos(angle)
         length = np.hypot(px, py)
         # ImageMagick's pixels are 16-bit: an 8-bit value v is 257 v
-        quanta = np.rint(x * 65535.0)
-        pad = width  # beyond every offset: edge padding is ImageMagick's "edge" virtual pixels
-        padded = np.pad(quanta, ((0, 0), (pad, pad), (pad, pad)), mode="edge")
-        pw = w + 2 * pad
-        flat = padded.ravel()
-        grid = ((np.arange(n) * (h + 2 * pad) * pw)[:, None, None]
-                + (np.arange(h)[:, None] + pad) * pw + (np.arange(w) + pad))
+        flat = np.rint(x * 65535.0).ravel()
+        base = (np.arange(n) * (h * w))[:, None, None]
+        rows, cols = np.arange(h), np.arange(w)
         total = np.zeros((n, h, w))
+        tap = np.empty((n, h, w))
         for i, weight in enumerate(kernel):
             dx = np.ceil(i * py / length - 0.5).astype(np.int64)
             dy = np.ceil(i * px / length - 0.5).astype(np.int64)
-            total += weight * flat[grid + (dy * pw + dx)[:, None, None]]
+            # beyond the border the edge pixel repeats (ImageMagick's "edge" virtual pixels)
+            at_row = np.clip(rows + dy[:, None], 0, h - 1) * w
+            at_col = np.clip(cols + dx[:, None], 0, w - 1)
+            np.take(flat, base + at_row[:, :, None] + at_col[:, None, :], out=tap)
+            tap *= weight
+            total += tap
         quantum = np.floor(np.clip(total, 0.0, 65535.0) + 0.5)  # ClampToQuantum
         return np.floor(quantum / 257.0) / 255.0  # the 8-bit PNG ImageMagick writes: q // 257
 

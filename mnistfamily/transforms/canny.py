@@ -65,7 +65,7 @@ class CannyEdges(_Parametric):
         isobel = ndimage.correlate1d(ndimage.correlate1d(smooth, derivative, axis=1), average, axis=2)
         jsobel = ndimage.correlate1d(ndimage.correlate1d(smooth, derivative, axis=2), average, axis=1)
         magnitude = np.hypot(isobel, jsobel)
-        local = self._local_maxima(isobel, jsobel, magnitude)
+        local = self._local_maxima(isobel, jsobel, magnitude, self.low)
         strong = local & (magnitude >= self.high)
         weak = local & (magnitude >= self.low)
         structure = np.zeros((3, 3, 3), bool)
@@ -75,29 +75,34 @@ class CannyEdges(_Parametric):
         return np.isin(labels, kept[kept > 0]).astype(np.float64)
 
     @staticmethod
-    def _local_maxima(isobel: np.ndarray, jsobel: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
-        """scikit-image's ``_get_local_maxima``: interpolated non-maximum suppression, batch-wide."""
+    def _local_maxima(isobel: np.ndarray, jsobel: np.ndarray, magnitude: np.ndarray, low: float) -> np.ndarray:
+        """scikit-image's ``_get_local_maxima`` (interpolated non-maximum suppression), batch-wide.
+
+        Only points at or above ``low`` are examined: below it a maximum is dropped by the
+        thresholds anyway. The border is never a maximum, so every point examined has its eight
+        neighbours at fixed offsets in the flattened batch.
+        """
         n, h, w = magnitude.shape
-        abs_i, abs_j = np.abs(isobel), np.abs(jsobel)
         inner = np.zeros((1, h, w), bool)
-        inner[:, 1:-1, 1:-1] = True  # the eroded mask: the border is never a maximum
-        candidate = inner & (magnitude > 0)
-        rows_dominate = candidate & (abs_i >= abs_j)
-        cols_dominate = candidate & (abs_i <= abs_j)
-        up, down, right, left = isobel >= 0, isobel <= 0, jsobel >= 0, jsobel <= 0
+        inner[:, 1:-1, 1:-1] = True  # scikit-image's eroded mask
+        at = np.flatnonzero(inner & (magnitude > 0) & (magnitude >= low))
+        flat_m = magnitude.ravel()
+        m, gi, gj = flat_m[at], isobel.ravel()[at], jsobel.ravel()[at]
+        abs_i, abs_j = np.abs(gi), np.abs(gj)
+        rows_dominate, cols_dominate = abs_i >= abs_j, abs_i <= abs_j
+        up, down, right, left = gi >= 0, gi <= 0, gj >= 0, gj <= 0
         signs = {"same": (up & right) | (down & left), "opposite": (down & right) | (up & left)}
-        padded = np.pad(magnitude, ((0, 0), (1, 1), (1, 1)))
 
-        def neighbour(dr: int, dc: int) -> np.ndarray:
-            return padded[:, 1 + dr:1 + dr + h, 1 + dc:1 + dc + w]
-
-        local = np.zeros(magnitude.shape, bool)
-        with np.errstate(divide="ignore", invalid="ignore"):  # w is only used where its divisor is > 0
-            for sign, rows_first, ahead, behind in _SECTORS:
-                points = signs[sign] & (rows_dominate if rows_first else cols_dominate)
-                weight = abs_j / abs_i if rows_first else abs_i / abs_j
-                (a1, a2), (b1, b2) = ahead, behind
-                plus = neighbour(*a2) * weight + neighbour(*a1) * (1 - weight) <= magnitude
-                minus = neighbour(*b2) * weight + neighbour(*b1) * (1 - weight) <= magnitude
-                local = np.where(points, plus & minus, local)
-        return local
+        local = np.zeros(at.shape, bool)
+        for sign, rows_first, ahead, behind in _SECTORS:
+            sel = np.flatnonzero(signs[sign] & (rows_dominate if rows_first else cols_dominate))
+            where, here = at[sel], m[sel]
+            # the divisor is the larger gradient component of a point whose magnitude is > 0
+            weight = abs_j[sel] / abs_i[sel] if rows_first else abs_i[sel] / abs_j[sel]
+            (a1, a2), (b1, b2) = [[flat_m[where + dr * w + dc] for dr, dc in pair] for pair in (ahead, behind)]
+            plus = a2 * weight + a1 * (1 - weight) <= here
+            minus = b2 * weight + b1 * (1 - weight) <= here
+            local[sel] = plus & minus  # a later sector overwrites an earlier one, as in scikit-image
+        out = np.zeros(magnitude.shape, bool)
+        out.ravel()[at] = local
+        return out
