@@ -120,7 +120,12 @@ def child(args: argparse.Namespace) -> None:
         if spec is None or spec.loader is None:
             sys.exit(f"mnist_c_reference: cannot import {code} as a Python module")
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except ImportError as error:  # Wand raises ImportError when it finds no MagickWand library
+            sys.exit(f"mnist_c_reference: importing {code} failed: {error}. The reference needs numpy, scipy, "
+                     "scikit-image, opencv, Pillow and Wand over ImageMagick 6 (Debian: apt-get install "
+                     f"libmagickwand-dev); this interpreter is {sys.executable}")
     from PIL import Image
 
     arrays: dict[str, np.ndarray] = {"clean": clean, "index": positions}
@@ -170,6 +175,10 @@ def ensure_venv(venv: Path) -> Path:
     python = venv / "bin" / "python"
     if python.exists():
         return python
+    if sys.version_info[:2] != (3, 11):
+        sys.exit(f"mnist_c_reference: the pinned numpy 1.23.5 has wheels up to Python 3.11, this is "
+                 f"{sys.version.split()[0]}; run this script with python3.11, or make a virtualenv with "
+                 f"python3.11 -m venv DIR && DIR/bin/pip install {' '.join(PINNED)} and pass --python DIR/bin/python")
     print(f"mnist_c_reference: creating {venv} with {', '.join(PINNED)}", file=sys.stderr)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", *PINNED], check=True)
@@ -207,7 +216,8 @@ def main() -> None:
                "--seed", str(args.seed)]
     print(f"mnist_c_reference: {args.count} digits from test position {args.start}, reference {args.reference_code}",
           file=sys.stderr)
-    subprocess.run(command, check=True)
+    if subprocess.run(command).returncode:
+        sys.exit(f"mnist_c_reference: the reference run under {python} failed (its message is above)")
     print(f"mnist_c_reference: wrote {Path(args.out) / 'reference.npz'} and reference.json", file=sys.stderr)
 
 
