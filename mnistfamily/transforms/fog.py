@@ -219,7 +219,8 @@ class Fog(_Corruption):
         cols = (cj[:, None] + around) % m
         windows = grid[cb[:, None, None], rows[:, :, None], cols[:, None, :]]  # (C, 4, 4)
         weights, bound = self._cell_bounds()
-        centre = windows.reshape(len(cb), -1) @ weights.T  # (C, points of a cell)
+        # (C, points of a cell); einsum, not a BLAS product: BLAS threads would spin on these tiny sizes
+        centre = np.einsum("ck,pk->cp", windows.reshape(len(cb), -1), weights)
         tol = slack[cb, 0, 0][:, None]
         keep = ((centre + bound >= top[cb][:, None] - tol) | (centre - bound <= bottom[cb][:, None] + tol)).any(axis=1)
         if keep.any():
