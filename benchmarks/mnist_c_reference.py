@@ -16,6 +16,8 @@ interpreter that has them):
 wheels for all of them.) Each corruption runs on each digit as a PIL image, as MNIST-C did,
 after ``np.random.seed(seed + position)``; the random parameters it draws (an angle, a sign, a
 row) are replayed from the same seed, so our corruptions can be run with the very same ones.
+(``impulse_noise`` alone is not reproducible: scikit-image's ``random_noise`` draws from a fresh
+``np.random.default_rng()``.)
 The reference module reads a file ``pessimal_noise_matrix`` from the working directory when it
 is imported; it runs beside the code when that file is there, else beside a stand-in (that
 matrix only serves ``pessimal_noise``, which is not one of the fifteen).
