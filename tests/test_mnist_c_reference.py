@@ -218,6 +218,8 @@ def test_parameters_are_drawn_per_example_and_can_be_given(sample):
             np.testing.assert_array_equal(reversed_[key], drawn[key][::-1])
     assert T.MotionBlur(seed=0).parameters(np.arange(1000))["degrees"].min() >= -45
     assert T.Scale().parameters(index) == {} and T.Scale().with_parameters(x).shape == x.shape
+    empty = T.Zigzag(seed=0).with_parameters(x[:0], r0=[], slope=[])
+    assert empty.shape == (0, 28, 28) and empty.dtype == np.uint8
 
 
 def test_with_parameters_errors_name_the_problem(sample):

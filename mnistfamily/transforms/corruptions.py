@@ -3,10 +3,10 @@
 The fifteen corruptions of the MNIST-C benchmark, each a vectorised transform over the whole
 batch: here the noises, brightness, stripe and spatter; shear, scale, rotate and translate in
 :mod:`.warps`, the blurs in :mod:`.blurs`, fog in :mod:`.fog`, the dotted line and zigzag in
-:mod:`.strokes`, Canny edges in :mod:`.canny`. Default parameters are the severities MNIST-C's reference code
-(google-research/mnist-c ``corruptions.py``) uses for the published benchmark (its functions'
-default ``severity``); docs/transforms.md lists them and how each compares with the reference,
-measured by ``benchmarks/mnist_c_compare.py``.
+:mod:`.strokes`, Canny edges in :mod:`.canny`. Default parameters are the severities MNIST-C's
+reference code (google-research/mnist-c ``corruptions.py``) uses for the published benchmark
+(its functions' default ``severity``); docs/transforms.md lists them and how each compares with
+the reference, measured by ``benchmarks/mnist_c_compare.py``.
 
 Every corruption works on the ``[0, 1]`` scale (uint8 is divided by 255) and returns the
 input's kind: uint8 (rounded, clipped) or float32 clipped to ``[0, 1]``. Batches with
@@ -93,6 +93,8 @@ class _Corruption(Transform):
                 raise TransformError(f"{name}.with_parameters: {key} needs one value per image, shape "
                                      f"({len(images)},), found shape {array.shape}")
             values[key] = array
+        if not len(images):
+            return self(images)  # the output's shape and dtype, learnt as for any empty batch
         return self._run(images, np.arange(len(images), dtype=np.int64), values)
 
     def _run(self, images: np.ndarray, index: np.ndarray, parameters: dict[str, np.ndarray] | None) -> np.ndarray:
