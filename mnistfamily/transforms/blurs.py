@@ -32,9 +32,10 @@ class GlassBlur(_Corruption):
     3. the same blur again.
 
     ``blur="vertical"`` (the default) is MNIST-C's blur as it runs: the reference calls
-    scikit-image's ``gaussian(..., multichannel=True)`` on a 2-D image, which takes the
-    columns for colour channels, so both of its blurs are along the columns only. MNIST-C *is*
-    that; ``blur="both"`` is the blur it meant, in both directions.
+    scikit-image's ``gaussian(..., multichannel=True)`` on a 2-D image, which takes the last
+    axis for colour channels, so both of its blurs run down the columns only (sigma
+    ``(0.7, 0)``). MNIST-C *is* that; ``blur="both"`` blurs in both directions, as was
+    presumably meant (not MNIST-C).
 
     The swaps are the reference's sequential process, run for the whole batch at once: the
     pass is split into wavefronts of positions whose swaps touch disjoint pixels and keep the
