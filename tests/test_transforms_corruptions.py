@@ -128,7 +128,9 @@ def test_intensity_corruptions(sample, corrupted):
     np.testing.assert_array_equal(stripe[:, :, :7], 255 - sample.images[:, :, :7])
     np.testing.assert_array_equal(T.Stripe()(stripe), sample.images)  # its own inverse
     fog = corrupted["fog"].astype(int)
-    assert fog[x == 0].mean() > 60 and fog.std(axis=(1, 2)).mean() > 20  # a bright, uneven haze
+    veil = np.array([f[c == 0].mean() for f, c in zip(fog, x)])  # the background, lifted by a grey veil
+    assert 80 < veil.mean() < 115 and np.percentile(veil, 95) - np.percentile(veil, 5) > 80  # of varying density
+    assert 15 < fog.std(axis=(1, 2)).mean() < 30  # thin: MNIST-C's crops span ~0.29 of the map's range
     fractal = T.Fog(seed=0).fractal(sample.index[:20], (28, 28))
     assert fractal.min() >= 0 and fractal.max() <= 1 and fractal.std() > 0.1
     spatter = corrupted["spatter"]

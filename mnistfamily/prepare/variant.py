@@ -27,7 +27,7 @@ log = logging.getLogger("mnistfamily.prepare")
 CHUNK = 8192
 #: mnistfamily.transforms.ALGORITHMS_VERSION, repeated here so that computing a cache key does not
 #: import the transforms; a test keeps the two equal
-TRANSFORMS_VERSION = 1
+TRANSFORMS_VERSION = 2
 
 
 def chain_spec(spec: DatasetSpec) -> list[dict[str, Any]]:

@@ -19,15 +19,18 @@ from __future__ import annotations
 from .base import (Compose, Transform, TransformError, apply_in_chunks, from_spec, get_num_threads, registered,
                    set_num_threads)
 from .basic import Binarize, CenterCrop, Flip, GaussianNoise, Invert, Normalize, Pad, Rotate90, ToFloat, Transpose
-from .corruptions import (MNIST_C, Brightness, Fog, GlassBlur, ImpulseNoise, MotionBlur, Rotate, Scale, Shear,
-                          ShotNoise, Spatter, Stripe, Translate, mnist_c)
+from .blurs import GlassBlur, MotionBlur
+from .canny import CannyEdges
+from .corruptions import MNIST_C, Brightness, ImpulseNoise, ShotNoise, Spatter, Stripe, mnist_c
+from .fog import Fog
 from .geometric import CenterOfMass, Deskew, ElasticDistortion, RandomAffine, Resize, moments
 from .mnistify import MNISTify
-from .strokes import CannyEdges, DottedLine, Zigzag
+from .strokes import DottedLine, Zigzag
+from .warps import Rotate, Scale, Shear, Translate
 
 #: Bumped whenever a transform's output bytes change for the same spec (a new algorithm, a
 #: fixed bug): put it in cache keys beside ``t.spec()`` so stale derived data is not reused.
-ALGORITHMS_VERSION = 1
+ALGORITHMS_VERSION = 2
 
 __all__ = [
     "ALGORITHMS_VERSION",

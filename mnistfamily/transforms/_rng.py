@@ -65,6 +65,30 @@ def bits(seed: int, stream: str, index: np.ndarray, count: int) -> np.ndarray:
     return _mix(keys[:, None] + counters[None, :])
 
 
+def uniform_at(seed: int, stream: str, index: np.ndarray, counters: np.ndarray,
+               low: float = 0.0, high: float = 1.0) -> np.ndarray:
+    """float64 uniform numbers in ``[low, high)`` at chosen draws: ``counters[k]`` of example ``index[k]``.
+
+    The same number that :func:`uniform` (float64) puts at flat position ``counters[k]`` of that
+    example's field, for a random field that is only needed at a few places. ``index`` and
+    ``counters`` broadcast against each other.
+    """
+    index = np.asarray(index)
+    keys = example_keys(seed, stream, index.ravel()).reshape(index.shape)  # broadcasts against counters
+    words = np.asarray(counters, dtype=np.int64).astype(np.uint64)
+    words += np.uint64(1)
+    words *= _GOLDEN
+    words = _mix(words + keys)
+    words >>= np.uint64(12)
+    words |= np.uint64(0x3FF0000000000000)
+    u = words.view(np.float64)
+    u -= 1.0
+    if low != 0.0 or high != 1.0:
+        u *= high - low
+        u += low
+    return u
+
+
 def uniform(seed: int, stream: str, index: np.ndarray, shape: tuple[int, ...] = (),
             low: float = 0.0, high: float = 1.0, dtype: type = np.float64) -> np.ndarray:
     """Uniform numbers in ``[low, high)``, shape ``(N, *shape)``.
