@@ -40,6 +40,8 @@ if TYPE_CHECKING:  # pragma: no cover
 MAX_EXPANSION = 1 << 16
 #: allocation allowed whatever the files' size (small exports, empty splits)
 ALLOWANCE = 64 << 20
+#: bytes of the smallest valid PNG (signature, IHDR, one IDAT, IEND)
+_SMALLEST_PNG = 67
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,8 @@ def _decode(opened: list[_Opened], described: SplitDescription, where: str, entr
         if total != entry.num_rows:
             raise IncompleteExportError(f"{where}: the shards hold {total:,} rows, the card says "
                                         f"{entry.num_rows:,}. Export again.")
-    _check_allocation(opened, total, pixels + 16 + sum(d.itemsize for d in meta_columns.values()), where, shape)
+    _check_allocation(opened, total, pixels + 16 + sum(d.itemsize for d in meta_columns.values()), where, shape,
+                      described.image_encoding)
     images = np.empty((total, *shape), dtype=np.uint8)
     flat = images.reshape(total, pixels)
     labels = np.empty(total, dtype=np.int64)
@@ -214,23 +217,47 @@ def _decode(opened: list[_Opened], described: SplitDescription, where: str, entr
                    name=described.dataset, split=described.split, info=info)
 
 
-def _check_allocation(opened: list[_Opened], total: int, row_bytes: int, where: str, shape: tuple[int, int]) -> None:
-    """Refuse, before allocating, arrays (or decoded pages) far larger than the files could hold."""
+def _check_allocation(opened: list[_Opened], total: int, row_bytes: int, where: str, shape: tuple[int, int],
+                      encoding: str) -> None:
+    """Refuse, before allocating, row counts and arrays that the bytes of the files cannot hold.
+
+    Per row group, the image column chunk must be big enough for its rows (raw: ``rows x H x W``
+    bytes before compression; PNG: at least the smallest PNG per row) and stored as an export
+    stores it (plain, not dictionary-encoded, which would let one image stand for millions of
+    rows); what the chunks declare, and what the split's arrays need, may be at most
+    ``MAX_EXPANSION`` times the bytes of the files, plus ``ALLOWANCE``.
+    """
+    pixels = shape[0] * shape[1]
+    leaf, per_row = ("image", pixels) if encoding == "raw" else ("image.bytes", 4 + _SMALLEST_PNG)
     file_bytes = sum(shard.size for shard in opened)
-    need = total * row_bytes
-    limit = ALLOWANCE + MAX_EXPANSION * file_bytes
-    if need > limit:
-        raise corrupt(where, f"the shards declare {total:,} rows of {shape[0]}x{shape[1]} images: {need:,} bytes to "
-                             f"allocate from {file_bytes:,} bytes of files, more than the {MAX_EXPANSION:,}:1 that "
-                             "any export expands to")
     for shard in opened:
         md = shard.file.metadata
-        declared = sum(md.row_group(g).column(c).total_uncompressed_size
-                       for g in range(md.num_row_groups) for c in range(md.num_columns))
+        groups = [md.row_group(g) for g in range(md.num_row_groups)]
+        if sum(group.num_rows for group in groups) != md.num_rows:
+            raise corrupt(shard.url, f"its row groups hold {sum(g.num_rows for g in groups):,} rows; its footer "
+                                     f"declares {md.num_rows:,}")
+        declared = 0
+        for number, group in enumerate(groups):
+            chunks = [group.column(c) for c in range(group.num_columns)]
+            declared += sum(chunk.total_uncompressed_size for chunk in chunks)
+            image = next((chunk for chunk in chunks if chunk.path_in_schema == leaf), None)
+            if image is None:
+                raise corrupt(shard.url, f"row group {number} has no {leaf} column")
+            if any("DICTIONARY" in str(e) for e in image.encodings):
+                raise corrupt(shard.url, f"row group {number} stores its images dictionary-encoded, which an export "
+                                         "never does")
+            if image.total_uncompressed_size < group.num_rows * per_row:
+                raise corrupt(shard.url, f"row group {number} declares {group.num_rows:,} rows of {shape[0]}x{shape[1]} "
+                                         f"images but its image column holds {image.total_uncompressed_size:,} bytes")
         if declared > ALLOWANCE + MAX_EXPANSION * shard.size:
             raise corrupt(shard.url, f"its column chunks declare {declared:,} bytes once decompressed, from a "
                                      f"{shard.size:,}-byte file: more than the {MAX_EXPANSION:,}:1 that any "
                                      "export expands to")
+    need = total * row_bytes
+    if need > ALLOWANCE + MAX_EXPANSION * file_bytes:
+        raise corrupt(where, f"the shards declare {total:,} rows of {shape[0]}x{shape[1]} images: {need:,} bytes to "
+                             f"allocate from {file_bytes:,} bytes of files, more than the {MAX_EXPANSION:,}:1 that "
+                             "any export expands to")
 
 
 def _copy_raw(column: Any, out: np.ndarray, pixels: int) -> None:

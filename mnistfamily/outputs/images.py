@@ -66,7 +66,7 @@ def decode_png(blobs: list[bytes], shape: tuple[int, ...], first: int = 0) -> np
     """
     import warnings
 
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     height, width = shape
     out = np.empty((len(blobs), height, width), dtype=np.uint8)
@@ -85,6 +85,8 @@ def decode_png(blobs: list[bytes], shape: tuple[int, ...], first: int = 0) -> np
                     out[i] = np.asarray(opened)
         except PngError:
             raise
+        except UnidentifiedImageError:
+            raise PngError(first + i, "not a PNG file (another image format, or no image at all)") from None
         except Exception as exc:  # Pillow's many exception types (incl. DecompressionBombError) for a bad file
             raise PngError(first + i, f"not a readable PNG ({type(exc).__name__}: {str(exc)[:120]})") from None
     return out
