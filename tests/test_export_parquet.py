@@ -255,6 +255,13 @@ def test_read_back_refuses_incomplete_exports(tmp_path):
         read_parquet(folder)
 
 
+def test_an_empty_dataset_folder_is_an_export_that_did_not_finish(tmp_path):
+    # what an export killed between creating the dataset folder and renaming its card into it leaves
+    (tmp_path / "mnist--sample").mkdir()
+    with pytest.raises(IncompleteExportError, match="an empty folder.*did not finish"):
+        read_parquet(tmp_path / "mnist--sample")
+
+
 def test_read_back_errors_name_the_problem(tmp_path):
     with pytest.raises(IncompleteExportError, match="nothing there"):
         read_parquet(tmp_path / "missing")

@@ -68,8 +68,14 @@ def read_split(dest: Destination, refs: list[ShardRef], where: str, entry: Split
     try:
         for ref in refs:
             opened.append(_open(dest, ref, verify))
-        described = _check_description(opened, entry, where)
-        return _decode(opened, described, where, entry)
+        try:
+            described = _check_description(opened, entry, where)
+            return _decode(opened, described, where, entry)
+        except MnistFamilyError:
+            raise
+        except Exception as exc:  # pyarrow failing on a damaged footer (names that are not UTF-8, ...)
+            raise corrupt(where, f"its Parquet metadata cannot be read ({type(exc).__name__}: "
+                                 f"{str(exc)[:200]})") from None
     finally:
         for shard in opened:
             if shard.handle is not None:

@@ -95,6 +95,9 @@ def read_parquet(path_or_url: str | os.PathLike[str], *, splits: str | Iterable[
     if card is None:
         _refuse_unfinished(dest, root)
         names = [basename(p) for p in fs.ls(root, detail=False)]
+        if not names:  # what an export killed between creating the folder and renaming its card leaves
+            raise IncompleteExportError(f"{where}: an empty folder, no {SUCCESS}: an export did not finish, or "
+                                        "nothing was exported here. Export again.")
         if any(n.startswith("split=") for n in names):
             raise IncompleteExportError(f"{where}: split folders but no {CARD} and no {SUCCESS}: the export "
                                         "did not finish (or is still running). Export again.")

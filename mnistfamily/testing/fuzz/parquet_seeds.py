@@ -140,6 +140,16 @@ def lying_row_count(data: bytes, rows: int) -> bytes:
     return out
 
 
+def _footer_with(data: bytes, old: bytes, new: bytes, occurrence: int) -> bytes:
+    """``data`` with the ``occurrence``-th ``old`` (from 0) of its Thrift footer replaced by ``new``, as long."""
+    length = int.from_bytes(data[-8:-4], "little")
+    start = len(data) - 8 - length
+    at = -1
+    for _ in range(occurrence + 1):
+        at = data.index(old, at + 1 if at >= 0 else start)
+    return data[:at] + new + data[at + len(new):]
+
+
 def _image_bytes(kind: str, size: tuple[int, int] = BASE_SHAPE, mode: str = "L", noise: bool = False) -> bytes:
     from PIL import Image
 
@@ -227,6 +237,8 @@ def hostile_shards() -> tuple[tuple[str, bytes], ...]:
         ("image-nulls", rewrite_shard(raw, table=_images_with_nulls)),
         ("labels-out-of-range", rewrite_shard(raw, table=_labels_out_of_range)),
         ("row-count-lie", lying_row_count(raw, 10**12)),
+        # found by the fuzzer: the column chunk's path_in_schema (the schema element's name is the 0th)
+        ("column-path-not-utf8", _footer_with(raw, b"\x05index", b"\x05ind\xe4x", 1)),
         ("png-bomb-12000x12000", png_shard([black] * 8)),
         ("png-shape-100000x100000", png_shard([black] * 8, (100_000, 100_000))),
         ("png-rgb", png_shard([_image_bytes("PNG", mode="RGB")] * 3)),
