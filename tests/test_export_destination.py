@@ -220,3 +220,61 @@ def test_pyarrow_is_a_core_dependency_and_the_parquet_extra_still_installs():
     project = pyproject["project"]
     assert any(d.replace(" ", "").startswith("pyarrow>=") for d in project["dependencies"])
     assert project["optional-dependencies"]["parquet"] == []  # kept so `pip install mnistfamily[parquet]` works
+
+
+def test_a_path_built_from_a_name_that_slipped_through_is_refused():
+    from mnistfamily.outputs.layout import inside
+
+    assert inside("/lake", "mnist--sample", "split=test") == "/lake/mnist--sample/split=test"
+    for part in ("..", "../x", "/etc", "a//b", "a/./b", "a\\b"):
+        with pytest.raises(ExportDestinationError, match="would lead outside /lake"):
+            inside("/lake", part)
+
+
+def test_an_unknown_protocol_is_a_library_error():
+    with pytest.raises(ExportDestinationError, match="nosuchproto://x: fsspec cannot open this destination"):
+        export(SAMPLE, "nosuchproto://x")
+
+
+def test_a_card_that_is_a_folder_is_refused(tmp_path):
+    from mnistfamily.outputs import CorruptExportError
+
+    export(SAMPLE, tmp_path)
+    card = tmp_path / "mnist--sample" / "_dataset_card.json"
+    card.unlink()
+    card.mkdir()
+    with pytest.raises(CorruptExportError, match="_dataset_card.json: a folder where a file was expected"):
+        read_parquet(tmp_path / "mnist--sample")
+
+
+def test_an_idx_target_that_is_a_folder_is_refused(tmp_path):
+    (tmp_path / "t10k-images-idx3-ubyte.gz").mkdir()
+    with pytest.raises(ExportDestinationError, match="t10k-images-idx3-ubyte.gz is a folder"):
+        export_idx(SAMPLE, tmp_path, overwrite=True)
+    assert not (tmp_path / "t10k-labels-idx1-ubyte.gz").exists()
+
+
+def test_a_multi_label_dataset_is_refused_rather_than_written_wrong(tmp_path):
+    from mnistfamily.dataset import Dataset
+    from mnistfamily.outputs import ExportError
+
+    images = np.zeros((4, 28, 28), np.uint8)
+    labels = np.array([[0, 1], [1, 0], [1, 1], [0, 0]])
+    with pytest.raises(ExportError, match=r"one label per example; found labels of shape \(4, 2\)"):
+        export(Dataset(images, labels, classes=["a", "b"], name="multi", split="train"), tmp_path)
+
+
+def test_a_dataset_folder_on_another_filesystem_is_refused(tmp_path):
+    folder = tmp_path / "lake" / "mnist--sample"
+    folder.mkdir(parents=True)
+    if sys.platform != "linux" or shutil.which("mount") is None:
+        pytest.skip("needs Linux mount(8)")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip()})")
+    try:
+        with pytest.raises(ExportDestinationError, match="is on another filesystem than .*real location"):
+            export(SAMPLE, tmp_path / "lake")
+        assert list(folder.iterdir()) == []
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

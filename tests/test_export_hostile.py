@@ -262,3 +262,23 @@ def test_png_images_of_the_declared_size_and_mode_read_back(tmp_path):
     path = tmp_path / "made-by-hand.parquet"
     path.write_bytes(png_shard([buffer.getvalue()] * 3))
     np.testing.assert_array_equal(read_parquet(path).images, np.stack([pixels] * 3))
+
+
+def test_a_png_stored_once_for_many_rows_is_decoded_once_not_expanded(tmp_path):
+    """A dictionary-encoded PNG column (one PNG standing for several rows) reads back, each PNG decoded once."""
+    shard = rewrite_shard(base_shard("png"), table=lambda t: t.take([0, 0, 1, 0]), dictionary=True)
+    path = tmp_path / "dictionary.parquet"
+    path.write_bytes(shard)
+    back = read_parquet(path)
+    first = read_parquet(write_export(tmp_path / "base") / "split=train").images
+    np.testing.assert_array_equal(back.images, first[[0, 0, 1, 0]])
+
+
+def test_a_shard_whose_column_statistics_make_pyarrow_abort_is_refused_in_a_child_process(tmp_path):
+    """pyarrow aborts the interpreter when Python reads this file's column-chunk metadata: read_parquet never does."""
+    path = tmp_path / "statistics.parquet"
+    path.write_bytes(SHARDS["column-statistics-malformed"])
+    done = subprocess.run([sys.executable, "-c", _BOMB, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]  # an abort would be -6 (SIGABRT)
+    outcome, _ = json.loads(done.stdout.splitlines()[-1])
+    assert outcome.startswith("CorruptExportError") and "Repetition level histogram" in outcome, outcome

@@ -58,7 +58,16 @@ class _Opened:
     url: str
     size: int
     file: Any  # pq.ParquetFile
+    source: Any  # what it was opened from: the verified bytes, a local path, or an open remote file
     handle: Any = None  # a file object to close, if any
+
+    def reopen(self, **options: Any) -> Any:
+        """The same shard as another ``pq.ParquetFile`` (with other read options)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(pa.BufferReader(self.source) if isinstance(self.source, bytes) else self.source,
+                              **options)
 
 
 def read_split(dest: Destination, refs: list[ShardRef], where: str, entry: SplitEntry | None = None,
@@ -105,13 +114,14 @@ def _open(dest: Destination, ref: ShardRef, verify: bool) -> _Opened:
             raise corrupt(url, f"its sha256 is {digest}; the dataset card lists {expected.sha256}: the file was "
                                "changed or damaged after the export (read_parquet(..., verify=False) skips this "
                                "check, at your own risk)")
-        source = pa.BufferReader(data)  # the bytes that were hashed are the bytes that are parsed
+        source = bytes(data)  # the bytes that were hashed are the bytes that are parsed
     elif dest.local:
         source = ref.path
     else:
         source = handle = dest.fs.open(ref.path, "rb")
     try:
-        return _Opened(ref, url, size, pq.ParquetFile(source), handle)
+        return _Opened(ref, url, size, pq.ParquetFile(pa.BufferReader(source) if isinstance(source, bytes)
+                                                      else source), source, handle)
     except Exception as exc:  # pyarrow's own errors (ArrowInvalid, OSError...) on a file that is not Parquet
         if handle is not None:
             handle.close()
@@ -175,9 +185,12 @@ def _decode(opened: list[_Opened], described: SplitDescription, where: str, entr
     metadata = {k: np.empty(total, dtype=dtype) for k, dtype in meta_columns.items()}
     columns = ["index", "image", "label", *meta_columns]
     position = 0
+    png = described.image_encoding == "png"
     with CodecPool() as codec:
         for shard in opened:
-            pf = shard.file
+            # PNG cells are read as a dictionary: a file that stores one PNG for millions of rows is
+            # decoded once per distinct PNG, never expanded into millions of copies
+            pf = shard.reopen(read_dictionary=["image.bytes"]) if png else shard.file
             for group in range(pf.num_row_groups):
                 declared = pf.metadata.row_group(group).num_rows
                 try:
@@ -191,16 +204,13 @@ def _decode(opened: list[_Opened], described: SplitDescription, where: str, entr
                     column_to_numpy(table.column("label"), labels[rows])
                     for k in meta_columns:
                         column_to_numpy(table.column(k), metadata[k][rows])
-                    if described.image_encoding == "png":
-                        column = table.column("image").combine_chunks()
-                        if column.null_count:
-                            raise corrupt(shard.url, f"row group {group} holds {column.null_count} missing images")
-                        images[rows] = codec.decode(column.field("bytes").to_pylist(), shape)
+                    if png:
+                        _decode_png(table.column("image"), images[rows], codec, position)
                     else:
                         _copy_raw(table.column("image"), flat[rows], pixels)
                     del table
                 except PngError as exc:
-                    raise corrupt(shard.url, f"image {position + exc.index:,} (row group {group}): {exc.reason}; "
+                    raise corrupt(shard.url, f"image {exc.index:,} (row group {group}): {exc.reason}; "
                                              f"an export holds 8-bit grey PNGs of {shape[0]}x{shape[1]}") from None
                 except MnistFamilyError:
                     raise
@@ -227,14 +237,13 @@ def _check_allocation(opened: list[_Opened], total: int, row_bytes: int, where: 
                       encoding: str) -> None:
     """Refuse, before allocating, row counts and arrays that the bytes of the files cannot hold.
 
-    Per row group, the image column chunk must be big enough for its rows (raw: ``rows x H x W``
-    bytes before compression; PNG: at least the smallest PNG per row) and stored as an export
-    stores it (plain, not dictionary-encoded, which would let one image stand for millions of
-    rows); what the chunks declare, and what the split's arrays need, may be at most
-    ``MAX_EXPANSION`` times the bytes of the files, plus ``ALLOWANCE``.
+    Per row group, the bytes it declares once decompressed must be enough for its rows (raw:
+    ``H x W`` per row; PNG: the smallest PNG per row); what a file declares, and what the
+    split's arrays need, may be at most ``MAX_EXPANSION`` times the bytes of the files, plus
+    ``ALLOWANCE``. Only row-group metadata is read: pyarrow aborts the interpreter (instead of
+    raising) when Python reads column-chunk metadata whose statistics are malformed.
     """
-    pixels = shape[0] * shape[1]
-    leaf, per_row = ("image", pixels) if encoding == "raw" else ("image.bytes", 4 + _SMALLEST_PNG)
+    per_row = shape[0] * shape[1] if encoding == "raw" else 4 + _SMALLEST_PNG
     file_bytes = sum(shard.size for shard in opened)
     for shard in opened:
         md = shard.file.metadata
@@ -242,21 +251,13 @@ def _check_allocation(opened: list[_Opened], total: int, row_bytes: int, where: 
         if sum(group.num_rows for group in groups) != md.num_rows:
             raise corrupt(shard.url, f"its row groups hold {sum(g.num_rows for g in groups):,} rows; its footer "
                                      f"declares {md.num_rows:,}")
-        declared = 0
         for number, group in enumerate(groups):
-            chunks = [group.column(c) for c in range(group.num_columns)]
-            declared += sum(chunk.total_uncompressed_size for chunk in chunks)
-            image = next((chunk for chunk in chunks if chunk.path_in_schema == leaf), None)
-            if image is None:
-                raise corrupt(shard.url, f"row group {number} has no {leaf} column")
-            if any("DICTIONARY" in str(e) for e in image.encodings):
-                raise corrupt(shard.url, f"row group {number} stores its images dictionary-encoded, which an export "
-                                         "never does")
-            if image.total_uncompressed_size < group.num_rows * per_row:
+            if group.total_byte_size < group.num_rows * per_row:
                 raise corrupt(shard.url, f"row group {number} declares {group.num_rows:,} rows of {shape[0]}x{shape[1]} "
-                                         f"images but its image column holds {image.total_uncompressed_size:,} bytes")
+                                         f"images but holds {group.total_byte_size:,} bytes once decompressed")
+        declared = sum(group.total_byte_size for group in groups)
         if declared > ALLOWANCE + MAX_EXPANSION * shard.size:
-            raise corrupt(shard.url, f"its column chunks declare {declared:,} bytes once decompressed, from a "
+            raise corrupt(shard.url, f"its row groups declare {declared:,} bytes once decompressed, from a "
                                      f"{shard.size:,}-byte file: more than the {MAX_EXPANSION:,}:1 that any "
                                      "export expands to")
     need = total * row_bytes
@@ -264,6 +265,29 @@ def _check_allocation(opened: list[_Opened], total: int, row_bytes: int, where: 
         raise corrupt(where, f"the shards declare {total:,} rows of {shape[0]}x{shape[1]} images: {need:,} bytes to "
                              f"allocate from {file_bytes:,} bytes of files, more than the {MAX_EXPANSION:,}:1 that "
                              "any export expands to")
+
+
+def _decode_png(column: Any, out: np.ndarray, codec: Any, first: int) -> None:
+    """Decode a ``struct<bytes: dictionary<binary>, path>`` column into ``out``: each distinct PNG once.
+
+    A :class:`PngError` names the first row (counted from ``first``) holding the PNG refused.
+    """
+    from .images import PngError
+
+    offset = 0
+    for chunk in column.chunks:
+        blobs = chunk.field("bytes")
+        if chunk.null_count or blobs.null_count:
+            raise ValueError(f"{max(chunk.null_count, blobs.null_count)} missing images")
+        indices = np.empty(len(blobs), dtype=np.dtype(blobs.indices.type.to_pandas_dtype()))
+        column_to_numpy(blobs.indices, indices)
+        try:
+            distinct = codec.decode(blobs.dictionary.to_pylist(), out.shape[1:])
+        except PngError as exc:
+            row = first + offset + int(np.argmax(indices == exc.index))
+            raise PngError(row, exc.reason) from None
+        out[offset:offset + len(blobs)] = distinct[indices]
+        offset += len(blobs)
 
 
 def _copy_raw(column: Any, out: np.ndarray, pixels: int) -> None:

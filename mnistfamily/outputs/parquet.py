@@ -16,7 +16,6 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 from concurrent.futures import Executor, Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from .folder import DatasetFolder, FolderState
 from .layout import Destination, join, redacts_storage_options, shard_name, split_folder
 from .schema import (DEFAULT_LEVELS, EXPORT_FORMAT_VERSION, IMAGE_ENCODINGS, ShardFormat, describe_split,
                      row_group_rows)
-from .shards import InMemory, LoadedSplit, NpyFiles, ShardResult, ShardTask, write_shard
+from .shards import ShardResult, ShardTask, task_source, write_shard
 from .staging import Staging
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -160,7 +159,7 @@ def _stage_and_commit(name: str, name_or_dataset: Any, datasets: list["Dataset"]
                 else DEFAULT_LEVELS.get(compression),
                 row_group_rows=row_group_rows(tuple(ds.images.shape[1:]), rows_per_shard),
                 schema_metadata=json.dumps(described, sort_keys=True, ensure_ascii=False))
-            source = _task_source(ds, name_or_dataset, load_kwargs, executor, scratch)
+            source = task_source(ds, name_or_dataset, load_kwargs, executor, scratch)
             count = max(1, math.ceil(len(ds) / rows_per_shard))
             for number in range(count):
                 start, stop = number * rows_per_shard, min(len(ds), (number + 1) * rows_per_shard)
@@ -296,60 +295,6 @@ def _transform_spec(ds: "Dataset", load_kwargs: Mapping[str, Any]) -> Any:
         kind = transform if callable(transform) and hasattr(transform, "__qualname__") else type(transform)
         text = f"{kind.__module__}.{kind.__qualname__}"
     return {"repr": text}
-
-
-def _task_source(ds: "Dataset", name_or_dataset: Any, load_kwargs: Mapping[str, Any],
-                 executor: Executor | None, scratch: list[str]) -> Any:
-    """Where a shard task reads its rows: this process's arrays, or a small picklable description."""
-    if executor is None:
-        return InMemory(ds)
-    if isinstance(name_or_dataset, str) and load_kwargs.get("transform") is None:
-        from .. import config
-
-        kwargs = dict(load_kwargs)  # workers must find the cache this process just prepared
-        kwargs["data_dir"] = str(config.cache_root(load_kwargs.get("data_dir")).resolve())
-        task = LoadedSplit(ds.name, ds.split, kwargs)
-        if _picklable(task):  # a Registry object is not: then workers map the prepared .npy files
-            return task
-    arrays = {"images": ds.images, "labels": ds.labels, "index": ds.index,
-              **{f"meta.{k}": v for k, v in ds.metadata.items()}}
-    paths: dict[str, str] = {}
-    folder = None
-    for key, array in arrays.items():
-        whole = _whole_npy_file(array)
-        if whole is None:  # a selection or in-memory array: staged as .npy for the workers to map
-            if folder is None:
-                folder = tempfile.mkdtemp(prefix="mnistfamily-export-")
-                scratch.append(folder)
-            whole = os.path.join(folder, f"{key}.npy")
-            np.save(whole, np.asarray(array), allow_pickle=False)
-        paths[key] = whole
-    return NpyFiles(str(paths["images"]), str(paths["labels"]), str(paths["index"]),
-                    tuple((k, str(paths[f"meta.{k}"])) for k in ds.metadata))
-
-
-def _picklable(value: Any) -> bool:
-    import pickle
-
-    try:
-        pickle.dumps(value)
-    except Exception:
-        return False
-    return True
-
-
-def _whole_npy_file(array: np.ndarray) -> str | None:
-    """The .npy file that ``array`` maps whole, or None (a selection, or an in-memory array)."""
-    filename = getattr(array, "filename", None)
-    if not isinstance(array, np.memmap) or not filename or getattr(array, "_mmap", None) is None:
-        return None
-    try:
-        whole = np.load(filename, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError):
-        return None
-    same = (whole.shape == array.shape and whole.dtype == array.dtype and array.flags.c_contiguous
-            and getattr(whole, "offset", None) == getattr(array, "offset", None))
-    return str(filename) if same else None
 
 
 def _run(tasks: list[ShardTask], executor: Executor | None) -> list[ShardResult]:

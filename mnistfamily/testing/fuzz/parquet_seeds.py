@@ -9,10 +9,12 @@ shard twice or ``/etc/passwd``. ``hostile_shards()`` and ``hostile_cards()`` ret
 
 from __future__ import annotations
 
+import base64
 import functools
 import io
 import json
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -140,6 +142,48 @@ def lying_row_count(data: bytes, rows: int) -> bytes:
     return out
 
 
+#: a mutant of a seed shard whose column-chunk size statistics are malformed: pyarrow 26 raises on reading it,
+#: but aborts the whole interpreter when Python reads that column's metadata (found by the fuzz target)
+_MALFORMED_STATISTICS = (
+    "eNq1Vg10U+UZ/tKfENqqaUtCggHaQEOxoU3S9A/r9KZp0hua0qY0f0zLzU2a3PbeNOQmbVMOKkUYLewM+RNBOTpxk84pqDCGns2J"
+    "dliObjpxSD0ekR83psJkoNPDuu/7btIW5Owct7N7eu79vvfned/veb/3TZsJh14GZLUys1YmhguxTKxSSNKA8CgkyQWQg+KbSHNz"
+    "4av4YNm1gjlvAbABGYhFQARSlmlgxcc5ChHE/WKh7LFbJ0Mk3Vb0Ti9SgWVV2DGtNx2A8ZPjHwOpzUJagEgEAAID42OgDkjE4mni"
+    "TMm0adOmT5dk5cy4JSc7O0eZl3/bjNmz5s6ZPUulKphfuqBArZ2nUhVXLdTq9Eajce6CmruqDbWl5UbD+KsgWwJUQCUS5YLx18Fc"
+    "CJ4J4dPSMzLF0yTTs7Kh8KAUpInS09My0jMzMzKgxWqoBxm5mXmFekKc30JNU6+cYVjz8JOSeaYDv5M53rk0v9wXHZieJZ+pUM4q"
+    "0iwoXniHsaKyqrpmcZ253mJtIG2ty9qcLrfHS/sDHcEQ08nH4j29fYn+tQ+tW/+jDYNDW7Zu277jkZ2P7vrpU3uf/tnPn9k3/MKL"
+    "Lx089KvDvz7y2tHX3xj5/bE3R9/903sn3v/zyQ9Onf7kzNlz5z/9y18v/P3Ly/+4cvWrr//5zfgpIEFU3Q2sJ56vkJx4/pPBX/oN"
+    "d105NTqYfezl0S22maUbZmaRD/esP7lyh+e5Um1w/5HNR2nZ3uZj7xz8gErMW5yrfvChQNvWLdISw3NZ64bte//Ws7+28OL5V/YU"
+    "shy3t+Xq+sOXVeXKNaeXvP3s063NdQNV5a6lpy9Kb589S3G2K/L8o3l22+Xju+wfHih58e6Si417SFN/7g/PbfzDMyTXte+o/8Dy"
+    "kXnuta9c+uyBXUXbjEOFt7tX/GR39Ilj3z79lLl78chHo7H9R146tGr95c9tt9eYLyjp7YOK+s1XPoykDx86m72y8PDupS8OXThu"
+    "J5+gz92zo7FoyeqzB8T118ZueXb43MCO2scGjtq+cq2b3/61zfht9tiZ3x4vi9+yf6jgs+FhTbxHJX9TNbPkRIPq3OMnB74oyiOv"
+    "7vyi0fnWp+wdav7lt7dGj2xWnjladlxueGygwvh57diFb6qHTt05yK0JzdvavKN+jfmktmpOZGeNY9m/LmeNSXRu732D2j0fjSyX"
+    "Vkg+GeLnryQjuy+NPby2xL7Bs3H2ukETkfUkSz5w+q3KLy+MvX5k7Uft2r3a96++uX4TvPKF18ZypK6xu99YurHrwqlt95CqR/IX"
+    "XDyzp75v0yHH2yP6lzsf/6PliTVfie7bPrjPY95HP1BYlf+DX1wVzyQ6nBuOr5SOHp5XsHyEuPJhE9/c+e7G3T9e0rmbZxbt8l7b"
+    "w0jv8W/UHktfUUln9Jy91LXv3e65ywbI0qfWjL5guG3h/S1a5s7iiw9++ZvyrZv8ew6Of5AOvj1/peT+tKaoaCdq0RzZnO80aIFY"
+    "D4DQ1rIMmUQ2q1GWJgN5SWVGodDm0CdPNh85S4UBkoHHREZycEzZTQ6M6WQKWCQGEHuOTNeIoqewb0ug7geAQi8fetE3hqkExSJK"
+    "IaJuBpqGQf+PCSs3VQCFmKdDAY6SZUFBUZoikwn7A32gAq04KhiQZUBWkdyXiAV4YZ0RoWKhItCIGJalISVL+QJs0ZzGZ/MlKBi2"
+    "ysLC9jDFBabaZvBMLADkYqVKyWqACmZRJAbKZFxZjlwsPyKSvybSSGq/1wxXqmSIkjRQu1Cs1AAxlCL0HIxeLJxFOAOOsfMO+cit"
+    "mlEROeEmH12o1Cgrwc1d8ZGxp0Fu1myWTvEDSjF0Q17YLU1ZAcRSZZIT7LJNJD8s0gzlat6T/ucyKbWw4AgVvqQ3OYuAPIVYDL9e"
+    "JB8WaU7maTblTb1P3wGDnE+FSyWKCzIlz8/yNYfy/9s85S+UycUaifz8DKCsVWRzYYaPdVAcwyYUW9NXqWkmRsWY7rB6cYFarS1Q"
+    "0yzF8wEebperKSTwYan6Xvj2UzGKD8SQaUe8v7/MB3dI29Ed5SgsnoK+KEJFV8ah9YRBe08gyguh9FAY6uYCEVjIVGRc1XZ/LBHB"
+    "ojgTjlVPygNhutvPhINIFYGfCQUforDDckO1tsBQjfIUqjGBlAJiGV+UiiampKHWlepLdYKODoT5iVy4QIxCp22nu9k4F8Z0LFej"
+    "suDA4Vi5QX0vChWOc+2BPoqLsJizcijiu+NRWmAQWfARlsHcxKIUE0buMSbGTkSC0jCP+IGCcJxlVwNFdigeDMKjdlB0QPGqaBWM"
+    "19EN1avUHQEqFo9i7FXC8fGqPXVSEotW4xRh76oXj//PD6z6dTwicMzDdYGdFBvH1Ew1hhythg9Q5BAOx1LXYmGsKTbllKHHSNQT"
+    "BNFCCM8SgjASpiBhIYggURfEMpPpOn0v+tZP6Btb6oQ9gUQE0dxCpPYNzRC/hpjYY88GnqFcFZwvQVaScO3lnCF/gzPhdduZpYyp"
+    "iuTYmMflZ8nO7mAgYevwN7C93lZoW2ez+VyWsLfVVtNYRyCMLq87KPiwNbqA24R9SNYb8jU4WZLpDZKcY1LOsXG/2aMjwzoeYvEe"
+    "l4311Qk5uMsdFbS1DWIRjJOz8H5XG4NieBsm5TCebmmdEJs2sDqc0/fwtfeTTIdbX9MhMNmIXlSDM+w1sHGvwRvyGNoISKQdUQ2/"
+    "JNJ3T5Smbhn6QD46Kbcj5LeyPT4GcULiWB5DX4gub2JpxKmFZzytJDojI3BgZ9ytmAvoZ+n3ultwTt6wszLA1DAed1OSK28PzelD"
+    "/jrMdczHsf1+K+TSxfKBVn2vx23r87ucuutsLTUGr9vWT7lq4ohjO44T6vG5nL2pGpIMziWCa+es6ZpST73A6XV61sc19XitkJME"
+    "tun1cTQj1Fsf8hqcHbQhFBJ4NfnsnUGeNJNG4Xx9IQ/n5N2GG2sexP4+KxwtnCURcF6fM9lJxO2txl7hXH0Rj8EZpw1C3QSZnoW8"
+    "dXkg725DUw+8WzFfGN9VnysBcdyOJH8olj1Bsno/jhd2xtwGp9Hj0vf6rM5+zE8C2oWbevxuW2fyvvtw7uEmaMPqcD5hR8LjYuMY"
+    "M+yI+K19U3nUwTPA/BD/OuQf97v6eHin8H3yuSoidLmDgzEjvoYuwoSujrUFtq/ZjvQc7sTgZD82V5WVoaZsIfGttOKrmWp12Pi4"
+    "X5tgDm14z6fsJ0E8qOnhvGhA3Q33bYIT1los6GPGDl0TeBNzBOZrtTBeV1+Hj7PEvDBs6t6bJr/w6YRDpBpv0aAhLGY0VOxodGGT"
+    "EDby3IBvmcTH8auT9vB4KHVTam8yO4KpyZX0JydWGIRAZzcJ9xNR04jil/Apf5PjpvExv7TVoqPw1uxB9no0DzHfLZjkhhv5xvWy"
+    "VfjhfUni1Sf1LUhZh0tEE+ZJpfAk60feFA/2ktVpRHthvsB69SZNU8cjiLuAoiD5j8IiOhJZREWj3b0FyV/oAkNlKfyFVrLwX9Ub"
+    "/oA2G4BmwqH/N+7R4FA="
+)
+
+
 def _footer_with(data: bytes, old: bytes, new: bytes, occurrence: int) -> bytes:
     """``data`` with the ``occurrence``-th ``old`` (from 0) of its Thrift footer replaced by ``new``, as long."""
     length = int.from_bytes(data[-8:-4], "little")
@@ -230,6 +274,9 @@ def hostile_shards() -> tuple[tuple[str, bytes], ...]:
         ("columns-not-list", rewrite_shard(raw, metadata=_with("metadata_columns", {"site": "int32"}))),
         ("sources-not-list", rewrite_shard(raw, metadata=_with("sources", "x"))),
         ("title-not-text", rewrite_shard(raw, metadata=_with("title", 5))),
+        ("image-dtype-uint16", rewrite_shard(raw, metadata=_with("image_dtype", "uint16"))),
+        ("column-twice", rewrite_shard(raw, metadata=_with("metadata_columns", [["site", "int32"]] * 2))),
+        ("source-record-nested", rewrite_shard(raw, metadata=_with("sources", [{"name": {"nested": 1}}]))),
         ("image-variable-binary", rewrite_shard(raw, table=_image_as_binary)),
         ("label-strings", rewrite_shard(raw, table=_label_as_string)),
         ("column-missing", rewrite_shard(raw, table=lambda t: t.drop_columns(["site"]))),
@@ -237,14 +284,15 @@ def hostile_shards() -> tuple[tuple[str, bytes], ...]:
         ("image-nulls", rewrite_shard(raw, table=_images_with_nulls)),
         ("labels-out-of-range", rewrite_shard(raw, table=_labels_out_of_range)),
         ("row-count-lie", lying_row_count(raw, 10**12)),
-        # found by the fuzzer: the column chunk's path_in_schema (the schema element's name is the 0th)
-        ("column-path-not-utf8", _footer_with(raw, b"\x05index", b"\x05ind\xe4x", 1)),
+        ("footer-rows-disagree", _footer_with(raw, b"\x16\x14", b"\x16\x16", 0)),  # file 11 rows, group 10
+        ("column-statistics-malformed", zlib.decompress(base64.b64decode("".join(_MALFORMED_STATISTICS)))),
         ("png-bomb-12000x12000", png_shard([black] * 8)),
         ("png-shape-100000x100000", png_shard([black] * 8, (100_000, 100_000))),
         ("png-rgb", png_shard([_image_bytes("PNG", mode="RGB")] * 3)),
         ("png-truncated", png_shard([_image_bytes("PNG", (28, 28), noise=True)[:400]] * 3, (28, 28))),
         ("png-not-an-image", png_shard([b"hello, I am not a picture " * 4] * 3)),
-        ("images-dictionary-encoded", rewrite_shard(raw, table=lambda t: t.take([0] * 10), dictionary=True)),
+        ("png-rows-past-their-bytes", rewrite_shard(base_shard("png"), table=lambda t: t.take([0] * 5000),
+                                                    dictionary=True)),
     ]
     for kind in ("GIF", "BMP", "TIFF", "JPEG"):  # image formats Pillow decodes, that an export never holds
         cases.append((f"png-{kind.lower()}", png_shard([_image_bytes(kind, (28, 28), noise=True)] * 3, (28, 28))))
@@ -284,6 +332,9 @@ def hostile_cards() -> tuple[tuple[str, bytes], ...]:
         ("nested", b"[" * 100_000 + b"]" * 100_000),
         ("other-format", card(lambda v: {**v, "format": "spark"})),
         ("version-future", card(lambda v: {**v, "format_version": 99})),
+        ("version-string", card(lambda v: {**v, "format_version": "1"})),
+        ("split-entry-a-list", card(lambda v: {**v, "splits": {BASE_SPLIT: []}})),
+        ("shard-record-a-string", card(shards(lambda listed: ["split=train/part-00000-of-00001.parquet"]))),
         ("dataset-dotdot", card(lambda v: {**v, "dataset": ".."})),
         ("splits-a-list", card(lambda v: {**v, "splits": [BASE_SPLIT]})),
         ("split-escape", card(lambda v: {**v, "splits": {"../x": v["splits"][BASE_SPLIT]}})),
@@ -321,11 +372,13 @@ def run_parquet(data: bytes, folder: Path) -> None:
 
     The export must stay inside ``folder/cache`` whatever names the shard declared.
     """
+    from ...dataset import Dataset
     from ...outputs import export, read_parquet
 
     path = folder / "input.bin"
     path.write_bytes(data)
     ds = read_parquet(path)
+    assert isinstance(ds, Dataset)  # a file reads back as one split
     export(ds, folder / "cache" / "lake")
 
 
