@@ -16,6 +16,9 @@ read    Read the export back to a ``uint8 (60000, 28, 28)`` array: ``mf.read_par
         export, against HF reading its own Parquet (``load_dataset("parquet")`` then
         ``with_format("numpy")["image"]``), cold (fresh HF cache: Arrow conversion + decode) and
         warm (cache already built: decode only). Target: >= 5x faster than HF (warm, the kinder).
+verify  What ``read_parquet``'s default ``verify=True`` costs on the MNIST train shard (10.0 MB,
+        raw, zstd): read + sha256 of the shard alone, and ``read_parquet`` with ``verify=True``
+        against ``verify=False``, best of ``--rounds`` x 5 in one child each.
 memory  EMNIST byclass scale: 814,255 images (MNIST train tiled, 638 MB) as a memory-mapped .npy,
         exported raw by a fresh process; peak RSS (VmHWM) above the process's RSS at start
         (before any import). Target: <= 1 GB.
@@ -41,7 +44,7 @@ RAW_VS_HF_TARGET = 10.0
 READ_VS_HF_TARGET = 5.0
 MEMORY_TARGET = 1 << 30
 BYCLASS_ROWS = 814_255
-SECTIONS = ("export", "read", "memory")
+SECTIONS = ("export", "read", "verify", "memory")
 
 _PRELUDE = """
 import json, os, resource, sys, time
@@ -88,6 +91,25 @@ hf = datasets.Dataset.from_dict({{"image": list(images), "label": labels}}, feat
 hf.to_parquet({out!r})
 seconds, cpu = time.perf_counter() - t, _cpu() - cpu
 print(json.dumps({{"seconds": seconds, "cpu": cpu, "bytes": os.path.getsize({out!r}), "processes": 1}}))
+"""
+
+MF_VERIFY = _PRELUDE + """
+import glob, hashlib
+from mnistfamily.outputs import read_parquet
+import pyarrow.parquet, fsspec
+shard = glob.glob({path!r} + "/split=train/*.parquet")[0]
+def best(fn, n):
+    times = []
+    for _ in range(n):
+        t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
+    return min(times)
+def digest():
+    with open(shard, "rb") as f:
+        hashlib.sha256(f.read()).hexdigest()
+read_parquet({path!r}); read_parquet({path!r}, verify=False)   # page cache and pyarrow warm
+print(json.dumps({{"bytes": os.path.getsize(shard), "sha256": best(digest, {n}),
+                  "verify": best(lambda: read_parquet({path!r}), {n}),
+                  "no_verify": best(lambda: read_parquet({path!r}, verify=False), {n})}}))
 """
 
 MF_READ = _PRELUDE + """
@@ -180,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "export" in sections or "read" in sections:
             payload.update(_export_and_read(sections, args.rounds, work, data_dir, env, has_hf))
+        if "verify" in sections:
+            if not (work / "mf-raw" / "mnist").exists():
+                child(MF_EXPORT.format(out=str(work / "mf-raw"), encoding="raw", data_dir=data_dir), env)
+            payload["verify"] = _verify(work, env, args.rounds)
         if "memory" in sections:
             payload["memory"] = _memory(work, env, args.png_memory)
     finally:
@@ -256,6 +282,17 @@ def _export_and_read(sections, rounds, work, data_dir, env, has_hf) -> dict:
                   f"{'met' if warm >= READ_VS_HF_TARGET else 'MISSED'}")
         out["read"] = {"runs": read_runs, "summary": summary}
     return out
+
+
+def _verify(work: Path, env: dict, rounds: int) -> dict:
+    r = child(MF_VERIFY.format(path=str(work / "mf-raw" / "mnist"), n=5 * rounds), env)
+    cost = r["verify"] - r["no_verify"]
+    print(c.table(["MNIST train shard", "size", "read + sha256", "read_parquet verify=True", "verify=False",
+                   "difference"],
+                  [["raw, zstd", c.fmt_mb(r["bytes"]), c.fmt_s(r["sha256"]), c.fmt_s(r["verify"]),
+                    c.fmt_s(r["no_verify"]), c.fmt_s(cost)]],
+                  title=f"verify: what the card's sha256 check costs (best of {5 * rounds})"))
+    return r
 
 
 def _memory(work: Path, env: dict, png: bool) -> dict:

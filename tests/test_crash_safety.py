@@ -121,37 +121,44 @@ def test_leftovers_are_deleted_only_when_no_live_process_owns_them(served, tmp_p
 
 
 def test_an_export_deletes_what_killed_exports_left(tmp_path):
+    from mnistfamily import safe_write
+
     export("mnist/sample", tmp_path)
     folder = tmp_path / "mnist--sample"
-    leftovers = [folder / ".tmp-0123456789abcdef", folder / ".old-fedcba9876543210"]
-    for path in leftovers:
-        (path / "split=test").mkdir(parents=True)
-        (path / "split=test" / "part-00000-of-00001.parquet").write_bytes(b"half")
-    (folder / "_SUCCESS.0a1b2c3d.tmp").write_bytes(b"")
+    dead = []
+    for _ in range(2):  # what two killed exports of this folder left: marked staging areas beside it
+        area = safe_write.TempArea(tmp_path, "mnist--sample")
+        (area.path / "split=test").mkdir()
+        (area.path / "split=test" / "part-00000-of-00001.parquet").write_bytes(b"half")
+        dead.append(area.path)
+    other = safe_write.TempArea(tmp_path, "mnist")  # another dataset's export: not this one's to judge
     (tmp_path / ".mnist--sample.lock").write_bytes(b"")  # a killed export's lock file: free now
     export("mnist/sample", tmp_path, overwrite=True)
+    assert not any(p.exists() for p in dead)
+    assert other.path.is_dir()
     assert sorted(p.name for p in folder.iterdir()) == ["_SUCCESS", "_dataset_card.json", "split=test"]
-    assert not (tmp_path / ".mnist--sample.lock").exists()  # released and deleted
+    assert (tmp_path / ".mnist--sample.lock").read_bytes() == b""  # kept, naming no holder
 
 
 def test_an_export_killed_while_committing_is_replaced_without_overwrite(tmp_path):
     sample = mf.load("mnist/sample", "test")
     export(sample, tmp_path)
     folder = tmp_path / "mnist--sample"
-    # what a kill between the split's rename and the card leaves: the split, no card, no _SUCCESS
+    # what a kill between the card's rename and _SUCCESS leaves: the card, the split, no _SUCCESS
     (folder / "_SUCCESS").unlink()
-    (folder / "_dataset_card.json").unlink()
     with pytest.raises(IncompleteExportError, match="did not finish"):
         read_parquet(folder)
     export(sample, tmp_path)  # no ExportExistsError: nobody holds the lock, so it is a dead export's
     np.testing.assert_array_equal(read_parquet(folder)["test"].images, sample.images)
 
 
-def test_reading_an_export_that_only_has_its_temporary_prefix_says_it_did_not_finish(tmp_path):
-    folder = tmp_path / "mnist--sample"
-    (folder / ".tmp-0123" / "split=test").mkdir(parents=True)
+def test_reading_an_export_whose_staging_area_is_all_there_is_says_it_did_not_finish(tmp_path):
+    from mnistfamily import safe_write
+
+    area = safe_write.TempArea(tmp_path, "mnist--sample")
+    (area.path / "split=test").mkdir()
     with pytest.raises(IncompleteExportError, match="did not finish"):
-        read_parquet(folder)
+        read_parquet(tmp_path / "mnist--sample")
 
 
 def test_verify_repair_refetches_rebuilds_and_reports_each_repair(served, tmp_path):

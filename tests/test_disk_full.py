@@ -50,7 +50,7 @@ def fill(disk: Path, leave: int = 8192) -> None:
 
 
 def hidden_leftovers(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob("*") if p.name.startswith((".tmp-", ".old-", ".trash-"))
+    return [p for p in folder.rglob("*") if p.name.startswith((".tmp-", ".old-", ".trash-", ".mnistfamily-tmp-"))
             or p.name.endswith((".part", ".tmp"))]
 
 

@@ -57,7 +57,7 @@ class RecordingExecutor(Executor):
 def test_process_pool_gives_the_bytes_of_a_serial_export(tmp_path, pool):
     export(SAMPLE, tmp_path / "serial", rows_per_shard=500)
     export(SAMPLE, tmp_path / "pool", rows_per_shard=500, executor=pool)
-    serial, parallel = files_of(tmp_path / "serial"), files_of(tmp_path / "pool")
+    serial, parallel = files_of(tmp_path / "serial" / "mnist--sample"), files_of(tmp_path / "pool" / "mnist--sample")
     assert serial == parallel and len(serial) == 6
 
 
@@ -162,12 +162,14 @@ def test_a_killed_export_leaves_nothing_visible(tmp_path):
             child.kill()
             child.wait()
     folder = tmp_path / "out" / "mnist--sample"
-    visible = [p.name for p in folder.iterdir() if not p.name.startswith(".")]
-    assert visible == []  # only the hidden temporary prefix remains
-    hidden = [p for p in folder.rglob("*.parquet")]
-    assert hidden and all("/.tmp-" in str(p) for p in hidden)
-    with pytest.raises(ExportError):
+    assert not folder.exists()  # shards are staged beside the dataset folder, which a glob of it never sees
+    hidden = [p for p in (tmp_path / "out").rglob("*.parquet")]
+    assert hidden and all(p.relative_to(tmp_path / "out").parts[0].startswith(".mnistfamily-tmp-") for p in hidden)
+    with pytest.raises(ExportError, match="did not finish"):
         read_parquet(folder)
+    export("mnist/sample", tmp_path / "out")  # the killed export's lock is free: its staging area is removed
+    assert not list((tmp_path / "out").glob(".mnistfamily-tmp-*"))
+    assert len(read_parquet(folder)["test"]) == 2000
 
 
 def test_every_split_of_a_miniature_through_a_process_pool(tmp_path, pool):

@@ -141,7 +141,7 @@ def test_same_input_and_options_give_byte_identical_files(tmp_path, encoding):
     kwargs = dict(rows_per_shard=800, image_encoding=encoding)
     export(SAMPLE, tmp_path / "a", **kwargs)
     export(SAMPLE, tmp_path / "b", **kwargs)
-    a, b = files_of(tmp_path / "a"), files_of(tmp_path / "b")
+    a, b = files_of(tmp_path / "a" / "mnist--sample"), files_of(tmp_path / "b" / "mnist--sample")
     assert a == b and len(a) == 5
 
 
@@ -233,8 +233,9 @@ def test_a_failure_while_committing_leaves_no_success_marker(tmp_path, monkeypat
     with pytest.raises(OSError, match="disk full"):
         export(SAMPLE, tmp_path)
     folder = tmp_path / "mnist--sample"
-    assert not (folder / "_SUCCESS").exists()
-    with pytest.raises(IncompleteExportError, match="did not finish"):
+    assert not folder.exists()  # the export created it, so putting the destination back removes it
+    assert not list(tmp_path.glob(".mnistfamily-tmp-*"))  # no staging area left
+    with pytest.raises(IncompleteExportError, match="nothing there"):
         read_parquet(folder)
 
 
@@ -252,6 +253,13 @@ def test_read_back_refuses_incomplete_exports(tmp_path):
         read_parquet(folder / "split=test")
     with pytest.raises(IncompleteExportError, match="did not finish"):
         read_parquet(folder)
+
+
+def test_an_empty_dataset_folder_is_an_export_that_did_not_finish(tmp_path):
+    # what an export killed between creating the dataset folder and renaming its card into it leaves
+    (tmp_path / "mnist--sample").mkdir()
+    with pytest.raises(IncompleteExportError, match="an empty folder.*did not finish"):
+        read_parquet(tmp_path / "mnist--sample")
 
 
 def test_read_back_errors_name_the_problem(tmp_path):

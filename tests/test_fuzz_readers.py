@@ -37,7 +37,7 @@ from mnistfamily.testing.fuzz import TARGETS, mutate, run_target
 MiB = 1 << 20
 #: examples per reader in the mutation property: bounded so the whole file stays ~15 s
 EXAMPLES = {"idx": 120, "zip": 80, "npz": 40, "mat": 30, "png-tar": 30, "png": 40, "mnist1d": 60,
-            "registry": 80}
+            "registry": 80, "parquet": 40, "export-card": 40}
 FUZZ = dict(deadline=None, derandomize=True, database=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
@@ -83,7 +83,7 @@ def test_every_reader_raises_only_library_errors_on_mutants(reader, tmp_path):
 def test_every_seed_is_read_or_refused_with_a_library_error(reader, tmp_path):
     for data in TARGETS[reader].seeds():
         assert run_target(TARGETS[reader], data, _scratch(tmp_path)) in (
-            "ok", "FormatError", "ChecksumError", "RegistryError")
+            "ok", "FormatError", "ChecksumError", "RegistryError", "CorruptExportError")
 
 
 @pytest.mark.parametrize("reader", ["idx", "npz", "mnist1d", "registry", "png-tar"])

@@ -17,6 +17,23 @@ class IncompleteExportError(ExportError, FileNotFoundError):
     """A folder holds no complete export: ``_SUCCESS`` is missing or shards are missing or extra."""
 
 
+class CorruptExportError(ExportError):
+    """A shard or dataset card is not what an export writes: damaged, altered, or written by something else.
+
+    The message names the file, what was expected and what was found. Reading never trusts
+    what such a file declares (names, shapes, sizes, row counts) beyond these checks.
+    """
+
+
+class ExportDestinationError(ExportError, OSError):
+    """The destination cannot take an export: it is a file, read-only, or holds a folder that is
+    not an export (which the export will not replace)."""
+
+
+class ExportWarning(UserWarning):
+    """Something in the destination that the export did not write was kept, and is reported."""
+
+
 class ExportDiskFullError(ExportError, OSError):
     """The destination ran out of space; the export's temporary files were removed and the
     destination holds what it held before."""

@@ -8,30 +8,29 @@ it), so a tool that reads MNIST's files reads these; metadata columns go to
 ``<prefix>-labels-idx2-int.gz`` (one int32 column each, in ``Dataset.metadata`` order, as
 QMNIST publishes them) and a non-trivial ``index`` to ``<prefix>-index-idx1-int.gz``.
 
-Both write every file under a temporary name and rename (or, on object stores, move) it
-into place, and both are reproducible: no timestamps in the zip entries or gzip headers.
+Both write every file into a marked staging area beside the targets
+(``.mnistfamily-tmp-<32 hex>/``, see :mod:`.staging`) and rename (or, on object stores, move)
+it into place, and both are reproducible: no timestamps in the zip entries or gzip headers.
 On a local disk all of an export's files are written before the first is renamed, so a
 full disk leaves the destination as it was; an export holds a lock (``.<name>.lock``
 beside the ``.npz``, ``.mnistfamily-idx.lock`` in an IDX folder), and whoever holds it
-deletes the temporary files a killed export left.
+deletes the staging areas that killed exports of the same target left, and nothing else.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
-import re
 import tempfile
-import uuid
 import zipfile
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import numpy as np
 
 from .errors import ExportError, ExportExistsError, disk_full_error, is_disk_full
-from .layout import Destination, basename, join, local_lock, parent, redacts_storage_options
+from .layout import Destination, basename, inside, parent, redacts_storage_options
+from .staging import Staging, clear_leftovers, export_lock
 
 log = logging.getLogger("mnistfamily.outputs")
 
@@ -66,6 +65,11 @@ def export_npz(data: "str | Dataset | Mapping[str, Dataset]", dest: str | os.Pat
     datasets = _datasets(data, splits, load_kwargs)
     destination = Destination(dest, storage_options)
     target = destination.root
+    if destination.local and os.path.isdir(target):
+        from .errors import ExportDestinationError
+
+        raise ExportDestinationError(f"{destination.full_url(target)} is a folder; export_npz writes one file. "
+                                     "Pass a file name such as mnist.npz.")
     arrays: list[tuple[str, np.ndarray]] = []
     for split, ds in datasets:
         arrays += [(f"x_{split}", ds.images), (f"y_{split}", ds.labels.astype(_label_type(ds), copy=False))]
@@ -80,9 +84,8 @@ def export_npz(data: "str | Dataset | Mapping[str, Dataset]", dest: str | os.Pat
                 with archive.open(entry, "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, np.asarray(array), allow_pickle=False)
 
-    with _locked(destination, target):
-        _refuse_existing(destination, [target], overwrite)
-        _place_all(destination, [(target, write, "")], datasets[0][1].name or "export")
+    _place_all(destination, parent(target), basename(target), [(target, write)], overwrite,
+               datasets[0][1].name or "export")
     return destination.full_url(target)
 
 
@@ -122,12 +125,10 @@ def export_idx(data: "str | Dataset | Mapping[str, Dataset]", dest: str | os.Pat
             planned.append((f"{prefix}-labels-idx2-int{suffix}", table))
         if not np.array_equal(ds.index, np.arange(len(ds))):
             planned.append((f"{prefix}-index-idx1-int{suffix}", ds.index.astype(np.int32)))
-    targets = [join(destination.root, name) for name, _ in planned]
-    with _locked(destination, join(destination.root, "mnistfamily-idx")):
-        _refuse_existing(destination, targets, overwrite)
-        _place_all(destination, [(target, functools.partial(_write_idx_to, array=array), name)
-                                 for target, (name, array) in zip(targets, planned)],
-                   datasets[0][1].name or "export")
+    targets = [inside(destination.root, name) for name, _ in planned]
+    _place_all(destination, destination.root, "mnistfamily-idx",
+               [(target, functools.partial(_write_idx_to, array=array)) for target, (_, array) in zip(targets, planned)],
+               overwrite, datasets[0][1].name or "export")
     return [destination.full_url(t) for t in targets]
 
 
@@ -139,12 +140,18 @@ def _write_idx_to(path: str, *, array: np.ndarray) -> None:
 
 def _datasets(data: Any, splits: str | Iterable[str] | None,
               load_kwargs: dict[str, Any]) -> list[tuple[str, "Dataset"]]:
-    """``(split name, Dataset)`` pairs; a mapping's keys name its splits."""
+    """``(split name, Dataset)`` pairs; a mapping's keys name its splits (and file names: they are checked)."""
+    from ..registry.names import split_name_problem
+
     if isinstance(data, Mapping):
         wanted = [splits] if isinstance(splits, str) else (list(splits) if splits is not None else list(data))
         missing = [s for s in wanted if s not in data]
         if missing:
-            raise ExportError(f"no split {', '.join(map(repr, missing))} among {', '.join(data)}.")
+            raise ExportError(f"no split {', '.join(map(repr, missing))} among {', '.join(map(str, data))}.")
+        for split in wanted:
+            problem = split_name_problem(split)
+            if problem:
+                raise ExportError(f"{problem}; the keys of the mapping name the splits (and the files written).")
         return [(s, data[s]) for s in wanted]
     from .parquet import _resolve
 
@@ -175,75 +182,51 @@ def _refuse_existing(destination: Destination, targets: list[str], overwrite: bo
                                 "overwrite=True (--overwrite) to replace them.")
 
 
-@contextlib.contextmanager
-def _locked(destination: Destination, path: str) -> Iterator[None]:
-    """On a local disk: one export to ``path`` at a time (``.<name>.lock`` beside it).
+def _place_all(destination: Destination, folder: str, target_name: str,
+               planned: list[tuple[str, Callable[[str], None]]], overwrite: bool, dataset: str) -> None:
+    """Write every target into one staging area in ``folder``, and rename them into place only once all are written.
 
-    Holding the lock proves no live export owns a ``.tmp-<8 hex>-<name>`` file in the
-    folder, so those a killed export left are deleted here instead of piling up.
+    Under the lock of ``folder/target_name`` (local disks): the staging areas that killed exports
+    of the same target left are removed first; an existing target without ``overwrite`` is an
+    ExportExistsError. A failure while writing (a full disk) changes none of the targets. On
+    object stores each file is uploaded into the staging prefix, then moved.
     """
-    if not destination.local:
-        yield
-        return
-    with local_lock(path):
-        yield
+    where = destination.full_url(folder)
+    with export_lock(destination, folder, target_name, f"exporting {dataset} to {where}"):
+        clear_leftovers(destination, folder, target_name)
+        _refuse_existing(destination, [target for target, _ in planned], overwrite)
+        for target, _ in planned:
+            if destination.local and os.path.isdir(target):
+                from .errors import ExportDestinationError
 
-
-def _remove_leftovers(destination: Destination, target: str, suffix: str) -> None:
-    folder = parent(target)
-    pattern = re.compile(r"\.tmp-[0-9a-f]{8}-" + re.escape(suffix) + "$")
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return
-    for name in names:
-        if pattern.match(name):
-            log.info("removing %s, left by an interrupted export", join(folder, name))
-            with contextlib.suppress(OSError):
-                os.unlink(join(folder, name))
-
-
-def _place_all(destination: Destination, planned: list[tuple[str, Callable[[str], None], str]],
-               dataset: str) -> None:
-    """Write every target through a temporary file, and rename them into place only once all are written.
-
-    A failure while writing (a full disk) therefore changes none of the targets; the
-    temporary files are deleted. On object stores each file is uploaded and then moved.
-    """
-    if not destination.local:
-        for target, write, suffix in planned:
-            _place_remote(destination, target, write, suffix)
-        return
-    staged: list[tuple[str, str]] = []
-    try:
-        for target, write, suffix in planned:
-            # compression is chosen by the suffix of the name written
-            suffix = suffix or basename(target)
-            os.makedirs(parent(target), exist_ok=True)
-            _remove_leftovers(destination, target, suffix)
-            tmp = join(parent(target), f".tmp-{uuid.uuid4().hex[:8]}-{suffix}")
-            staged.append((tmp, target))
-            write(tmp)
-        for tmp, target in staged:
-            os.replace(tmp, target)
-    except BaseException as exc:
-        for tmp, _ in staged:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        if is_disk_full(exc):
-            raise disk_full_error(exc, dataset, destination.full_url(parent(planned[0][0]))) from exc
-        raise
-
-
-def _place_remote(destination: Destination, target: str, write: Callable[[str], None], suffix: str) -> None:
-    """Upload through a temporary key, moved into place (object stores have no rename)."""
-    suffix = suffix or basename(target)
-    with tempfile.TemporaryDirectory(prefix="mnistfamily-export-") as scratch:
-        local = os.path.join(scratch, suffix)
-        write(local)
-        remote_tmp = join(parent(target), f".tmp-{uuid.uuid4().hex[:8]}-{suffix}")
+                raise ExportDestinationError(f"{destination.full_url(target)} is a folder; the export writes a "
+                                             "file of that name. Move the folder away, or choose another destination.")
+        staging = Staging(destination, folder, target_name)
         try:
-            destination.fs.put_file(local, remote_tmp)
-            destination.fs.mv(remote_tmp, target)
+            if destination.local:
+                staged = []
+                for target, write in planned:
+                    tmp = staging.file(basename(target))  # compression is chosen by the suffix of the name
+                    write(tmp)
+                    staged.append((tmp, target))
+                for tmp, target in staged:
+                    os.replace(tmp, target)
+            else:
+                for target, write in planned:
+                    _place_remote(destination, staging, target, write)
+        except BaseException as exc:
+            if is_disk_full(exc):
+                raise disk_full_error(exc, dataset, where) from exc
+            raise
         finally:
-            destination.remove(remote_tmp)
+            staging.remove()
+
+
+def _place_remote(destination: Destination, staging: Staging, target: str, write: Callable[[str], None]) -> None:
+    """Upload through the staging prefix, then move into place (object stores have no rename)."""
+    with tempfile.TemporaryDirectory(prefix="mnistfamily-export-") as scratch:
+        local = os.path.join(scratch, basename(target))
+        write(local)
+        remote_tmp = staging.file(basename(target))
+        destination.fs.put_file(local, remote_tmp)
+        destination.fs.mv(remote_tmp, target)

@@ -44,22 +44,55 @@ def encode_png(images: np.ndarray) -> list[bytes]:
     return out
 
 
-def decode_png(blobs: list[bytes], shape: tuple[int, ...]) -> np.ndarray:
-    """A ``uint8 (N, *shape)`` array from PNG bytes; an image of another size is an error."""
-    from PIL import Image
+class PngError(ValueError):
+    """Image ``index`` of a batch is not a PNG the export could have written (``reason`` says why)."""
 
-    out = np.empty((len(blobs), *shape), dtype=np.uint8)
+    def __init__(self, index: int, reason: str):
+        super().__init__(index, reason)
+        self.index = index
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"image {self.index}: {self.reason}"
+
+
+def decode_png(blobs: list[bytes], shape: tuple[int, ...], first: int = 0) -> np.ndarray:
+    """A ``uint8 (N, *shape)`` array from PNG bytes, each checked before it is decoded.
+
+    Only PNG is opened (not GIF, BMP, TIFF, JPEG...), and an image whose header declares
+    another size than ``shape``, or another mode than 8-bit grey, is refused before its pixels
+    are decoded: a few bytes of PNG can declare 12000x12000 pixels. A :class:`PngError` names
+    the image (``first`` + its position in ``blobs``).
+    """
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    height, width = shape
+    out = np.empty((len(blobs), height, width), dtype=np.uint8)
     for i, blob in enumerate(blobs):
-        with Image.open(io.BytesIO(blob)) as opened:
-            array = np.asarray(opened if opened.mode == "L" else opened.convert("L"))
-        if array.shape != tuple(shape):
-            raise ValueError(f"PNG {i} of the batch holds a {array.shape} image; the export's image "
-                             f"shape is {tuple(shape)}")
-        out[i] = array
+        if not isinstance(blob, bytes):
+            raise PngError(first + i, "no PNG bytes")
+        try:
+            with warnings.catch_warnings():  # a huge declared size is refused below, not warned about
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(io.BytesIO(blob), formats=["PNG"]) as opened:
+                    if opened.size != (width, height):
+                        raise PngError(first + i, f"a PNG of {opened.size[1]}x{opened.size[0]} pixels")
+                    if opened.mode != "L":
+                        raise PngError(first + i, f"a PNG of mode {opened.mode}, not 8-bit grey (L)")
+                    opened.load()
+                    out[i] = np.asarray(opened)
+        except PngError:
+            raise
+        except UnidentifiedImageError:
+            raise PngError(first + i, "not a PNG file (another image format, or no image at all)") from None
+        except Exception as exc:  # Pillow's many exception types (incl. DecompressionBombError) for a bad file
+            raise PngError(first + i, f"not a readable PNG ({type(exc).__name__}: {str(exc)[:120]})") from None
     return out
 
 
-def _decode_batch(args: tuple[list[bytes], tuple[int, ...]]) -> np.ndarray:
+def _decode_batch(args: tuple[list[bytes], tuple[int, ...], int]) -> np.ndarray:
     return decode_png(*args)
 
 
@@ -120,7 +153,7 @@ class CodecPool:
         executor = self.executor(len(blobs))
         if executor is None:
             return decode_png(blobs, shape)
-        batches = ((blobs[i:i + BATCH], shape) for i in range(0, len(blobs), BATCH))
+        batches = ((blobs[i:i + BATCH], shape, i) for i in range(0, len(blobs), BATCH))
         parts = list(ordered_map(_decode_batch, batches, executor, window=4 * self.workers))
         return np.concatenate(parts) if parts else np.empty((0, *shape), np.uint8)
 

@@ -1,4 +1,4 @@
-"""Where an export's files go, and how they are moved into place.
+"""Where an export's files go: names, paths that stay inside their root, and the destination.
 
 One export is a *dataset folder* holding Hive-style split folders, a dataset card and a
 ``_SUCCESS`` marker::
@@ -14,46 +14,32 @@ One export is a *dataset folder* holding Hive-style split folders, a dataset car
 glob of ``DEST/mnist`` never picks up ``mnist/sample``. Names starting with ``_`` or ``.``
 are skipped by Spark, Hive and ``pyarrow.dataset`` when they list a folder.
 
-Shards are written under ``DEST/<dataset>/.tmp-<uuid>/`` and moved into place once all of
-them are complete; ``_SUCCESS`` is removed before the first move and written after the
-card, last. On a local disk each split folder moves with one ``rename``. Object stores
-have no rename: each shard is copied to its final key and the temporary one deleted, so
-a reader that lists the folder mid-commit can see some new shards; readers must gate on
-``_SUCCESS`` (as Spark's committers do), which ``read_parquet`` does.
+Dataset and split names become parts of these paths, and may come from files other people
+wrote (a shard read back with ``read_parquet``), so they are checked like registry names
+before any path is built, and :func:`inside` checks every path built from them.
 
-On a local disk an export also holds a lock, ``DEST/.<dataset>.lock`` (``flock``), from
-its check for an existing export to its commit. Concurrent exports of one dataset to one
-destination therefore run one after the other, and the lock proves who owns the temporary
-names: whoever holds it deletes the ``.tmp-*``/``.old-*`` folders and ``*.tmp`` files that a
-killed export left in the dataset folder, and may replace split folders that have no
-``_SUCCESS`` beside them (an export that died while committing). If a commit fails on a
-folder that held a complete export (a full disk while writing the card), the old split
-folders, card and ``_SUCCESS`` are put back.
+How the files get there (a marked staging area beside the dataset folder, one lock per
+dataset folder, renames) is :mod:`.staging` and :mod:`.folder`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-import logging
 import os
+import posixpath
 import re
-import shutil
-import uuid
-from typing import Any, Callable, Iterator, TypeVar, cast
+from typing import Any, Callable, TypeVar, cast
 
-log = logging.getLogger("mnistfamily.outputs")
+from .errors import ExportDestinationError
 
 SUCCESS = "_SUCCESS"
 CARD = "_dataset_card.json"
-TEMP_PREFIX = ".tmp-"
-TRASH_PREFIX = ".old-"
 SHARD_SUFFIX = ".parquet"
-#: seconds an export waits for another one writing the same dataset folder
-LOCK_TIMEOUT = 3600.0
-#: what ``Destination.write_bytes`` writes before renaming: ``<name>.<8 hex>.tmp``
-_WRITE_TMP = re.compile(r".+\.[0-9a-f]{8}\.tmp$")
+_SHARD_NAME = re.compile(r"part-(\d{5,9})-of-(\d{5,9})\.parquet", re.ASCII)
+#: fsspec back-ends an export is likely to meet, and what to install for each
+_DRIVERS = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "abfs": "adlfs", "az": "adlfs",
+            "abfss": "adlfs", "hf": "huggingface_hub", "ssh": "paramiko", "sftp": "paramiko"}
 
 
 def folder_name(dataset: str) -> str:
@@ -72,14 +58,11 @@ def shard_name(number: int, count: int) -> str:
 
 
 def parse_shard_name(name: str) -> tuple[int, int] | None:
-    """``(number, count)`` from a shard file name, or None when it is not one."""
-    if not (name.startswith("part-") and name.endswith(SHARD_SUFFIX)):
+    """``(number, count)`` from a shard file name, or None when it is not one (ASCII digits only)."""
+    match = _SHARD_NAME.fullmatch(name)
+    if match is None:
         return None
-    middle = name[len("part-"):-len(SHARD_SUFFIX)]
-    number, sep, count = middle.partition("-of-")
-    if not (sep and number.isdigit() and count.isdigit()):
-        return None
-    return int(number), int(count)
+    return int(match.group(1)), int(match.group(2))
 
 
 def join(*parts: str) -> str:
@@ -99,6 +82,23 @@ def parent(path: str) -> str:
     return head or "/"
 
 
+def inside(root: str, *parts: str) -> str:
+    """``root/part/...``, checked to stay inside ``root`` (no ``..``, no absolute part, no empty name).
+
+    Callers pass names that were already checked; this is the last line of defence, so a
+    name that slipped through can never make an export write, or a reader open, elsewhere.
+    """
+    for part in parts:
+        pieces = part.split("/")
+        if part.startswith("/") or any(p in ("", ".", "..") for p in pieces) or "\\" in part or "\0" in part:
+            raise ExportDestinationError(f"{part!r} would lead outside {root}: refusing to build that path. "
+                                         "This is a bug or a hostile name; please report it.")
+    path = join(root, *parts)
+    if posixpath.normpath(path) != path.rstrip("/") or not path.startswith(root.rstrip("/") + "/"):
+        raise ExportDestinationError(f"{path} is not inside {root}: refusing to build that path.")
+    return path
+
+
 class Destination:
     """An fsspec filesystem and a root path in it (``dest`` of an export)."""
 
@@ -107,13 +107,24 @@ class Destination:
 
         self.url = os.fspath(url)
         self.storage_options = dict(storage_options or {})
-        self.fs, root = url_to_fs(self.url, **self.storage_options)
+        try:
+            self.fs, root = url_to_fs(self.url, **self.storage_options)
+        except ImportError as exc:
+            protocol = self.url.split("://", 1)[0] if "://" in self.url else "file"
+            package = _DRIVERS.get(protocol, getattr(exc, "name", None) or "the fsspec driver for it")
+            raise ExportDestinationError(f"{self.url}: reading or writing {protocol}:// needs {package}, which is "
+                                         f"not installed. Install it (pip install {package}), or use a local "
+                                         "folder.") from None
+        except ValueError as exc:  # an unknown protocol, or options the driver does not take
+            raise ExportDestinationError(f"{self.url}: fsspec cannot open this destination ({exc}). Pass a "
+                                         "local folder or a URL such as s3://bucket/prefix.") from None
         self.root = root.rstrip("/") or "/"
         protocol = self.fs.protocol
         self.local = "file" in (protocol if isinstance(protocol, (tuple, list)) else (protocol,))
 
     def path(self, *parts: str) -> str:
-        return join(self.root, *parts)
+        """``root/part/...``, checked to stay inside the root."""
+        return inside(self.root, *parts)
 
     def full_url(self, path: str) -> str:
         """A URL another process can open (``file:///...``, ``s3://bucket/...``)."""
@@ -129,17 +140,13 @@ class Destination:
             invalidate()
 
     def write_bytes(self, path: str, data: bytes) -> None:
-        if self.local:  # a whole file or none, even on a local disk
-            os.makedirs(parent(path), exist_ok=True)
-            tmp = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
-            try:
-                with open(tmp, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)
-            except BaseException:  # a full disk must not leave a half-written file behind
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+        """Write a small file. Locally it is only ever called inside an export's staging area, whose
+        files reach their final names by rename; an object store writes each object whole."""
+        if self.local:
+            with open(path, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
         else:
             self.fs.pipe_file(path, data)
 
@@ -153,224 +160,23 @@ class Destination:
     def makedirs(self, path: str) -> None:
         self.fs.makedirs(path, exist_ok=True)
 
-    def read_json(self, path: str) -> dict[str, Any] | None:
+    def read_small(self, path: str, limit: int) -> bytes | None:
+        """The bytes of a small file (a card), None when it is absent; larger than ``limit`` is an error."""
+        from .trust import corrupt
+
         try:
-            return json.loads(self.fs.cat_file(path))
-        except FileNotFoundError:
+            size = self.fs.size(path)
+            if size is not None and size > limit:
+                raise corrupt(self.full_url(path), f"{size:,} bytes; this file is at most {limit:,} bytes")
+            with self.fs.open(path, "rb") as f:
+                data = f.read(limit + 1)
+        except (FileNotFoundError, NotADirectoryError):
             return None
-
-
-@contextlib.contextmanager
-def local_lock(path: str) -> Iterator[None]:
-    """Hold an inter-process lock for a local export target: the hidden file ``.<name>.lock`` beside it.
-
-    The lock file is deleted on release, so a finished export leaves nothing but its own
-    files (a killed one leaves the lock file, which the next export takes and deletes).
-    Deleting a lock file is safe only because a waiter checks, once it holds the lock,
-    that the file it locked is still the one at ``path``, and starts over if it is not.
-    """
-    lock = join(parent(path), f".{basename(path)}.lock")
-    os.makedirs(parent(path), exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: filelock's msvcrt lock, file left in place
-        from filelock import FileLock
-
-        with FileLock(lock, timeout=LOCK_TIMEOUT):
-            yield
-        return
-    import time
-
-    deadline = time.monotonic() + LOCK_TIMEOUT
-    while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError(f"{lock}: another export of the same target has held this lock "
-                                           f"for {LOCK_TIMEOUT:.0f} s; wait for it to finish, or delete the "
-                                           "file if no export is running.") from None
-                    time.sleep(0.05)
-            held = os.fstat(fd)
-            try:
-                current = os.stat(lock)
-            except FileNotFoundError:
-                current = None
-        except BaseException:
-            os.close(fd)
-            raise
-        if current is not None and (current.st_dev, current.st_ino) == (held.st_dev, held.st_ino):
-            break
-        os.close(fd)  # the previous holder deleted the file we waited on: lock the new one
-    try:
-        yield
-    finally:
-        try:
-            os.unlink(lock)  # before releasing: see the docstring
-        except OSError:
-            pass
-        os.close(fd)  # releases the flock
-
-
-class DatasetFolder:
-    """The folder of one dataset's export: staging, committing and reading its card."""
-
-    def __init__(self, dest: Destination, dataset: str):
-        self.dest = dest
-        self.dataset = dataset
-        self.base = dest.path(folder_name(dataset))
-        self._created_base = False
-
-    def split_dir(self, split: str) -> str:
-        return join(self.base, split_folder(split))
-
-    def existing_splits(self, splits: list[str]) -> list[str]:
-        self.dest.refresh()
-        return [s for s in splits if self.dest.exists(self.split_dir(s))]
-
-    def complete(self) -> bool:
-        """Whether the folder holds ``_SUCCESS``: a finished export, not one that died committing."""
-        return self.dest.exists(join(self.base, SUCCESS))
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold the folder's export lock (local disks only) and clear what killed exports left.
-
-        Object stores have no lock: there, concurrent exports of one dataset are the
-        caller's to avoid, and leftovers stay until an export with ``overwrite`` or a
-        lifecycle rule removes them.
-        """
-        if not self.dest.local:
-            yield
-            return
-        with local_lock(self.base):
-            self.remove_leftovers()
-            yield
-
-    def remove_leftovers(self) -> list[str]:
-        """Delete temporary names that killed exports left in the folder; return them.
-
-        Only called with the lock held: no live export owns any of these names then.
-        """
-        if not os.path.isdir(self.base):
-            return []
-        removed = []
-        for name in sorted(os.listdir(self.base)):
-            path = join(self.base, name)
-            if name.startswith((TEMP_PREFIX, TRASH_PREFIX)) and os.path.isdir(path):
-                shutil.rmtree(path, ignore_errors=True)
-            elif _WRITE_TMP.match(name) and os.path.isfile(path):
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-            else:
-                continue
-            removed.append(path)
-        if removed:
-            log.info("removed %d leftover(s) of interrupted exports in %s: %s", len(removed),
-                     self.dest.full_url(self.base), ", ".join(basename(p) for p in removed))
-        return removed
-
-    def new_staging(self) -> str:
-        """A fresh temporary prefix beside the split folders."""
-        staging = join(self.base, f"{TEMP_PREFIX}{uuid.uuid4().hex}")
-        self._created_base = not self.dest.exists(self.base)
-        self.dest.makedirs(staging)
-        return staging
-
-    def abandon(self, staging: str) -> None:
-        """Undo a failed export: the staged shards go, and the dataset folder if this export made it."""
-        self.discard(staging)
-        if self._created_base and self.dest.local:
-            try:
-                os.rmdir(self.base)  # only if empty: another export may have started meanwhile
-            except OSError:
-                pass
-
-    def discard(self, staging: str) -> None:
-        """Delete a temporary prefix (after a failure, or once committed)."""
-        try:
-            self.dest.remove(staging, recursive=True)
-        except Exception as exc:  # cleanup must not hide the error that brought us here
-            log.warning("could not delete the temporary folder %s: %s", self.dest.full_url(staging), exc)
-
-    def read_card(self) -> dict[str, Any] | None:
-        return self.dest.read_json(join(self.base, CARD))
-
-    def commit(self, staging: str, splits: list[str], card: dict[str, Any]) -> None:
-        """Move each staged split folder into place, then write the card and ``_SUCCESS``."""
-        dest, fs = self.dest, self.dest.fs
-        dest.refresh()
-        if dest.local:
-            self._commit_local(staging, splits, card)
-            return
-        dest.remove(join(self.base, SUCCESS))  # readers gating on _SUCCESS now wait
-        for split in splits:
-            final, staged = self.split_dir(split), join(staging, split_folder(split))
-            if dest.exists(final):
-                fs.rm(final, recursive=True)
-            for source in sorted(fs.find(staged)):
-                fs.mv(source, join(final, source[len(staged):].lstrip("/")))
-        dest.write_bytes(join(self.base, CARD), card_bytes(card))
-        dest.write_bytes(join(self.base, SUCCESS), b"")
-        self.discard(staging)
-
-    def _commit_local(self, staging: str, splits: list[str], card: dict[str, Any]) -> None:
-        """Renames only, so a failure (a full disk while writing the card) can be undone.
-
-        What the folder held is set aside in ``.old-<uuid>/`` (``_SUCCESS``, a hard link to
-        the card, the replaced split folders) and deleted only once ``_SUCCESS`` is back.
-        """
-        success, card_path = join(self.base, SUCCESS), join(self.base, CARD)
-        trash = join(self.base, f"{TRASH_PREFIX}{uuid.uuid4().hex}")
-        os.makedirs(trash)
-        was_complete = os.path.exists(success)
-        if was_complete:
-            os.replace(success, join(trash, SUCCESS))  # readers gating on _SUCCESS now wait
-        old_card = join(trash, CARD)
-        try:
-            os.link(card_path, old_card)
-        except OSError:  # no card yet (or no hard links here): nothing to restore
-            old_card = ""
-        placed: list[tuple[str, bool]] = []
-        try:
-            for split in splits:
-                final, staged = self.split_dir(split), join(staging, split_folder(split))
-                replaced = os.path.exists(final)
-                if replaced:  # overwrite=True: set the old split aside, atomically
-                    os.replace(final, join(trash, split_folder(split)))
-                placed.append((split, replaced))
-                os.replace(staged, final)
-            self.dest.write_bytes(card_path, card_bytes(card))
-            self.dest.write_bytes(success, b"")
-        except BaseException:
-            if was_complete:  # the old export was whole: put it back as it was
-                self._roll_back(staging, trash, placed, old_card)
-            raise
-        finally:
-            if os.path.exists(trash):
-                self.discard(trash)
-        self.discard(staging)
-
-    def _roll_back(self, staging: str, trash: str, placed: list[tuple[str, bool]], old_card: str) -> None:
-        try:
-            for split, replaced in reversed(placed):
-                final = self.split_dir(split)
-                if os.path.exists(final):
-                    os.replace(final, join(staging, split_folder(split)))  # deleted with the staging
-                if replaced:
-                    os.replace(join(trash, split_folder(split)), final)
-            if old_card:
-                os.replace(old_card, join(self.base, CARD))
-            os.replace(join(trash, SUCCESS), join(self.base, SUCCESS))
-            log.warning("the export into %s failed while committing; the previous export was put back",
-                        self.dest.full_url(self.base))
-        except OSError as exc:  # only renames: this fails only if someone else moved our files
-            log.warning("could not put the previous export back in %s (%s); export again",
-                        self.dest.full_url(self.base), exc)
+        except IsADirectoryError:
+            raise corrupt(self.full_url(path), "a folder where a file was expected") from None
+        if len(data) > limit:
+            raise corrupt(self.full_url(path), f"more than {limit:,} bytes; this file is at most {limit:,} bytes")
+        return bytes(data)
 
 
 def card_bytes(card: dict[str, Any]) -> bytes:

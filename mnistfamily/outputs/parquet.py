@@ -1,10 +1,12 @@
 """``export``: a dataset's splits as Hive-partitioned, zstd-compressed Parquet shards on any fsspec URL.
 
-The flow: resolve the splits (load each by name, or take the Dataset given) -> plan one
-task per shard -> run the tasks (here, or on the caller's executor) into a temporary
-prefix -> check every shard landed -> commit (move into place, card, ``_SUCCESS``).
-Anything that fails before the commit deletes the temporary prefix and leaves ``dest``
-as it was. See :mod:`.layout` for the layout and what "atomic" means on object stores.
+The flow: resolve the splits (load each by name, or take the Dataset given) and check their
+names -> take the dataset folder's lock and check that the export may write there -> plan one
+task per shard -> run the tasks (here, or on the caller's executor) into a staging area beside
+the dataset folder -> check every shard landed -> commit (move into place, card, ``_SUCCESS``).
+Anything that fails deletes the staging area and leaves ``dest`` as it was. See :mod:`.layout`
+for the layout, :mod:`.staging` for the staging area and the lock, :mod:`.folder` for what an
+export may replace and what "atomic" means on object stores.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 from concurrent.futures import Executor, Future
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
@@ -23,11 +24,13 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 
-from .errors import ExportError, ExportExistsError, disk_full_error, is_disk_full
-from .layout import DatasetFolder, Destination, join, redacts_storage_options, shard_name, split_folder
+from .errors import ExportError, disk_full_error, is_disk_full
+from .folder import DatasetFolder, FolderState
+from .layout import Destination, join, redacts_storage_options, shard_name, split_folder
 from .schema import (DEFAULT_LEVELS, EXPORT_FORMAT_VERSION, IMAGE_ENCODINGS, ShardFormat, describe_split,
                      row_group_rows)
-from .shards import InMemory, LoadedSplit, NpyFiles, ShardResult, ShardTask, write_shard
+from .shards import ShardResult, ShardTask, task_source, write_shard
+from .staging import Staging
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..dataset import Dataset
@@ -118,37 +121,29 @@ def export(name_or_dataset: "str | Dataset", dest: str | os.PathLike[str], *,
     folder = DatasetFolder(destination, name)
     split_names = [ds.split for ds in datasets]
     with folder.locked():  # local disks: one export of this dataset folder at a time
-        existing = folder.existing_splits(split_names)
-        if existing and not overwrite and destination.local and not folder.complete():
-            # with the lock held, split folders without _SUCCESS are what a killed export left
-            log.warning("%s holds split folder(s) %s but no _SUCCESS: an export that did not finish; "
-                        "replacing them", destination.full_url(folder.base), ", ".join(existing))
-        elif existing and not overwrite:
-            where = ", ".join(destination.full_url(folder.split_dir(s)) for s in existing)
-            raise ExportExistsError(f"{name}: {where} already exist(s): an export is kept unless you pass "
-                                    "overwrite=True (--overwrite), which replaces it once the new shards are "
-                                    "complete.")
-        staging, tasks = _stage_and_commit(name, name_or_dataset, datasets, destination, folder,
-                                           rows_per_shard, image_encoding, compression, compression_level,
-                                           overwrite, executor, load_kwargs)
-    files: dict[str, list[str]] = {s: [] for s in split_names}
-    staged, final = destination.full_url(staging), destination.full_url(folder.base)
-    for task in tasks:
-        files[_split_of(task.url)].append(final + task.url[len(staged):])
-    return ExportResult(destination.full_url(folder.base), {ds.split: len(ds) for ds in datasets},
-                        {s: tuple(v) for s, v in files.items()})
+        state = folder.inspect()
+        folder.check_replaceable(state, split_names, overwrite)
+        shards = _stage_and_commit(name, name_or_dataset, datasets, destination, folder, state,
+                                   rows_per_shard, image_encoding, compression, compression_level,
+                                   executor, load_kwargs)
+    files = {s: tuple(destination.full_url(join(folder.split_dir(s), n)) for n in shards[s]) for s in split_names}
+    return ExportResult(destination.full_url(folder.base), {ds.split: len(ds) for ds in datasets}, files)
 
 
 def _stage_and_commit(name: str, name_or_dataset: Any, datasets: list["Dataset"], destination: Destination,
-                      folder: DatasetFolder, rows_per_shard: int, image_encoding: str, compression: str,
-                      compression_level: int | None, overwrite: bool, executor: Executor | None,
-                      load_kwargs: dict[str, Any]) -> tuple[str, list[ShardTask]]:
-    """Write every shard into a temporary prefix, then commit; on any failure delete the prefix."""
+                      folder: DatasetFolder, state: FolderState, rows_per_shard: int, image_encoding: str,
+                      compression: str, compression_level: int | None, executor: Executor | None,
+                      load_kwargs: dict[str, Any]) -> dict[str, list[str]]:
+    """Write every shard into a staging area, then commit; the area is deleted whatever happens.
+
+    Returns the shard file names of each split.
+    """
     split_names = [ds.split for ds in datasets]
-    staging = folder.new_staging()
+    staging = Staging(destination, folder.parent, folder.name)
     scratch: list[str] = []
     try:
         tasks: list[ShardTask] = []
+        placed: list[tuple[str, str]] = []  # (split, shard file name) of each task
         entries: dict[str, dict[str, Any]] = {}
         for ds in datasets:
             described = describe_split(
@@ -164,36 +159,35 @@ def _stage_and_commit(name: str, name_or_dataset: Any, datasets: list["Dataset"]
                 else DEFAULT_LEVELS.get(compression),
                 row_group_rows=row_group_rows(tuple(ds.images.shape[1:]), rows_per_shard),
                 schema_metadata=json.dumps(described, sort_keys=True, ensure_ascii=False))
-            source = _task_source(ds, name_or_dataset, load_kwargs, executor, scratch)
+            source = task_source(ds, name_or_dataset, load_kwargs, executor, scratch)
             count = max(1, math.ceil(len(ds) / rows_per_shard))
             for number in range(count):
                 start, stop = number * rows_per_shard, min(len(ds), (number + 1) * rows_per_shard)
-                path = join(staging, split_folder(ds.split), shard_name(number, count))
+                path = staging.file(split_folder(ds.split), shard_name(number, count))
                 tasks.append(ShardTask(source, destination.full_url(path), start, stop, fmt,
                                        destination.storage_options))
+                placed.append((ds.split, shard_name(number, count)))
             entries[ds.split] = {"num_rows": len(ds), "image_encoding": image_encoding,
                                  "compression": compression, "compression_level": fmt.compression_level,
                                  "rows_per_shard": rows_per_shard, "schema_metadata": described}
         log.info("exporting %s (%s) as %d shard(s) to %s", name, ", ".join(split_names), len(tasks),
                  destination.full_url(folder.base))
         results = _run(tasks, executor)
-        _check_landed(destination, staging, tasks, results)
-        card = _card(name, datasets, entries, tasks, results, staging, folder, overwrite)
+        _check_landed(destination, staging, placed, tasks, results)
+        card = _card(name, datasets, entries, placed, results, folder, state)
         folder.commit(staging, split_names, card)
     except BaseException as exc:
-        folder.abandon(staging)
         if is_disk_full(exc):
             raise disk_full_error(exc, name, destination.full_url(folder.base)) from exc
         raise
     finally:
+        staging.remove()
         for path in scratch:
             shutil.rmtree(path, ignore_errors=True)
-    return staging, tasks
-
-
-def _split_of(url: str) -> str:
-    folder = url.rsplit("/", 2)[-2]
-    return folder[len("split="):]
+    shards: dict[str, list[str]] = {s: [] for s in split_names}
+    for split, shard in placed:
+        shards[split].append(shard)
+    return shards
 
 
 def _check_options(rows_per_shard: int, image_encoding: str, compression: str, level: int | None) -> None:
@@ -242,10 +236,27 @@ def _resolve(name_or_dataset: Any, splits: str | Iterable[str] | None,
 
 
 def _check_dataset(ds: "Dataset") -> None:
+    """What an export writes is what ``read_parquet`` accepts: names, classes, columns and shapes."""
+    from ..registry.names import dataset_name_problem, split_name_problem
+    from .trust import classes_problem, image_shape_problem, metadata_columns_problem
+
+    # the names become parts of paths (DEST/<name>/split=<split>/), so they pass the registry's checks
+    for problem in (dataset_name_problem(ds.name), split_name_problem(ds.split)):
+        if problem:
+            raise ExportError(f"{ds.name!r} [{ds.split!r}]: {problem}. Give the Dataset another name "
+                              "(Dataset(..., name='my-dataset', split='train')).")
     images = ds.images
     if images.dtype != np.uint8 or images.ndim != 3:
         raise ExportError(f"{ds.name} [{ds.split}]: export writes uint8 (N, H, W) images; found "
                           f"{images.dtype}{tuple(images.shape)}. Convert first (e.g. images.astype(np.uint8)).")
+    problem = (image_shape_problem([int(d) for d in images.shape[1:]]) or classes_problem(ds.classes)
+               or metadata_columns_problem([[k, v.dtype.name] for k, v in ds.metadata.items()]))
+    if problem:
+        raise ExportError(f"{ds.name} [{ds.split}]: {problem}.")
+    if np.ndim(ds.labels) != 1:
+        raise ExportError(f"{ds.name} [{ds.split}]: export writes one label per example; found labels of shape "
+                          f"{tuple(np.shape(ds.labels))} (a multi-label dataset). Export the label columns as "
+                          "metadata instead.")
     if len(ds.labels) and (int(ds.labels.min()) < 0 or int(ds.labels.max()) >= len(ds.classes)):
         raise ExportError(f"{ds.name} [{ds.split}]: labels must index the {len(ds.classes)} classes; found "
                           f"{int(ds.labels.min())}..{int(ds.labels.max())}.")
@@ -286,60 +297,6 @@ def _transform_spec(ds: "Dataset", load_kwargs: Mapping[str, Any]) -> Any:
     return {"repr": text}
 
 
-def _task_source(ds: "Dataset", name_or_dataset: Any, load_kwargs: Mapping[str, Any],
-                 executor: Executor | None, scratch: list[str]) -> Any:
-    """Where a shard task reads its rows: this process's arrays, or a small picklable description."""
-    if executor is None:
-        return InMemory(ds)
-    if isinstance(name_or_dataset, str) and load_kwargs.get("transform") is None:
-        from .. import config
-
-        kwargs = dict(load_kwargs)  # workers must find the cache this process just prepared
-        kwargs["data_dir"] = str(config.cache_root(load_kwargs.get("data_dir")).resolve())
-        task = LoadedSplit(ds.name, ds.split, kwargs)
-        if _picklable(task):  # a Registry object is not: then workers map the prepared .npy files
-            return task
-    arrays = {"images": ds.images, "labels": ds.labels, "index": ds.index,
-              **{f"meta.{k}": v for k, v in ds.metadata.items()}}
-    paths: dict[str, str] = {}
-    folder = None
-    for key, array in arrays.items():
-        whole = _whole_npy_file(array)
-        if whole is None:  # a selection or in-memory array: staged as .npy for the workers to map
-            if folder is None:
-                folder = tempfile.mkdtemp(prefix="mnistfamily-export-")
-                scratch.append(folder)
-            whole = os.path.join(folder, f"{key}.npy")
-            np.save(whole, np.asarray(array), allow_pickle=False)
-        paths[key] = whole
-    return NpyFiles(str(paths["images"]), str(paths["labels"]), str(paths["index"]),
-                    tuple((k, str(paths[f"meta.{k}"])) for k in ds.metadata))
-
-
-def _picklable(value: Any) -> bool:
-    import pickle
-
-    try:
-        pickle.dumps(value)
-    except Exception:
-        return False
-    return True
-
-
-def _whole_npy_file(array: np.ndarray) -> str | None:
-    """The .npy file that ``array`` maps whole, or None (a selection, or an in-memory array)."""
-    filename = getattr(array, "filename", None)
-    if not isinstance(array, np.memmap) or not filename or getattr(array, "_mmap", None) is None:
-        return None
-    try:
-        whole = np.load(filename, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError):
-        return None
-    same = (whole.shape == array.shape and whole.dtype == array.dtype and array.flags.c_contiguous
-            and getattr(whole, "offset", None) == getattr(array, "offset", None))
-    return str(filename) if same else None
-
-
 def _run(tasks: list[ShardTask], executor: Executor | None) -> list[ShardResult]:
     if executor is None:
         from .images import CodecPool
@@ -356,15 +313,13 @@ def _run(tasks: list[ShardTask], executor: Executor | None) -> list[ShardResult]
         raise
 
 
-def _check_landed(destination: Destination, staging: str, tasks: list[ShardTask],
-                  results: list[ShardResult]) -> None:
-    """Every shard is in the staging folder with the size its task reported."""
+def _check_landed(destination: Destination, staging: Staging, placed: list[tuple[str, str]],
+                  tasks: list[ShardTask], results: list[ShardResult]) -> None:
+    """Every shard is in the staging area with the size its task reported."""
     destination.refresh()
-    base = destination.full_url(staging)
-    for task, result in zip(tasks, results):
-        path = join(staging, task.url[len(base):].lstrip("/"))
+    for (split, shard), task, result in zip(placed, tasks, results):
         try:
-            size = destination.fs.size(path)
+            size = destination.fs.size(staging.file(split_folder(split), shard))
         except FileNotFoundError:
             size = None
         if size != result.size:
@@ -375,20 +330,17 @@ def _check_landed(destination: Destination, staging: str, tasks: list[ShardTask]
                 "shared filesystem or an object store.")
 
 
-def _card(name: str, datasets: list["Dataset"], entries: dict[str, dict[str, Any]], tasks: list[ShardTask],
-          results: list[ShardResult], staging: str, folder: DatasetFolder, overwrite: bool) -> dict[str, Any]:
-    base = folder.dest.full_url(staging)
-    for task, result in zip(tasks, results):
-        relative = task.url[len(base):].lstrip("/")
-        split = relative.split("/", 1)[0][len("split="):]
+def _card(name: str, datasets: list["Dataset"], entries: dict[str, dict[str, Any]], placed: list[tuple[str, str]],
+          results: list[ShardResult], folder: DatasetFolder, state: FolderState) -> dict[str, Any]:
+    for (split, shard), result in zip(placed, results):
         entries[split].setdefault("shards", []).append(
-            {"path": relative, "num_rows": result.num_rows, "size": result.size, "sha256": result.sha256})
-    old = folder.read_card() or {}
+            {"path": f"{split_folder(split)}/{shard}", "num_rows": result.num_rows, "size": result.size,
+             "sha256": result.sha256})
     splits: dict[str, Any] = {}
-    if old.get("dataset") == name:  # keep the entries of splits this export leaves alone
-        for split, entry in old.get("splits", {}).items():
-            if split not in entries and folder.dest.exists(folder.split_dir(split)):
-                splits[split] = entry
+    if state.card is not None:  # keep the entries of splits this export leaves alone
+        for split, entry in state.card.splits.items():
+            if split not in entries and split in state.splits:
+                splits[split] = dict(entry.raw)
     splits.update(entries)
     described = entries[datasets[-1].split]["schema_metadata"]
     return {

@@ -3,7 +3,13 @@
 Classes, image shape, license, citation and source checksums come from the shards'
 schema metadata, and the list of shards from the dataset card, so a copy of the export
 on another machine (or in a bucket) reads back alone. A dataset folder is read only when
-its ``_SUCCESS`` marker exists; its shards must be exactly those the card lists.
+its ``_SUCCESS`` marker exists; its shards must be exactly those the card lists, each with
+the size and sha256 the card records (unless ``verify=False``).
+
+Everything read from the folder is untrusted (see :mod:`.trust` and :mod:`.decode`): card
+shard paths must be ``split=<split>/part-NNNNN-of-MMMMM.parquet`` inside the folder, names
+pass the registry's checks, and nothing a file declares is allocated before it is checked
+against the bytes present.
 """
 
 from __future__ import annotations
@@ -11,12 +17,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Iterable
 
-import numpy as np
-
+from .. import safe_write
+from .decode import ShardRef, read_split
 from .errors import ExportError, IncompleteExportError
-from .layout import (CARD, SUCCESS, Destination, basename, join, parent, parse_shard_name,
+from .layout import (CARD, SUCCESS, Destination, basename, inside, join, parent, parse_shard_name,
                      redacts_storage_options)
-from .schema import METADATA_KEY, column_to_numpy, parse_schema_metadata
+from .trust import MAX_CARD_BYTES, Card, SplitEntry, corrupt, describe, parse_card, parse_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..dataset import Dataset
@@ -24,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @redacts_storage_options
 def read_parquet(path_or_url: str | os.PathLike[str], *, splits: str | Iterable[str] | None = None,
-                 storage_options: dict | None = None) -> "Dataset | dict[str, Dataset]":
+                 verify: bool = True, storage_options: dict | None = None) -> "Dataset | dict[str, Dataset]":
     """Read an export back: a dataset folder gives ``{split: Dataset}``, a split folder or a shard a Dataset.
 
     Parameters
@@ -34,6 +40,11 @@ def read_parquet(path_or_url: str | os.PathLike[str], *, splits: str | Iterable[
         one ``part-*.parquet`` file; any fsspec URL (``s3://...``, ``memory://...``).
     splits
         With a dataset folder: only these splits.
+    verify
+        Check each shard's size and sha256 against the dataset card before reading it (the
+        default; about 20 ms per 10 MB shard). ``verify=False`` skips the hash, for speed over
+        safety; the card's sizes and every structural check still apply. A split folder copied
+        without its card, or a lone shard, has nothing to verify against.
     storage_options
         fsspec options (credentials, endpoint).
 
@@ -41,6 +52,13 @@ def read_parquet(path_or_url: str | os.PathLike[str], *, splits: str | Iterable[
     -------
     Dataset or dict[str, Dataset]
         Images, labels (int64), index, classes and metadata columns exactly as exported.
+
+    Raises
+    ------
+    IncompleteExportError
+        No ``_SUCCESS``, or shards missing: the export did not finish.
+    CorruptExportError
+        A shard or the card is not what an export writes (changed, damaged, hostile).
 
     Examples
     --------
@@ -55,50 +73,68 @@ def read_parquet(path_or_url: str | os.PathLike[str], *, splits: str | Iterable[
     fs, root = dest.fs, dest.root
     where = dest.full_url(root)
     if not fs.exists(root):
+        _refuse_unfinished(dest, root)
         raise IncompleteExportError(f"{where}: nothing there. Pass the folder `export` wrote "
                                     "(DEST/<dataset>), one of its split=<split> folders, or a shard.")
     if fs.isfile(root):
-        return _read_split(dest, [root], where)
+        return _read_one_shard(dest, root, verify)
     name = basename(root)
     if name.startswith("split="):
         split = name[len("split="):]
         folder = parent(root)
-        card = dest.read_json(join(folder, CARD))
+        card = _read_card(dest, folder)
         if card is None:  # a split folder copied on its own: its shard names tell whether it is whole
-            return _read_split(dest, _listed_shards(dest, root), where)
+            return read_split(dest, [ShardRef(p) for p in _listed_shards(dest, root)], where)
         _require_success(dest, folder)
-        entry = card.get("splits", {}).get(split)
+        entry = card.splits.get(split)
         if entry is None:
-            raise IncompleteExportError(f"{where}: the dataset card {join(folder, CARD)} lists no split "
-                                        f"{split!r} (it lists {', '.join(card.get('splits', {})) or 'none'}).")
-        return _read_split(dest, _card_shards(dest, folder, split, entry), where, entry.get("num_rows"))
-    card = dest.read_json(join(root, CARD))
+            raise IncompleteExportError(f"{where}: the dataset card {dest.full_url(join(folder, CARD))} lists no "
+                                        f"split {split!r} (it lists {', '.join(card.splits) or 'none'}).")
+        return read_split(dest, _card_shards(dest, folder, split, entry), where, entry, verify)
+    card = _read_card(dest, root)
     if card is None:
+        _refuse_unfinished(dest, root)
         names = [basename(p) for p in fs.ls(root, detail=False)]
-        if any(n.startswith(".tmp-") for n in names) and not [n for n in names if not n.startswith(".")]:
-            # only an export's temporary prefix: one is being written, or one was killed
-            raise IncompleteExportError(f"{where}: only the temporary files of an export, no {SUCCESS}: an "
-                                        "export is being written right now, or did not finish. Wait for it, "
-                                        "or export again (which deletes what a killed export left).")
+        if not names:  # what an export killed between creating the folder and renaming its card leaves
+            raise IncompleteExportError(f"{where}: an empty folder, no {SUCCESS}: an export did not finish, or "
+                                        "nothing was exported here. Export again.")
         if any(n.startswith("split=") for n in names):
             raise IncompleteExportError(f"{where}: split folders but no {CARD} and no {SUCCESS}: the export "
                                         "did not finish (or is still running). Export again.")
-        inside = [basename(p) for p in fs.ls(root, detail=False) if fs.exists(join(p, CARD))]
-        hint = f" It holds the export(s) {', '.join(sorted(inside))}: pass one of those folders." if inside else ""
+        inside_ = sorted(n for n in names if fs.exists(join(root, n, CARD)))
+        hint = f" It holds the export(s) {', '.join(inside_)}: pass one of those folders." if inside_ else ""
         raise ExportError(f"{where}: not an mnistfamily export (no {CARD}).{hint}")
     _require_success(dest, root)
-    available = list(card.get("splits", {}))
+    available = list(card.splits)
     wanted = [splits] if isinstance(splits, str) else (list(splits) if splits is not None else available)
     unknown = [s for s in wanted if s not in available]
     if unknown:
         raise ExportError(f"{where}: no split {', '.join(map(repr, unknown))}; the export holds "
                           f"{', '.join(available) or 'none'}.")
-    out = {}
-    for split in wanted:
-        entry = card["splits"][split]
-        out[split] = _read_split(dest, _card_shards(dest, root, split, entry), join(where, f"split={split}"),
-                                 entry.get("num_rows"))
-    return out
+    return {split: read_split(dest, _card_shards(dest, root, split, card.splits[split]),
+                              join(where, f"split={split}"), card.splits[split], verify)
+            for split in wanted}
+
+
+def _read_card(dest: Destination, folder: str) -> Card | None:
+    data = dest.read_small(join(folder, CARD), MAX_CARD_BYTES)
+    return None if data is None else parse_card(data, dest.full_url(join(folder, CARD)))
+
+
+def _read_one_shard(dest: Destination, path: str, verify: bool) -> "Dataset":
+    """A lone shard; checked against the card when it sits in an export folder that has one."""
+    split_dir = parent(path)
+    entry = None
+    if basename(split_dir).startswith("split="):
+        card = _read_card(dest, parent(split_dir))
+        if card is not None:
+            relative = f"{basename(split_dir)}/{basename(path)}"
+            listed = [s for e in card.splits.values() for s in e.shards if s.path == relative]
+            if not listed:
+                raise IncompleteExportError(f"{dest.full_url(path)}: the dataset card beside it does not list this "
+                                            "shard: it is not part of that export (a leftover, or copied in).")
+            entry = listed[0]
+    return read_split(dest, [ShardRef(path, entry)], dest.full_url(path), None, verify)
 
 
 def _require_success(dest: Destination, folder: str) -> None:
@@ -107,106 +143,57 @@ def _require_success(dest: Destination, folder: str) -> None:
                                     "or is being written right now. Wait for it, or export again.")
 
 
-def _card_shards(dest: Destination, folder: str, split: str, entry: dict[str, Any]) -> list[str]:
-    paths = [join(folder, shard["path"]) for shard in entry.get("shards", [])]
-    missing = [p for p in paths if not dest.exists(p)]
-    if missing or not paths:
+def _refuse_unfinished(dest: Destination, folder: str) -> None:
+    """An export of this folder is being staged (or was killed) beside it: say so."""
+    if not dest.local:
+        return
+    from pathlib import Path
+
+    if safe_write.leftovers(Path(parent(folder)), basename(folder)):
+        raise IncompleteExportError(f"{dest.full_url(folder)}: an export of it is being written right now, or did "
+                                    f"not finish (its staging area is in {dest.full_url(parent(folder))}); there is "
+                                    f"no {SUCCESS}. Wait for it, or export again (which removes what a killed "
+                                    "export left).")
+
+
+def _card_shards(dest: Destination, folder: str, split: str, entry: SplitEntry) -> list[ShardRef]:
+    refs = [ShardRef(inside(folder, shard.path), shard) for shard in entry.shards]
+    missing = [ref.path for ref in refs if not dest.exists(ref.path)]
+    if missing:
         raise IncompleteExportError(f"{dest.full_url(folder)}: split {split!r} is missing "
-                                    f"{', '.join(map(basename, missing)) or 'every shard'} that the card lists. "
-                                    "Export again.")
-    return paths
+                                    f"{', '.join(map(basename, missing))} that the card lists. Export again.")
+    return refs
 
 
 def _listed_shards(dest: Destination, folder: str) -> list[str]:
     names = sorted(basename(p) for p in dest.fs.ls(folder, detail=False))
-    shards = {n: parse_shard_name(n) for n in names}
-    found = {n: parsed for n, parsed in shards.items() if parsed is not None}
+    found = {n: parsed for n in names if (parsed := parse_shard_name(n)) is not None}
     counts = {count for _, count in found.values()}
     numbers = sorted(number for number, _ in found.values())
-    if len(counts) != 1 or numbers != list(range(next(iter(counts)))):
+    if len(counts) != 1 or len(numbers) != next(iter(counts)) or numbers != list(range(len(numbers))):
+        shown = ", ".join(list(found)[:10]) + (", ..." if len(found) > 10 else "")
         raise IncompleteExportError(f"{dest.full_url(folder)}: the shards are not a complete set "
-                                    f"(found {', '.join(found) or 'none'}). Export again.")
-    return [join(folder, n) for n in sorted(found)]
-
-
-def _read_split(dest: Destination, paths: list[str], where: str, expected_rows: int | None = None) -> "Dataset":
-    import pyarrow.parquet as pq
-
-    from ..dataset import Dataset, DatasetInfo
-    from .images import CodecPool
-
-    opened = []
-    try:
-        for path in paths:
-            handle = path if dest.local else dest.fs.open(path, "rb")
-            opened.append((handle, pq.ParquetFile(handle)))
-        files = [pf for _, pf in opened]
-        first = files[0].schema_arrow.metadata
-        described = parse_schema_metadata(first, where)
-        for path, pf in zip(paths, files[1:]):
-            if (pf.schema_arrow.metadata or {}).get(METADATA_KEY) != first.get(METADATA_KEY):
-                raise ExportError(f"{dest.full_url(path)}: its schema metadata differs from the first shard's: "
-                                  "shards of different exports are mixed in one folder.")
-        shape = tuple(int(d) for d in described["image_shape"])
-        pixels = int(np.prod(shape))
-        total = sum(pf.metadata.num_rows for pf in files)
-        if expected_rows is not None and total != expected_rows:
-            raise IncompleteExportError(f"{where}: the shards hold {total:,} rows, the card says {expected_rows:,}. "
-                                        "Export again.")
-        meta_columns = {k: np.dtype(v) for k, v in described.get("metadata_columns", [])}
-        images = np.empty((total, *shape), dtype=np.uint8)
-        flat = images.reshape(total, pixels)
-        labels = np.empty(total, dtype=np.int64)
-        index = np.empty(total, dtype=np.int64)
-        metadata = {k: np.empty(total, dtype=dtype) for k, dtype in meta_columns.items()}
-        columns = ["index", "image", "label", *meta_columns]
-        png = described.get("image_encoding") == "png"
-        position = 0
-        with CodecPool() as codec:
-            for pf in files:
-                for group in range(pf.num_row_groups):
-                    table = pf.read_row_group(group, columns=columns)
-                    n = table.num_rows
-                    rows = slice(position, position + n)
-                    column_to_numpy(table.column("index"), index[rows])
-                    column_to_numpy(table.column("label"), labels[rows])
-                    for k in meta_columns:
-                        column_to_numpy(table.column(k), metadata[k][rows])
-                    if png:
-                        blobs = table.column("image").combine_chunks().field("bytes").to_pylist()
-                        images[rows] = codec.decode(blobs, shape)
-                    else:
-                        offset = position
-                        for chunk in table.column("image").chunks:
-                            data = np.frombuffer(chunk.buffers()[1], dtype=np.uint8,
-                                                 count=len(chunk) * pixels, offset=chunk.offset * pixels)
-                            flat[offset:offset + len(chunk)] = data.reshape(len(chunk), pixels)
-                            offset += len(chunk)
-                    position += n
-                    del table
-    finally:
-        for handle, _ in opened:
-            if not isinstance(handle, str):
-                handle.close()
-    classes = list(described["classes"])
-    if total and (labels.min() < 0 or labels.max() >= len(classes)):
-        raise ExportError(f"{where}: labels {labels.min()}..{labels.max()} do not index the {len(classes)} classes.")
-    info = DatasetInfo(
-        name=described["dataset"], title=described.get("title", ""), description="",
-        homepage=described.get("homepage", ""), license=described.get("license", ""),
-        citation=described.get("citation", ""), classes=tuple(classes), image_shape=shape,
-        splits={described["split"]: total}, files=tuple(described.get("sources", [])),
-        metadata_columns=tuple(meta_columns), notes=f"read back from {where}",
-    )
-    return Dataset(images, labels, classes=classes, index=index, metadata=metadata,
-                   name=described["dataset"], split=described["split"], info=info)
+                                    f"(found {shown or 'none'}). Export again.")
+    return [join(folder, n) for n in sorted(found, key=lambda n: found[n][0])]
 
 
 def schema_metadata(path_or_url: str | os.PathLike[str], *, storage_options: dict | None = None) -> dict[str, Any]:
-    """The ``mnistfamily`` JSON of one shard's schema (dataset, classes, sources, ...)."""
+    """The ``mnistfamily`` JSON of one shard's schema (dataset, classes, sources, ...), checked."""
     import pyarrow.parquet as pq
 
+    from .schema import METADATA_KEY
+
     dest = Destination(path_or_url, storage_options)
-    with dest.fs.open(dest.root, "rb") as f:
-        schema = pq.read_schema(f)
-    return parse_schema_metadata(schema.metadata, dest.full_url(dest.root))
+    where = dest.full_url(dest.root)
+    try:
+        with dest.fs.open(dest.root, "rb") as f:
+            schema = pq.read_schema(f)
+    except FileNotFoundError:
+        raise IncompleteExportError(f"{where}: no such shard.") from None
+    except Exception as exc:  # pyarrow's errors on a file that is not Parquet
+        raise corrupt(where, f"not a readable Parquet file ({type(exc).__name__}: {str(exc)[:200]})") from None
+    raw = (schema.metadata or {}).get(METADATA_KEY)
+    if raw is None:
+        raise corrupt(where, "not an mnistfamily export (its Parquet schema has no 'mnistfamily' metadata)",
+                      "Read it with pyarrow, Polars or DuckDB instead.")
+    return dict(describe(parse_json(raw, where, "its 'mnistfamily' schema metadata"), where).raw)

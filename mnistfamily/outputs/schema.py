@@ -201,22 +201,3 @@ def describe_split(*, dataset: str, split: str, num_examples: int, classes: list
         "metadata_columns": [[name, dtype] for name, dtype in metadata_columns.items()],
         "sources": sources, "transform": transform,
     }
-
-
-def parse_schema_metadata(metadata: Mapping[bytes, bytes] | None, where: str) -> dict[str, Any]:
-    """The ``mnistfamily`` JSON of a shard's schema; an ExportError when it is absent."""
-    from .errors import ExportError
-
-    raw = (metadata or {}).get(METADATA_KEY)
-    if raw is None:
-        raise ExportError(f"{where}: not an mnistfamily export (its Parquet schema has no 'mnistfamily' "
-                          "metadata). Read it with pyarrow, Polars or DuckDB instead.")
-    try:
-        described = json.loads(raw)
-    except ValueError as exc:
-        raise ExportError(f"{where}: the 'mnistfamily' schema metadata is not valid JSON ({exc}).") from None
-    version = described.get("format_version")
-    if not isinstance(version, int) or version > EXPORT_FORMAT_VERSION:
-        raise ExportError(f"{where}: written in export format version {version!r}; this mnistfamily reads up "
-                          f"to {EXPORT_FORMAT_VERSION}. Upgrade mnistfamily to read it.")
-    return described

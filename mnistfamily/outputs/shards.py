@@ -14,14 +14,20 @@ import ctypes
 import hashlib
 import io
 import mmap
+import os
+import tempfile
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
 
 from .images import BATCH, CodecPool, encode_png, ordered_map
 from .layout import parent
 from .schema import ShardFormat
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..dataset import Dataset
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,60 @@ class ShardResult:
     num_rows: int
     size: int
     sha256: str
+
+
+def task_source(ds: "Dataset", name_or_dataset: Any, load_kwargs: Mapping[str, Any],
+                 executor: Executor | None, scratch: list[str]) -> Any:
+    """Where a shard task reads its rows: this process's arrays, or a small picklable description."""
+    if executor is None:
+        return InMemory(ds)
+    if isinstance(name_or_dataset, str) and load_kwargs.get("transform") is None:
+        from .. import config
+
+        kwargs = dict(load_kwargs)  # workers must find the cache this process just prepared
+        kwargs["data_dir"] = str(config.cache_root(load_kwargs.get("data_dir")).resolve())
+        task = LoadedSplit(ds.name, ds.split, kwargs)
+        if _picklable(task):  # a Registry object is not: then workers map the prepared .npy files
+            return task
+    arrays = {"images": ds.images, "labels": ds.labels, "index": ds.index,
+              **{f"meta.{k}": v for k, v in ds.metadata.items()}}
+    paths: dict[str, str] = {}
+    folder = None
+    for key, array in arrays.items():
+        whole = _whole_npy_file(array)
+        if whole is None:  # a selection or in-memory array: staged as .npy for the workers to map
+            if folder is None:
+                folder = tempfile.mkdtemp(prefix="mnistfamily-export-")
+                scratch.append(folder)
+            whole = os.path.join(folder, f"{key}.npy")
+            np.save(whole, np.asarray(array), allow_pickle=False)
+        paths[key] = whole
+    return NpyFiles(str(paths["images"]), str(paths["labels"]), str(paths["index"]),
+                    tuple((k, str(paths[f"meta.{k}"])) for k in ds.metadata))
+
+
+def _picklable(value: Any) -> bool:
+    import pickle
+
+    try:
+        pickle.dumps(value)
+    except Exception:
+        return False
+    return True
+
+
+def _whole_npy_file(array: np.ndarray) -> str | None:
+    """The .npy file that ``array`` maps whole, or None (a selection, or an in-memory array)."""
+    filename = getattr(array, "filename", None)
+    if not isinstance(array, np.memmap) or not filename or getattr(array, "_mmap", None) is None:
+        return None
+    try:
+        whole = np.load(filename, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    same = (whole.shape == array.shape and whole.dtype == array.dtype and array.flags.c_contiguous
+            and getattr(whole, "offset", None) == getattr(array, "offset", None))
+    return str(filename) if same else None
 
 
 def write_shard(task: ShardTask, codec: CodecPool | None = None) -> ShardResult:

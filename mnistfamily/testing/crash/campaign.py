@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...safe_write import TEMP_PREFIX
 from .invariants import array_digest, check_invariants
 from .worker import EXIT_EXISTS, PHASES, read_phases
 from .zygote import Zygote
@@ -24,7 +25,7 @@ class CampaignReport:
     rounds: int
     violations: list[str]            #: invariant violations right after a kill or after a final run
     failures: list[str]              #: final runs that did not finish with the right arrays
-    export_leftovers: int            #: temporary export names left after the final runs
+    export_leftovers: int            #: export staging areas left after the final runs
     cache_leftovers: int             #: leftovers ``verify`` listed after the final runs
     cache_leftovers_after_repair: int
     seconds: float
@@ -113,9 +114,9 @@ def run_campaign(workdir: str | os.PathLike[str], *, kills: int, seed: int = 0, 
             report.violations += [f"round {report.rounds}, final run: {v}" for v in check_invariants(
                 base / "cache", mini.registry, expected=expected, parquet=base / "out" / "mnist",
                 npz=base / "out.npz")]
-            report.export_leftovers += sum(1 for p in (base / "out").rglob("*") if p.name.startswith(".tmp-")
-                                           or p.name.startswith(".old-") or p.name.endswith(".tmp"))
-            report.export_leftovers += sum(1 for p in base.glob(".tmp-*"))
+            # staging areas of exports (beside the dataset folder in out/, beside the .npz in base/)
+            report.export_leftovers += sum(1 for folder in (base / "out", base)
+                                           for p in folder.glob(f"{TEMP_PREFIX}*"))
             listed = [p for p in api.verify("mnist", data_dir=base / "cache", registry=mini.registry)
                       if p.kind == "leftover"]
             report.cache_leftovers += len(listed)

@@ -8,8 +8,10 @@ process was killed with SIGKILL in the middle of a download, a preparation or an
   :mod:`mnistfamily.safe_write`) that the next run ignores;
 - every prepared entry with a visible name (``<split>@<key>``) has a manifest and passes
   ``verify_entry``; temporary areas are never read, and preparing makes no other hidden folder;
-- a Parquet export either has ``_SUCCESS`` and reads back equal to the source, or has no
-  ``_SUCCESS`` and ``read_parquet`` refuses it; an ``.npz`` export is absent or complete.
+- a Parquet export either has ``_SUCCESS`` and reads back equal to the source (every shard
+  verified against the card), or has no ``_SUCCESS`` and ``read_parquet`` refuses it; its
+  staging areas (``.mnistfamily-tmp-*`` beside it) are never read; an ``.npz`` export is
+  absent or complete.
 """
 
 from __future__ import annotations

@@ -25,7 +25,8 @@ __all__ = ["EXIT_EXISTS", "PHASES", "main", "read_phases"]
 
 #: the phases a kill is attributed to, in the order a worker goes through them
 PHASES = ("start", "download", "prepare", "export", "done")
-#: exit status of a worker whose export found the destination taken (ExportExistsError)
+#: exit status of a worker whose export found the destination taken (ExportExistsError); the worker
+#: also writes ``exists: parquet`` or ``exists: npz`` to stderr for each export that found it so
 EXIT_EXISTS = 3
 
 
@@ -120,14 +121,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             export(args.dataset, args.parquet, splits=splits, registry=registry, data_dir=args.data_dir,
                    rows_per_shard=args.rows_per_shard, overwrite=args.overwrite)
     except ExportExistsError as exc:
-        sys.stderr.write(f"{exc}\n")
+        sys.stderr.write(f"{exc}\nexists: parquet\n")
         taken = True
     try:
         if args.npz:
             export_npz(args.dataset, args.npz, splits=splits, registry=registry, data_dir=args.data_dir,
                        overwrite=args.overwrite)
     except ExportExistsError as exc:
-        sys.stderr.write(f"{exc}\n")
+        sys.stderr.write(f"{exc}\nexists: npz\n")
         taken = True
     if taken:
         sys.stdout.write(json.dumps(digests) + "\n")

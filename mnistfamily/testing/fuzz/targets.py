@@ -19,9 +19,10 @@ import numpy as np
 
 from .containers import _zip_of, gzip_bomb, idx_bytes, xz_claiming, zip_bomb
 from .contract import Target
+from .parquet_seeds import card_seeds, run_export_card, run_parquet, shard_seeds
 
-__all__ = ["TARGETS", "run_idx", "run_mat", "run_mnist1d", "run_npz", "run_png", "run_png_tar", "run_registry",
-           "run_zip"]
+__all__ = ["TARGETS", "run_export_card", "run_idx", "run_mat", "run_mnist1d", "run_npz", "run_parquet", "run_png",
+           "run_png_tar", "run_registry", "run_zip"]
 
 
 def _input_file(data: bytes, folder: Path, name: str = "input.bin") -> Path:
@@ -350,4 +351,6 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("png", run_png, lambda: list(_png_seeds()), "one PNG inside a notMNIST tarball"),
     Target("mnist1d", run_mnist1d, lambda: list(_mnist1d_seeds()), "MNIST-1D pickle (restricted unpickler)"),
     Target("registry", run_registry, lambda: list(_registry_seeds()), "registry YAML (strict loader)"),
+    Target("parquet", run_parquet, shard_seeds, "a Parquet shard read back, then exported again"),
+    Target("export-card", run_export_card, card_seeds, "the dataset card of an export folder"),
 ]}
