@@ -420,3 +420,11 @@ def test_mf_export_is_the_function_even_after_the_package_is_imported(tmp_path):
     result = mf.export(SAMPLE, tmp_path)
     assert result.num_rows == {"test": 2000}
     assert mf.read_parquet(result.path)["test"].images.shape == (2000, 28, 28)
+
+
+def test_a_dataset_named_in_another_spelling_is_exported_under_its_registry_name(tmp_path):
+    lake = tmp_path / "lake"
+    result = mf.export("MNIST/Sample", lake)
+    assert result.path.endswith("/mnist--sample")
+    assert [p.name for p in lake.iterdir() if not p.name.startswith(".")] == ["mnist--sample"]
+    assert mf.read_parquet(lake / "mnist--sample")["test"].name == "mnist/sample"

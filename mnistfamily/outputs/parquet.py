@@ -225,8 +225,9 @@ def _resolve(name_or_dataset: Any, splits: str | Iterable[str] | None,
         raise ExportError(f"export takes a dataset name or a Dataset; found {type(name_or_dataset).__name__}.")
     from ..api import info, load
 
-    name = name_or_dataset
-    split_names = wanted if wanted is not None else list(info(name, registry=load_kwargs.get("registry")).splits)
+    about = info(name_or_dataset, registry=load_kwargs.get("registry"))
+    name = about.name  # the registry's spelling: "MNIST" is exported as mnist/
+    split_names = wanted if wanted is not None else list(about.splits)
     datasets = []
     for split in split_names:
         ds = load(name, split, **load_kwargs)
