@@ -16,9 +16,15 @@ marker parses and carries the same random token as the area's name. A file or fo
 user (or another program) put beside the target, whatever it is called (``.tmp-backup/``,
 ``draft.deadbeef.tmp``), is never taken for a leftover, so it is never deleted.
 
-The lock file (``<target>.lock``) names its holder while it is held: a process that waits too
-long gets a :class:`~mnistfamily.errors.LockTimeoutError` saying which process holds it and
-since when.
+Two leftovers need no marker to be recognised, because removing them loses nothing: an *empty*
+folder named like an area (a process killed between creating the area and writing its marker),
+which is only ever removed with ``os.rmdir`` (it fails on a folder that holds anything); and,
+for writers that take no lock (:func:`atomic_write`), an area whose marker names a process of
+this host that no longer exists.
+
+The lock file (``<target>.lock``) names its holder while it is held, and is emptied before it is
+released: a process that waits too long gets a :class:`~mnistfamily.errors.LockTimeoutError`
+saying which process holds it and since when.
 """
 
 from __future__ import annotations
@@ -137,6 +143,7 @@ def atomic_write(target: Path, data: bytes | Callable[[IO[bytes]], None]) -> Pat
     The bytes are flushed to disk before the rename, so a power cut leaves the old file or the new.
     """
     target = Path(target)
+    remove_dead_leftovers(target.parent, target.name)  # no lock here: only areas of dead processes
     with temp_area(target.parent, target.name) as area:
         tmp = area.file()
         with open(tmp, "wb") as f:
@@ -186,6 +193,63 @@ def remove_leftovers(folder: Path, target_name: str, why: str = "an interrupted 
     for area in removed:
         _log().info("removing %s, left by %s", area, why)
         shutil.rmtree(area, ignore_errors=True)
+    return removed + _remove_empty_areas(folder)
+
+
+def remove_dead_leftovers(folder: Path, target_name: str) -> list[Path]:
+    """Delete our areas for ``target_name`` whose writer, a process of this host, has ended.
+
+    For writers that take no lock: an area is removed only when its marker proves it ours and
+    names a process of this host that no longer runs (a live one, or one of another host sharing
+    the folder, is left alone; a recycled process id only means the area waits for the next run).
+    """
+    host = socket.gethostname()
+    removed = []
+    for area in leftovers(folder, target_name):
+        record = read_marker(area)
+        if record is None or record.get("host") != host or not isinstance(record.get("pid"), int):
+            continue
+        if _process_exists(record["pid"]):
+            continue
+        _log().info("removing %s, left by process %s, which has ended", area, record["pid"])
+        shutil.rmtree(area, ignore_errors=True)
+        removed.append(area)
+    return removed + _remove_empty_areas(folder)
+
+
+def _process_exists(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, under another user
+        return True
+    return True
+
+
+def _remove_empty_areas(folder: Path) -> list[Path]:
+    """``rmdir`` the empty folders named like areas: a writer killed before its marker leaves one.
+
+    ``os.rmdir`` refuses a folder holding anything, so nothing anyone wrote can be lost. A writer
+    that has just created its area and not yet written its marker would find it gone and fail
+    with a clear OSError; callers hold the target's lock or look only for dead processes, and an
+    area is created and marked within microseconds, so this does not happen in practice.
+    """
+    removed = []
+    try:
+        candidates = [p for p in Path(folder).iterdir() if _AREA_NAME.match(p.name)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    for path in candidates:
+        try:
+            if path.is_symlink() or not path.is_dir() or any(path.iterdir()):
+                continue
+            os.rmdir(path)
+        except OSError:
+            continue
+        removed.append(path)
     return removed
 
 
@@ -227,6 +291,8 @@ def locked(target: Path, what: str, timeout: float | None = None) -> Iterator[No
         _announce(path, what)
         yield
     finally:
+        with contextlib.suppress(OSError):  # name no holder once released; the file itself stays
+            os.truncate(path, 0)  # (deleting a lock file others may be waiting on is unsafe)
         lock.release()
 
 

@@ -48,7 +48,8 @@ def test_only_marked_areas_are_leftovers(tmp_path):
 
     # a user's folders and files with look-alike names are never ours
     token = "0" * 32
-    (tmp_path / f".mnistfamily-tmp-{token}").mkdir()  # no marker
+    (tmp_path / f".mnistfamily-tmp-{token}").mkdir()  # no marker, and something in it
+    (tmp_path / f".mnistfamily-tmp-{token}" / "notes.txt").write_text("mine")
     forged = tmp_path / f".mnistfamily-tmp-{'1' * 32}"
     forged.mkdir()  # a marker whose token is not the folder's
     (forged / safe_write.MARKER).write_text(json.dumps({"writer": "mnistfamily", "token": "2" * 32,
@@ -109,3 +110,34 @@ def test_the_lock_timeout_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("MNISTFAMILY_LOCK_TIMEOUT", "soon")
     with pytest.raises(ConfigError, match="MNISTFAMILY_LOCK_TIMEOUT='soon'"):
         config.lock_timeout()
+
+
+def test_an_empty_area_left_before_its_marker_is_removed_and_nothing_else(tmp_path):
+    empty = tmp_path / f".mnistfamily-tmp-{'4' * 32}"  # killed between mkdir and the marker
+    empty.mkdir()
+    unmarked = tmp_path / f".mnistfamily-tmp-{'5' * 32}"
+    unmarked.mkdir()
+    (unmarked / "user-file").write_text("not ours to delete")
+    with safe_write.locked(tmp_path / "target", "writing target"):
+        assert safe_write.remove_leftovers(tmp_path, "target") == [empty]
+    assert not empty.exists() and (unmarked / "user-file").exists()
+
+
+def test_atomic_write_removes_the_areas_of_dead_writers_only(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    child = ctx.Process(target=lambda: safe_write.TempArea(tmp_path, "file.json"))  # dies keeping its area
+    child.start()
+    child.join(30)
+    dead = safe_write.leftovers(tmp_path, "file.json")
+    assert len(dead) == 1 and safe_write.read_marker(dead[0])["pid"] == child.pid
+    alive = safe_write.TempArea(tmp_path, "file.json")  # this process: alive
+    safe_write.atomic_write(tmp_path / "file.json", b"{}")
+    assert not dead[0].exists() and alive.path.exists()
+    alive.remove()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.json"]
+
+
+def test_a_released_lock_names_no_holder(tmp_path):
+    with safe_write.locked(tmp_path / "target", "writing target"):
+        assert b"writing target" in safe_write.lock_path(tmp_path / "target").read_bytes()
+    assert safe_write.lock_path(tmp_path / "target").read_bytes() == b""

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import os
 import time
 import warnings
 from pathlib import Path
@@ -96,14 +95,8 @@ def export_lock(dest: Destination, parent: str, target_name: str, what: str) -> 
         if isinstance(exc, MnistFamilyError):  # LockTimeoutError names the holder already
             raise
         raise destination_error(dest.full_url(parent), exc) from None
-    with stack:
-        try:
-            yield
-        finally:
-            # still holding it: empty the lock file, so that it names no holder once released (it
-            # stays, empty and hidden: deleting a lock file that others may be waiting on is unsafe)
-            with contextlib.suppress(OSError):
-                os.truncate(safe_write.lock_path(target), 0)
+    with stack:  # safe_write empties the lock file before releasing it: it names no holder afterwards
+        yield
 
 
 def make_local_folder(dest: Destination, folder: str) -> None:
