@@ -191,3 +191,14 @@ def test_without_torch_the_error_names_the_extra(sample, monkeypatch):
     monkeypatch.delitem(sys.modules, "mnistfamily.adapters.torch", raising=False)
     with pytest.raises(MissingDependencyError, match=r'needs torch.*pip install "mnistfamily\[torch\]"'):
         sample.to_torch()
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_loader_bundles_batches_per_worker_message_and_yields_exactly_the_batches(sample, workers):
+    elastic = T.ElasticDistortion(alpha=34, sigma=4, seed=0)
+    small = sample[:700]
+    loader = small.to_torch(batch_transform=elastic).loader(64, shuffle=True, seed=5, num_workers=workers)
+    assert len(loader) == 11
+    _batches_equal(loader, small.batches(64, shuffle=True, seed=5, transform=elastic, dtype="float32"))
+    loader.set_epoch(3)
+    _batches_equal(loader, small.batches(64, shuffle=True, seed=5, epoch=3, transform=elastic, dtype="float32"))

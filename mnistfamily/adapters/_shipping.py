@@ -35,7 +35,7 @@ import numpy as np
 HEADER = 64
 #: segments the main process keeps mapped (a worker normally cycles through a handful)
 MAPPED_SEGMENTS = 256
-#: segments a worker keeps at most (held batches beyond this get fresh, unrecycled segments)
+#: segments a worker keeps for reuse (a loop holding more batches makes the worker forget the oldest)
 WORKER_SEGMENTS = 64
 
 
@@ -72,6 +72,7 @@ class _WorkerSegments:
 
     def __init__(self) -> None:
         self.segments: list[_Segment] = []
+        self.forgotten: list[str] = []
         self.pid = os.getpid()
 
     def take(self, nbytes: int) -> _Segment:
@@ -81,13 +82,19 @@ class _WorkerSegments:
                 return segment
         segment = _Segment(nbytes)
         segment.flag[0] = 1
-        if len(self.segments) < WORKER_SEGMENTS:
-            self.segments.append(segment)
+        self.segments.append(segment)
+        if len(self.segments) > WORKER_SEGMENTS:  # the loop holds many batches: reuse only the newest ones
+            self.forgotten.append(self.segments.pop(0).path)  # it may not be received yet: unlink it at exit
         return segment
 
     def close(self) -> None:
         for segment in self.segments:
             segment.unlink()
+        for path in self.forgotten:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
 
 _worker: _WorkerSegments | None = None
