@@ -30,12 +30,12 @@ def to_tf(dataset: "Dataset", batch_size: int = 32, *, shuffle: bool = False, se
           prefetch: bool = True) -> Any:
     """A ``tf.data.Dataset`` of ``(images, labels)`` batches; see :meth:`mnistfamily.Dataset.to_tf`."""
     where = f"{dataset.name or 'Dataset'}.to_tf"
-    tf = require("tensorflow", where)
     kind = kind_of(dataset.images, where)
     first = check_epoch(epoch, where)
-    # validates every argument now, not at the first iteration inside TensorFlow
+    # validates every argument now, before TensorFlow is imported, not at its first iteration
     template = Batches(dataset, batch_size, shuffle=shuffle, seed=seed, epoch=first, drop_last=drop_last,
                        transform=transform, dtype=dtype)
+    tf = require("tensorflow", where)
     probe_images, probe_labels = template.make(np.arange(min(1, len(dataset)), dtype=np.int64))
     image_shape = channels_last(probe_images, kind).shape[1:]
     epochs = itertools.count(first)
