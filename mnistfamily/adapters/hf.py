@@ -147,5 +147,5 @@ def _fingerprint(dataset: "Dataset") -> str:
         flat = np.ascontiguousarray(array).reshape(-1)
         step = max(1, (16 << 20) // max(1, flat.itemsize))
         for start in range(0, flat.size, step):
-            digest.update(memoryview(flat[start:start + step]).cast("B"))
+            digest.update(flat[start:start + step].data)
     return digest.hexdigest()
