@@ -16,7 +16,7 @@ from ._version import __version__
 
 __all__ = [
     "__version__", "datasets", "info", "load", "download", "verify", "read_idx", "write_idx",
-    "Dataset", "DatasetInfo", "MnistFamilyError", "export", "read_parquet",
+    "Dataset", "DatasetInfo", "MnistFamilyError", "export", "read_parquet", "load_data", "load_bunch",
 ]
 
 _LAZY = {
@@ -25,6 +25,7 @@ _LAZY = {
     "Dataset": "dataset", "DatasetInfo": "dataset",
     "MnistFamilyError": "errors",
     "export": "outputs", "read_parquet": "outputs",
+    "load_data": "adapters.keras", "load_bunch": "adapters.sklearn",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,6 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .dataset import Dataset, DatasetInfo
     from .errors import MnistFamilyError
     from .formats.idx import read_idx, write_idx
+    from .adapters.keras import load_data
+    from .adapters.sklearn import load_bunch
     from .outputs import export, read_parquet
 
 

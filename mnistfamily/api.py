@@ -108,7 +108,9 @@ def load(
         A registry name: ``"mnist"``, ``"fashion-mnist"``, ``"kmnist"``, ``"qmnist"``, ...
         (see :func:`datasets`).
     split
-        ``"train"``, ``"test"``, ... ; ``None`` loads every split into a dict.
+        ``"train"``, ``"test"``, ... ; ``None`` loads every split into a dict. Split expressions
+        as tfds and Hugging Face write them select rows and join splits: ``"train[:90%]"``,
+        ``"train[90%:]"``, ``"train[:5000]"``, ``"train+test"`` (see ``mnistfamily.split_expressions``).
     source
         A folder or fsspec URL holding the raw files, used *instead of* mirrors and the
         internet. Files are found under their published names and common variants
@@ -158,6 +160,13 @@ def load(
             offered = ", ".join(map(str, spec.sizes)) or "only its own size"
             raise UnknownNameError(f"dataset {name!r} has no size {size!r} (sizes: {offered})")
         name, spec = spec.sizes[size], reg.dataset(spec.sizes[size])
+    if split is not None and ("[" in split or "+" in split):  # "train[:90%]", "train+test": tfds/HF expressions
+        from .split_expressions import load_expression
+
+        part = dict(source=source, data_dir=data_dir, download=download, allow_unverified=allow_unverified,
+                    storage_options=storage_options, registry=registry, orientation=orientation, metadata=metadata)
+        return load_expression(name, split, lambda s: load(name, s, **part),  # type: ignore[arg-type]
+                               transform=None if transform is None else lambda x, i: _apply(transform, x, i))
     if split is None:
         return {s: load(name, s, source=source, data_dir=data_dir, download=download, transform=transform,
                         allow_unverified=allow_unverified, storage_options=storage_options, registry=registry,

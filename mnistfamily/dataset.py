@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .adapters.batches import Batches
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,23 @@ class DatasetInfo:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    def _repr_html_(self) -> str:
+        from .adapters.notebook import info_html
+
+        return info_html(self)
+
+    def show(self, split: str | None = None, n: int = 8, classes: Any = None, **load_options: Any) -> Any:
+        """Load a split (default ``test``, else the first) and return :meth:`Dataset.show`'s picture.
+
+        >>> mf.info("mnist/sample").show(n=4).mode  # doctest: +SKIP
+        'L'
+        """
+        from .api import load
+
+        if split is None:
+            split = "test" if "test" in self.splits else next(iter(self.splits))
+        return load(self.name, split, **load_options).show(n, classes)
 
     def __str__(self) -> str:
         lines = [f"{self.name}: {self.title}"]
@@ -158,6 +178,120 @@ class Dataset:
         from .outputs import export
 
         return export(self, dest, **options)
+
+    # -- the last mile into training code: thin wrappers over mnistfamily.adapters ------------------
+
+    def batches(self, batch_size: int, *, shuffle: bool = False, seed: int | None = None, epoch: int = 0,
+                drop_last: bool = False, transform: Any = None, dtype: Any = None,
+                columns: Any = None, prefetch: int | None = None) -> "Batches":
+        """Minibatches ``(images, labels)`` as numpy arrays (fresh and writable, one copy per batch).
+
+        ``shuffle=True`` visits the rows in a permutation that is a pure function of
+        ``(seed, epoch)``: epoch ``k`` is the same in any process. A random ``transform``
+        (``mnistfamily.transforms``) draws per example from ``(its seed, epoch, index)``, so an
+        example's augmentation does not depend on the batch size; epoch 0 equals ``ds.map(t)``.
+        ``dtype="float32"`` scales uint8 images to ``[0, 1]`` (after the transform);
+        ``columns=["writer_id", ...]`` adds a dict of those columns to each batch;
+        ``prefetch`` batches are made ahead in a background thread (default: 2 with a
+        transform, 0 without). ``len()`` is the number of batches.
+
+        >>> for images, labels in ds.batches(128, shuffle=True, seed=0, epoch=0, dtype="float32"):
+        ...     pass  # doctest: +SKIP
+        """
+        from .adapters.batches import Batches
+
+        return Batches(self, batch_size, shuffle=shuffle, seed=seed, epoch=epoch, drop_last=drop_last,
+                       transform=transform, dtype=dtype, columns=columns, prefetch=prefetch)
+
+    def to_torch(self, transform: Any = None, target_transform: Any = None, *, dtype: Any = "float32",
+                 batch_transform: Any = None) -> Any:
+        """A map-style ``torch.utils.data.Dataset``: items as torchvision's ``ToTensor`` gives them.
+
+        ``tds[i]`` is a ``(C, H, W)`` float tensor in ``[0, 1]`` (``dtype="uint8"``: as stored)
+        and an ``int`` label; ``transform``/``target_transform`` work as in torchvision.
+        ``tds.batch_sampler(128, shuffle=True, seed=0)`` hands whole batches to
+        ``DataLoader(tds, batch_size=None, sampler=...)``. See docs/training.md.
+
+        >>> loader = DataLoader(ds.to_torch(), batch_size=128, shuffle=True)  # doctest: +SKIP
+        """
+        from .adapters.torch import TorchDataset
+
+        return TorchDataset(self, transform=transform, target_transform=target_transform, dtype=dtype,
+                            batch_transform=batch_transform)
+
+    def to_tf(self, batch_size: int = 32, *, shuffle: bool = False, seed: int | None = None, epoch: int = 0,
+              drop_last: bool = False, transform: Any = None, dtype: Any = "float32", prefetch: bool = True) -> Any:
+        """A ``tf.data.Dataset`` of ``(images, labels)`` batches, channels last, made from :meth:`batches`.
+
+        Each pass (each Keras epoch) is the next epoch, reshuffled. See docs/training.md.
+
+        >>> model.fit(ds.to_tf(128, shuffle=True, seed=0), epochs=5)  # doctest: +SKIP
+        """
+        from .adapters.tf import to_tf
+
+        return to_tf(self, batch_size, shuffle=shuffle, seed=seed, epoch=epoch, drop_last=drop_last,
+                     transform=transform, dtype=dtype, prefetch=prefetch)
+
+    def to_hf(self, *, workers: int | None = None) -> Any:
+        """A Hugging Face ``datasets.Dataset``: ``image`` (an ``Image`` feature), ``label`` (a ``ClassLabel``), ...
+
+        >>> ds.to_hf().features["label"].names[:3]  # doctest: +SKIP
+        ['0', '1', '2']
+        """
+        from .adapters.hf import to_hf
+
+        return to_hf(self, workers=workers)
+
+    def to_pandas(self, *, pixels: str = "array") -> Any:
+        """A pandas DataFrame, one row per example: ``index``, ``label``, ``label_name``, metadata, ``image``.
+
+        ``pixels="columns"`` gives ``pixel1`` .. ``pixel784`` instead of ``image``, like ``mnist_784``.
+
+        >>> ds.to_pandas().columns[:3].tolist()  # doctest: +SKIP
+        ['index', 'label', 'label_name']
+        """
+        from .adapters.frames import to_pandas
+
+        return to_pandas(self, pixels=pixels)
+
+    def to_polars(self, *, pixels: str = "array") -> Any:
+        """A Polars DataFrame with the columns of :meth:`to_pandas` (``image`` an ``Array`` column)."""
+        from .adapters.frames import to_polars
+
+        return to_polars(self, pixels=pixels)
+
+    def train_test_split(self, test_size: float | int, *, seed: int, stratify: bool = True) -> Any:
+        """``(train, test)`` Datasets: a validation split, stratified by class, a pure function of ``seed``.
+
+        ``test_size`` is a fraction (rounded up) or a number of rows; both parts keep ``index``.
+
+        >>> train, val = ds.train_test_split(0.1, seed=0)  # doctest: +SKIP
+        """
+        from .adapters.holdout import train_test_split
+
+        return train_test_split(self, test_size, seed=seed, stratify=stratify)
+
+    def show(self, n: int = 8, classes: Any = None, *, scale: int = 2, seed: int | None = 0) -> Any:
+        """A picture (Pillow image) of ``n`` examples per class, one row per class; Jupyter displays it.
+
+        ``classes`` picks classes by name or number. Colour images are shown in colour, volumes by
+        their middle slice, signals as small line plots.
+
+        >>> ds.show(n=4, classes=["3", "5"]).size  # doctest: +SKIP
+        """
+        from .adapters.notebook import show
+
+        return show(self, n, classes, scale=scale, seed=seed)
+
+    def _repr_html_(self) -> str:
+        from .adapters.notebook import dataset_html
+
+        return dataset_html(self)
+
+    def __str__(self) -> str:
+        from .adapters.notebook import describe
+
+        return describe(self)
 
     def column(self, name: str) -> np.ndarray:
         """A per-example column: ``label``, ``index`` or a metadata column."""

@@ -99,6 +99,10 @@ class InsecureTransportError(DownloadError):
     """
 
 
+class MissingDependencyError(MnistFamilyError, ImportError):
+    """An optional library (torch, tensorflow, pandas, ...) is needed and not installed; names the extra."""
+
+
 class LockTimeoutError(MnistFamilyError, TimeoutError):
     """Another process held a lock (a download, a prepared entry, an export) longer than we would wait."""
 

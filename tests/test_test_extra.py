@@ -1,4 +1,4 @@
-"""The ``[test]`` extra installs every package the suite skips a test without."""
+"""The extras of the README's test command install every package the suite skips a test without."""
 
 from __future__ import annotations
 
@@ -32,12 +32,19 @@ def test_every_module_a_test_may_skip_without_is_installed_by_the_test_extra():
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    installed = _requirement_names(project["dependencies"]) | _requirement_names(
-        project["optional-dependencies"]["test"])
+    command = re.search(r"""pip install "\.\[([a-z,]+)\]" && python -m pytest""", (ROOT / "README.md").read_text())
+    assert command, "the README's test command installs the project with its test extras"
+    extras = command.group(1).split(",")
+    assert "test" in extras
+    installed = _requirement_names(project["dependencies"])
+    for extra in extras:
+        installed |= _requirement_names(project["optional-dependencies"][extra])
     skipped_without = set()
     for path in (ROOT / "tests").glob("*.py"):
         for module in re.findall(r"""importorskip\(\s*["']([A-Za-z0-9_.]+)["']""", path.read_text(encoding="utf-8")):
             top = module.split(".")[0]
+            if top in sys.stdlib_module_names:
+                continue
             skipped_without.add(_normalised(DISTRIBUTIONS.get(top, top)))
     assert "scikit-learn" in skipped_without  # the baselines' comparisons
-    assert skipped_without - installed == set(), "add these to the [test] extra in pyproject.toml"
+    assert skipped_without - installed == set(), "add these to an extra the README's test command installs"

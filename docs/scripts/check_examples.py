@@ -23,12 +23,15 @@ An HTML comment on the line before a block changes how it is run:
     real files as ``<family>/<published name>``).
 ``<!-- check: pytest -->``
     a test module: written to ``test_example.py`` and run with pytest.
+``<!-- check: needs torch tensorflow -->``
+    needs optional libraries (import names): run only when every one is installed, skipped otherwise.
 
 Exit status 0 when every example that ran passed, 1 otherwise.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -48,7 +51,7 @@ REALDATA_HOME = {
 }
 
 _FENCE = re.compile(r"^```(\w*)\s*$")
-_MARK = re.compile(r"^<!--\s*check:\s*(\w+)\s*-->\s*$")
+_MARK = re.compile(r"^<!--\s*check:\s*(\w+)((?:\s+[\w.]+)*)\s*-->\s*$")
 
 
 @dataclass
@@ -56,7 +59,8 @@ class Block:
     path: Path
     line: int  # 1-based line of the first code line
     code: str
-    mode: str  # "run", "skip", "realdata", "pytest"
+    mode: str  # "run", "skip", "realdata", "pytest", "needs"
+    needs: tuple[str, ...] = ()  # modules a "needs" block imports
 
 
 def blocks(path: Path) -> list[Block]:
@@ -76,7 +80,8 @@ def blocks(path: Path) -> list[Block]:
         if language == "python":
             previous = next((lines[k] for k in range(i - 1, -1, -1) if lines[k].strip()), "")
             mark = _MARK.match(previous.strip())
-            out.append(Block(path, start + 1, "\n".join(lines[start:j]) + "\n", mark.group(1) if mark else "run"))
+            out.append(Block(path, start + 1, "\n".join(lines[start:j]) + "\n", mark.group(1) if mark else "run",
+                             tuple(mark.group(2).split()) if mark else ()))
         i = j + 1
     return out
 
@@ -129,7 +134,8 @@ def _environment(home: Path) -> dict[str, str]:
 def run_page(path: Path, realdata: Path | None) -> tuple[int, int, int]:
     """Run a page's examples; return (passed, failed, skipped) block counts."""
     page_blocks = blocks(path)
-    skipped = [b for b in page_blocks if b.mode == "skip" or (b.mode == "realdata" and realdata is None)]
+    skipped = [b for b in page_blocks if b.mode == "skip" or (b.mode == "realdata" and realdata is None)
+               or (b.mode == "needs" and not all(importlib.util.find_spec(m) for m in b.needs))]
     runnable = [b for b in page_blocks if b not in skipped]
     if not runnable:
         return 0, 0, len(skipped)

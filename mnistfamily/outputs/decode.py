@@ -141,7 +141,8 @@ def _check_description(opened: list[_Opened], entry: SplitEntry | None, where: s
                                  "image shape, columns...): the shard or the card was changed after the export")
     expected = ShardFormat(image_shape=described.image_shape, classes=described.classes,
                            metadata_columns=described.metadata_columns, image_encoding=described.image_encoding,
-                           compression="none", compression_level=None, row_group_rows=1, schema_metadata="")
+                           compression="none", compression_level=None, row_group_rows=1, schema_metadata="",
+                           recorded_label_dtype=described.label_dtype)
     expected_schema = expected.arrow_schema().remove_metadata()
     for shard in opened:
         schema = shard.file.schema_arrow

@@ -6,14 +6,16 @@ Columns, in order:
 ``image``       ``raw``: ``fixed_size_binary[H*W]``, the uint8 pixels row-major (``np.frombuffer``
                 gives them back); ``png``: ``struct<bytes: binary, path: string>`` holding one
                 PNG per image, the layout Hugging Face's ``Image`` feature reads (``path`` null).
-``label``       the smallest signed integer holding every class number (int8 up to 128 classes).
+``label``       the smallest signed integer holding every class number (int8 up to 128 classes);
+                int64 in PNG exports, as Hugging Face's ``ClassLabel`` stores it.
 ``label_name``  ``dictionary<values=string>``: the class name, the dictionary being ``classes``.
 then every metadata column with its own type (QMNIST: int32 ``writer_id``, ``hsf_series``, ...).
 
 The schema metadata holds, under the ``mnistfamily`` key, a JSON object describing the
 split (dataset name, classes, image shape and dtype, license, citation, the checksums of
 the files it came from, the transform of a variant), identical in every shard of a split.
-PNG exports also carry the ``huggingface`` key, so ``datasets`` decodes ``image`` as images.
+PNG exports also carry the ``huggingface`` key, so ``datasets`` decodes ``image`` as images and
+``label`` as a ``ClassLabel`` with the class names.
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ class ShardFormat:
     compression_level: int | None
     row_group_rows: int
     schema_metadata: str  # the JSON stored under the "mnistfamily" key
+    #: the label type a reader found recorded (exports before 2026-12 wrote PNG labels as the smallest type)
+    recorded_label_dtype: str | None = None
 
     @property
     def image_bytes(self) -> int:
@@ -74,7 +78,10 @@ class ShardFormat:
 
     @property
     def label_dtype(self) -> np.dtype:
-        return label_dtype(len(self.classes))
+        if self.recorded_label_dtype is not None:
+            return np.dtype(self.recorded_label_dtype)
+        # PNG exports are for Hugging Face, whose ClassLabel is int64 (a ClassLabel on int8 is ignored)
+        return np.dtype(np.int64) if self.image_encoding == "png" else label_dtype(len(self.classes))
 
     def arrow_schema(self) -> "pa.Schema":
         import pyarrow as pa
@@ -99,10 +106,10 @@ class ShardFormat:
 
     def _huggingface_features(self) -> dict[str, Any]:
         # Only fields whose Arrow type is exactly the one `datasets` gives the feature are
-        # listed (it ignores the others); a ClassLabel would need an int64 label.
+        # listed (it ignores the others): the label is int64 here, as a ClassLabel is.
         features: dict[str, Any] = {"index": {"dtype": "int64", "_type": "Value"},
                                     "image": {"_type": "Image"},
-                                    "label": {"dtype": self.label_dtype.name, "_type": "Value"}}
+                                    "label": {"names": list(self.classes), "_type": "ClassLabel"}}
         for name, dtype in self.metadata_columns:
             features[name] = {"dtype": np.dtype(dtype).name, "_type": "Value"}
         return {"info": {"features": features}}
@@ -194,7 +201,8 @@ def describe_split(*, dataset: str, split: str, num_examples: int, classes: list
         "dataset": dataset, "split": split, "num_examples": int(num_examples),
         "title": getattr(info, "title", "") or "", "homepage": getattr(info, "homepage", "") or "",
         "license": getattr(info, "license", "") or "", "citation": getattr(info, "citation", "") or "",
-        "classes": list(classes), "label_dtype": label_dtype(len(classes)).name,
+        "classes": list(classes),
+        "label_dtype": "int64" if image_encoding == "png" else label_dtype(len(classes)).name,
         "image_shape": [int(d) for d in image_shape], "image_dtype": "uint8",
         "image_encoding": image_encoding,
         # [name, dtype] pairs: a JSON object would lose the column order under sort_keys

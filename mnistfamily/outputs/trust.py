@@ -34,6 +34,8 @@ METADATA_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16",
 #: bounds on what a split may declare: far above the family (62 classes, names of 67 characters,
 #: images of 28x28 to 128x128), far below what would exhaust memory
 MAX_CLASSES = 1 << 16
+#: label types an export writes, and how many classes each holds (class numbers 0 .. limit - 1)
+_LABEL_LIMITS = {"int8": 1 << 7, "int16": 1 << 15, "int32": 1 << 31, "int64": 1 << 63}
 MAX_CLASS_NAME_CHARS = 1024
 MAX_METADATA_COLUMNS = 256
 MAX_IMAGE_SIDE = 1 << 15
@@ -124,6 +126,7 @@ class SplitDescription:
     image_shape: tuple[int, int]
     image_encoding: str
     metadata_columns: tuple[tuple[str, str], ...]  # (name, dtype name)
+    label_dtype: str  # int8/int16/int32/int64: PNG exports wrote the smallest type before they wrote int64
     title: str
     homepage: str
     license: str
@@ -156,6 +159,9 @@ def describe(raw: object, where: str) -> SplitDescription:
         problems.append(f"image_encoding is {_shown(encoding)}; expected one of {', '.join(IMAGE_ENCODINGS)}")
     columns = raw.get("metadata_columns", [])
     problems.append(metadata_columns_problem(columns))
+    label = raw.get("label_dtype")
+    if label not in _LABEL_LIMITS or (isinstance(raw.get("classes"), list) and len(raw["classes"]) > _LABEL_LIMITS[label]):
+        problems.append(f"label_dtype is {_shown(label)}; expected a signed integer type holding every class number")
     for key in ("title", "homepage", "license", "citation"):
         value = raw.get(key, "")
         if not isinstance(value, str) or len(value) > MAX_TEXT_CHARS:
@@ -168,7 +174,7 @@ def describe(raw: object, where: str) -> SplitDescription:
     return SplitDescription(
         dataset=raw["dataset"], split=raw["split"], classes=tuple(raw["classes"]),
         image_shape=(raw["image_shape"][0], raw["image_shape"][1]), image_encoding=str(encoding),
-        metadata_columns=tuple((name, dtype) for name, dtype in columns),
+        metadata_columns=tuple((name, dtype) for name, dtype in columns), label_dtype=str(label),
         title=raw.get("title", ""), homepage=raw.get("homepage", ""), license=raw.get("license", ""),
         citation=raw.get("citation", ""), sources=tuple(dict(s) for s in sources), raw=raw)
 
