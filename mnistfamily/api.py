@@ -6,9 +6,10 @@ prepared entry) or (cold: fetch + verify every file -> prepare) -> Dataset.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, overload
+from typing import TYPE_CHECKING, Callable, ParamSpec, TypeVar, overload
 
 import numpy as np
 
@@ -187,6 +188,22 @@ def load(
                    extras=extras)
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _one_retry_budget(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Every download inside ``function`` shares one retry budget (``MNISTFAMILY_RETRY_BUDGET``)."""
+    @functools.wraps(function)
+    def sharing(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        from .fetch import retry_budget  # imported only on a cold path: fetching is about to happen
+
+        with retry_budget():
+            return function(*args, **kwargs)
+    return sharing
+
+
+@_one_retry_budget
 def _joined(reg: Registry, root: Path, spec: DatasetSpec, split: str, join: str, arrays: dict,
             **fetch_options) -> dict[str, np.ndarray]:
     """Columns another dataset's label table holds for this split's rows (``load(metadata=...)``)."""
@@ -268,6 +285,7 @@ def _load_variant(reg: Registry, root: Path, spec: DatasetSpec, split: SplitSpec
     return prepare_variant(root, spec, split, base, base_recipe, sources)
 
 
+@_one_retry_budget
 def _prepare(root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str,
              **fetch_options) -> "PreparedEntry":
     from .errors import OfflineError
@@ -297,6 +315,7 @@ def _prepare(root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str,
     return prepare_split(root, spec, split, paths, sources, orientation)
 
 
+@_one_retry_budget
 def download(name: str, split: str | None = None, *, source: PathLike | None = None,
              data_dir: PathLike | None = None, allow_unverified: bool | None = None,
              storage_options: dict | None = None, registry: "PathLike | Registry | None" = None) -> list[Path]:
@@ -463,12 +482,12 @@ def _leftovers(root: Path, specs: list[DatasetSpec], repair: bool) -> list[Probl
 
     candidates: list[tuple[Path, Path | None]] = []  # (leftover, lock of its owner)
     folders = {cached_path(root, s, f).parent for s in specs if not s.packaged for f in s.files.values()}
-    part = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.part$")
-    for folder in sorted(folders):
-        for path in sorted(folder.glob(".*.part")) if folder.is_dir() else ():
-            match = part.match(path.name)
-            if match:
-                candidates.append((path, folder / f"{match['name']}.lock"))
+    from . import safe_write
+
+    for folder in sorted(folders):  # downloads: only temporary areas proved ours by their marker
+        for path in safe_write.leftovers(folder):
+            record = safe_write.read_marker(path) or {}
+            candidates.append((path, safe_write.lock_path(folder / str(record.get("target", "")))))
     entry_tmp = re.compile(r"^\.tmp-(?P<name>.+)-[0-9a-f]{8}$")
     for spec in specs:
         folder = config.prepared_dir(root) / spec.name
@@ -494,7 +513,7 @@ def _leftovers(root: Path, specs: list[DatasetSpec], repair: bool) -> list[Probl
         except Timeout:
             continue  # a live process holds the lock: the file is in use
         try:
-            what = "download" if path.name.endswith(".part") else "prepared entry"
+            what = "download" if path.parent in folders else "prepared entry"
             problem = Problem(f"{path}: leftover of an interrupted {what} ({size:,} bytes)", path, "leftover")
             if repair:
                 if path.is_dir():

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import mnistfamily as mf
+from mnistfamily import safe_write
 from mnistfamily.outputs import IncompleteExportError, export, read_parquet
 from mnistfamily.testing import Fault
 from mnistfamily.testing.crash import array_digest, check_invariants, read_phases, run_campaign
@@ -65,8 +66,8 @@ def test_a_fresh_interpreter_killed_mid_download_then_finishes(served, tmp_path)
             child.kill()
             child.wait()
     assert child.returncode == -signal.SIGKILL
-    parts = list((cache / "downloads" / "mnist").glob(".*.part"))
-    assert parts, "the kill was meant to land mid-download, leaving a .part file"
+    parts = safe_write.leftovers(cache / "downloads" / "mnist")
+    assert parts, "the kill was meant to land mid-download, leaving a temporary area"
     assert check_invariants(cache, mini.registry) == []
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -87,15 +88,17 @@ def test_leftovers_are_deleted_only_when_no_live_process_owns_them(served, tmp_p
     mf.load("mnist", "test", registry=mini.registry, data_dir=cache)
     downloads = cache / "downloads" / "mnist"
     (entry,) = [p for p in (cache / "prepared" / "mnist").iterdir() if p.is_dir()]
-    stale_part = downloads / ".t10k-images-idx3-ubyte.gz.0123abcd.part"
-    stale_part.write_bytes(b"x" * 100)
+    stale_area = safe_write.TempArea(downloads, "t10k-images-idx3-ubyte.gz")
+    stale_area.file().write_bytes(b"x" * 100)
+    stale_part = stale_area.path
     stale_tmp = entry.with_name(f".tmp-{entry.name}-deadbeef")
     stale_tmp.mkdir()
     (stale_tmp / "images.npy").write_bytes(b"half")
     trash = entry.with_name(f".trash-{entry.name}-00c0ffee")
     trash.mkdir()
-    live_part = downloads / ".train-images-idx3-ubyte.gz.89abcdef.part"
-    live_part.write_bytes(b"y" * 10)
+    live_area = safe_write.TempArea(downloads, "train-images-idx3-ubyte.gz")
+    live_area.file().write_bytes(b"y" * 10)
+    live_part = live_area.path
     with open(downloads / "train-images-idx3-ubyte.gz.lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # a live download owns live_part
         problems = mf.verify("mnist", registry=mini.registry, data_dir=cache)

@@ -5,6 +5,13 @@ then the data, row-major and big-endian. The container (raw, gzip, xz) is recogn
 magic bytes, never by the file name. Before anything is allocated the header is checked
 against the size the container reports; decompression never produces more than the
 header promises, and a payload that is short or long is an error naming the file.
+
+Valid files are read whole: a gzip file of several members (whose trailer records only the
+last member's size) is measured by decompressing it once more, and an xz file's streams are
+added up. A stream that cannot be measured (a pipe, a socket) is read as its bytes arrive, never
+past the header's promise, and a promise larger than ``MNISTFAMILY_MAX_UNKNOWN_SIZE`` is refused
+before reading. A path is read only if it is a regular file: a FIFO would block the reader until
+some other process writes to it.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import stat
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +35,7 @@ from .compression import (
     compressor_for,
     decompressing_reader,
     detect,
+    inflated_size,
     payload_size,
     peek,
     stream_length,
@@ -117,7 +126,7 @@ def open_idx(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[IdxHea
     """
     name = _name(source)
     owned = isinstance(source, (str, os.PathLike))
-    raw: BinaryIO = open(source, "rb") if owned else source  # type: ignore[arg-type, assignment]
+    raw: BinaryIO = _open_regular(source, name) if owned else source  # type: ignore[arg-type, assignment]
     try:
         seekable = _seekable(raw)
         if not seekable:
@@ -129,17 +138,26 @@ def open_idx(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[IdxHea
                 f"{name}: this is a zip archive, not an IDX file; read its members instead "
                 "(mnistfamily reads registry zips member by member)."
             )
+        start = raw.tell() if seekable else 0
         declared = payload_size(raw, kind) if seekable else None
         stream = decompressing_reader(raw, kind)
-        try:
-            header = parse_header(stream, name)
-        except DECOMPRESSION_ERRORS as exc:  # corrupt compressed stream
-            raise FormatError(f"{name}: cannot decompress ({kind}): {exc}. The file is damaged; "
-                              "delete it and download it again.") from None
+        header = _header(stream, kind, name)
+        what = None
+        if declared is not None and kind == "gzip" and declared != _total(header) % (1 << 32):
+            # the trailer records the last member's size only: a file of several members (valid
+            # gzip) disagrees with it, so measure what the whole stream holds, in a second pass
+            _check_ratio(header, stream_length(raw), kind, name)
+            stream.close()
+            declared, what = _measure_gzip(raw, start, _total(header), name)
+            raw.seek(start)
+            stream = decompressing_reader(raw, kind)
+            header = _header(stream, kind, name)
         if declared is not None:
-            _check_declared(header, declared, kind, name)
+            _check_declared(header, declared, kind, name, what)
             if kind in ("gzip", "xz"):
                 _check_ratio(header, stream_length(raw), kind, name)
+        else:
+            _check_unmeasured(header, name)
         _check_addressable(header, name)
         try:
             yield header, stream, declared is not None
@@ -149,6 +167,60 @@ def open_idx(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[IdxHea
     finally:
         if owned:
             raw.close()
+
+
+def _open_regular(path: str | os.PathLike[str], name: str) -> BinaryIO:
+    """Open ``path`` for reading only if it is a regular file (symlinks followed)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise FormatError(f"{name}: cannot read it ({exc.strerror or exc}).") from None
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode)
+                else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "not a regular file")
+        raise FormatError(f"{name}: is {kind}, not a regular file; read_idx reads files by path. To read "
+                          "from a pipe, open it yourself and pass the file object: a stream is read as its "
+                          "bytes arrive, never past what the header promises.")
+    return open(path, "rb")
+
+
+def _header(stream: BinaryIO, kind: str | None, name: str) -> IdxHeader:
+    try:
+        return parse_header(stream, name)
+    except DECOMPRESSION_ERRORS as exc:  # corrupt compressed stream
+        raise FormatError(f"{name}: cannot decompress ({kind}): {exc}. The file is damaged; "
+                          "delete it and download it again.") from None
+
+
+def _total(header: IdxHeader) -> int:
+    return header.header_size + header.payload_bytes
+
+
+def _measure_gzip(raw: BinaryIO, start: int, expected: int, name: str) -> tuple[int, str]:
+    """What a gzip stream holds (its payload, header included), counted up to one byte past ``expected``."""
+    raw.seek(start)
+    try:
+        count, ended = inflated_size(raw, "gzip", expected + 1)
+    except DECOMPRESSION_ERRORS as exc:
+        raise FormatError(f"{name}: cannot decompress (gzip): {exc}. The file is damaged; "
+                          "delete it and download it again.") from None
+    if not ended:
+        return count, "gzip stream ends (before its end marker) after"
+    return count, "gzip stream holds" if count <= expected else "gzip stream holds more than"
+
+
+def _check_unmeasured(header: IdxHeader, name: str) -> None:
+    # a pipe or a socket: nothing says how long it is, and a stream that never ends would grow
+    # the array as long as the header allows; refuse promises past the configured cap up front
+    from .. import config
+
+    cap = config.max_unknown_size()
+    if header.payload_bytes > cap:
+        raise FormatError(
+            f"{name}: the header promises {header.payload_bytes:,} data bytes (shape {header.shape}) from a "
+            f"stream whose length cannot be measured; at most {cap:,} bytes are read from such a stream "
+            "(MNISTFAMILY_MAX_UNKNOWN_SIZE). Pass a path or a seekable file instead, or raise the cap.")
 
 
 def _check_addressable(header: IdxHeader, name: str) -> None:
@@ -167,15 +239,16 @@ def _seekable(stream: BinaryIO) -> bool:
         return False
 
 
-def _check_declared(header: IdxHeader, declared: int, kind: str | None, name: str) -> None:
-    expected = header.header_size + header.payload_bytes
+def _check_declared(header: IdxHeader, declared: int, kind: str | None, name: str, what: str | None = None) -> None:
+    expected = _total(header)
     found = declared
-    if kind == "gzip":  # ISIZE is the size modulo 2**32
+    if kind == "gzip" and what is None:  # ISIZE is the size modulo 2**32
         expected_cmp, found_cmp = expected % (1 << 32), declared
     else:
         expected_cmp, found_cmp = expected, found
     if expected_cmp != found_cmp:
-        what = {None: "file is", "gzip": "gzip trailer records", "xz": "xz index records"}.get(kind, "container says")
+        what = what or {None: "file is", "gzip": "gzip trailer records", "xz": "xz index records"}.get(
+            kind, "container says")
         raise FormatError(
             f"{name}: header promises shape {header.shape} of {header.dtype.name} "
             f"({expected:,} bytes with the header) but the {what} {found:,} bytes: "

@@ -3,8 +3,8 @@
 ``check_invariants`` says what must hold at *any* moment, in particular right after a
 process was killed with SIGKILL in the middle of a download, a preparation or an export:
 
-- every file in ``downloads/`` verifies against the registry, or is a temporary
-  (``.<name>.<8 hex>.part``) or lock file that the next run ignores;
+- every file in ``downloads/`` verifies against the registry, or is a lock file or lies in
+  a temporary area (``.mnistfamily-tmp-<32 hex>/``) that the next run ignores;
 - every prepared entry with a visible name (``<split>-<key>``) has a manifest and passes
   ``verify_entry``; ``.tmp-*`` and ``.trash-*`` folders are never read;
 - a Parquet export either has ``_SUCCESS`` and reads back equal to the source, or has no
@@ -21,9 +21,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ...safe_write import TEMP_PREFIX
+
 __all__ = ["array_digest", "check_invariants"]
 
-_PART = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.part$")
 _ENTRY = re.compile(r"^(?P<split>.+)-[0-9a-f]{16}$")
 
 
@@ -84,9 +85,9 @@ def _check_downloads(root: Path, registry: Any) -> list[str]:
     out = []
     folder = root / "downloads"
     for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
-        if path.is_dir() or path.name.endswith(".lock") or _PART.match(path.name):
-            continue  # locks and temporary copies: a complete download is never read from them
         relative = path.relative_to(folder)
+        if path.is_dir() or path.name.endswith(".lock") or any(p.startswith(TEMP_PREFIX) for p in relative.parts):
+            continue  # locks and temporary areas: a complete download is never read from them
         file = files.get((relative.parts[0], path.name)) if len(relative.parts) == 2 else None
         if file is None:
             out.append(f"{path}: a visible file in downloads/ that no registry entry names")
