@@ -675,3 +675,55 @@ def test_a_process_waiting_for_another_s_download_gets_an_error_naming_it(served
     assert said.startswith("LockTimeoutError"), second.stdout + second.stderr
     assert f"held by process {first.pid} on host " in said and f"downloading {IMAGES} (mnist)" in said
     assert "waited 1 s" in said and "MNISTFAMILY_LOCK_TIMEOUT" in said
+
+
+# ---------------------------------------------------------------------------
+# Archive members read by range requests (EMNIST's gzip.zip): transport errors are the location's
+# ---------------------------------------------------------------------------
+
+EMNIST_ZIP = "emnist/gzip.zip"
+
+
+@pytest.fixture
+def emnist_served(tmp_path, monkeypatch):
+    for name in ("BACKOFF", "READ_TIMEOUT", "ATTEMPTS", "CONNECT_TIMEOUT"):
+        monkeypatch.setattr(transfer, name, None)
+    monkeypatch.setenv("MNISTFAMILY_RETRIES", str(RETRIES))
+    monkeypatch.setenv("MNISTFAMILY_BACKOFF", "0.01")
+    monkeypatch.setenv("MNISTFAMILY_READ_TIMEOUT", str(READ_TIMEOUT))
+    folder = tmp_path / "served"
+    folder.mkdir()
+    with serve_directory(folder) as server:
+        mini = write_miniatures(folder, server.url, names=["emnist/balanced"])
+        (folder / "m1" / "emnist").mkdir(parents=True)
+        shutil.copy(folder / EMNIST_ZIP, folder / "m1" / EMNIST_ZIP)
+        yield server, mini
+        assert server.errors == []
+
+
+@pytest.mark.parametrize("fault", [Fault.status(404), Fault.status(403), Fault.status(503), Fault.reset(at=10),
+                                   Fault.slow_headers(pause=0.05)],
+                         ids=["404", "403", "503", "reset", "slow headers"])
+def test_a_mirror_failing_the_archive_s_range_requests_falls_back_to_the_next_location(
+        emnist_served, cache, monkeypatch, fault):
+    server, mini = emnist_served
+    monkeypatch.setenv("MNISTFAMILY_MIRROR", f"{server.url}/m1")
+    monkeypatch.setenv("MNISTFAMILY_HEADER_TIMEOUT", "0.5")
+    server.add_fault(f"m1/{EMNIST_ZIP}", fault)
+    ds = mf.load("emnist/balanced", "test", registry=mini.registry, data_dir=cache)
+    np.testing.assert_array_equal(ds.images, mini.expect("emnist/balanced", "test")["images"])
+    served_by = [r for r in server.requests if r.path == EMNIST_ZIP]
+    assert served_by and all(r.range_header for r in served_by)  # the next location, member by member
+
+
+def test_without_a_network_an_archive_member_s_error_names_the_cause_not_a_damaged_archive(
+        tmp_path, cache, no_name_resolves):
+    # the registry's only location is a host that does not resolve, as EMNIST's is without a network
+    mini = write_miniatures(tmp_path / "unserved", "https://files.mnistfamily.invalid", names=["emnist/balanced"])
+    with pytest.raises(DownloadError) as caught:
+        mf.load("emnist/balanced", "test", registry=mini.registry, data_dir=cache)
+    message = str(caught.value)
+    assert f"https://files.mnistfamily.invalid/{EMNIST_ZIP}: cannot resolve the host name" in message
+    assert "not a valid zip" not in message and "Delete the archive" not in message, message
+    assert "this machine seems to have no network" in message
+    assert not (cache / "downloads" / "emnist" / "gzip.zip").exists()

@@ -81,7 +81,7 @@ def decompressing_reader(stream: BinaryIO, kind: str | None) -> BinaryIO:
             return io.BufferedReader(_FastGzipStream(stream))  # type: ignore[return-value]
         return io.BufferedReader(GzipStream(stream))  # type: ignore[return-value]
     if kind == "xz":
-        return lzma.LZMAFile(stream, mode="rb")  # type: ignore[return-value]
+        return io.BufferedReader(XzStream(stream))  # type: ignore[return-value]
     raise ValueError(f"cannot stream-decompress {kind!r}")
 
 
@@ -133,6 +133,55 @@ class GzipStream(io.RawIOBase):
             self._done = True
             return
         self._inflate = zlib.decompressobj(31)
+        self._input = rest
+
+
+class XzStream(io.RawIOBase):
+    """xz decompression of every stream of a file, as ``xz`` reads it, fed in 128 KiB blocks.
+
+    An xz file may hold several streams, with zero padding between and after them; Python's
+    ``lzma.LZMAFile`` stops at the first padding and silently drops what follows, so a valid
+    file would read short. Data after a stream that is neither padding nor another stream is
+    an ``lzma.LZMAError``, as ``xz`` reports it; a truncated stream raises ``EOFError``.
+    """
+
+    def __init__(self, raw: BinaryIO):
+        self._raw = raw
+        self._decompressor = lzma.LZMADecompressor(lzma.FORMAT_XZ)
+        self._input = b""
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        view = memoryview(buffer).cast("B")
+        while not self._done and len(view):
+            data = b""
+            if self._decompressor.needs_input:
+                if not self._input:
+                    self._input = self._raw.read(_BLOCK)
+                    if not self._input:
+                        raise EOFError("the xz stream ends before its end-of-stream marker")
+                data, self._input = self._input, b""
+            out = self._decompressor.decompress(data, len(view))
+            if self._decompressor.eof:
+                self._next_stream(self._decompressor.unused_data)
+            if out:
+                view[:len(out)] = out
+                return len(out)
+        return 0
+
+    def _next_stream(self, rest: bytes) -> None:
+        rest = rest.lstrip(b"\0")  # stream padding
+        while not rest:
+            more = self._raw.read(_BLOCK)
+            if not more:
+                self._done = True
+                return
+            rest = more.lstrip(b"\0")
+        # anything else must be another stream: a new decompressor says so, or raises LZMAError
+        self._decompressor = lzma.LZMADecompressor(lzma.FORMAT_XZ)
         self._input = rest
 
 

@@ -169,6 +169,16 @@ def open_idx(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[IdxHea
             raw.close()
 
 
+def damaged(name: str, exc: BaseException, kind: str | None = None) -> FormatError:
+    """The error for a compressed stream that failed: cut short (``EOFError``), or damaged."""
+    what = f" ({kind})" if kind else ""
+    if isinstance(exc, EOFError):
+        return FormatError(f"{name}: truncated: the compressed stream{what} ends before its end marker ({exc}). "
+                           "Delete the file and download it again.")
+    return FormatError(f"{name}: cannot decompress{what}: {exc}. The file is damaged; delete it and "
+                       "download it again.")
+
+
 def _open_regular(path: str | os.PathLike[str], name: str) -> BinaryIO:
     """Open ``path`` for reading only if it is a regular file (symlinks followed)."""
     try:
@@ -189,8 +199,7 @@ def _header(stream: BinaryIO, kind: str | None, name: str) -> IdxHeader:
     try:
         return parse_header(stream, name)
     except DECOMPRESSION_ERRORS as exc:  # corrupt compressed stream
-        raise FormatError(f"{name}: cannot decompress ({kind}): {exc}. The file is damaged; "
-                          "delete it and download it again.") from None
+        raise damaged(name, exc, kind) from None
 
 
 def _total(header: IdxHeader) -> int:
@@ -203,8 +212,7 @@ def _measure_gzip(raw: BinaryIO, start: int, expected: int, name: str) -> tuple[
     try:
         count, ended = inflated_size(raw, "gzip", expected + 1)
     except DECOMPRESSION_ERRORS as exc:
-        raise FormatError(f"{name}: cannot decompress (gzip): {exc}. The file is damaged; "
-                          "delete it and download it again.") from None
+        raise damaged(name, exc, "gzip") from None
     if not ended:
         return count, "gzip stream ends (before its end marker) after"
     return count, "gzip stream holds" if count <= expected else "gzip stream holds more than"
@@ -277,8 +285,7 @@ def read_payload_into(stream: BinaryIO, out: memoryview, name: str) -> None:
         try:
             n = stream.readinto(out[filled: filled + _CHUNK])  # type: ignore[attr-defined]
         except DECOMPRESSION_ERRORS as exc:
-            raise FormatError(f"{name}: cannot decompress: {exc}. The file is damaged; delete it and "
-                              "download it again.") from None
+            raise damaged(name, exc) from None
         if not n:
             raise FormatError(
                 f"{name}: truncated: expected {total:,} data bytes, found {filled:,}. "
@@ -304,8 +311,7 @@ def expect_end(stream: BinaryIO, name: str, expected: int) -> None:
     try:
         extra = stream.read(1)
     except DECOMPRESSION_ERRORS as exc:
-        raise FormatError(f"{name}: cannot decompress: {exc}. The file is damaged; delete it and "
-                          "download it again.") from None
+        raise damaged(name, exc) from None
     if extra:
         raise FormatError(
             f"{name}: oversized: the header promises {expected:,} data bytes but more follow. "
@@ -358,7 +364,7 @@ def _read_growing(stream: BinaryIO, nbytes: int, name: str) -> bytearray:
         try:
             chunk = stream.read(min(_CHUNK, nbytes - len(data)))
         except DECOMPRESSION_ERRORS as exc:
-            raise FormatError(f"{name}: cannot decompress: {exc}") from None
+            raise damaged(name, exc) from None
         if not chunk:
             raise FormatError(f"{name}: truncated: expected {nbytes:,} data bytes, found {len(data):,}.")
         data += chunk
