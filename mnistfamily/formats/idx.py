@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import stat
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,15 +29,22 @@ import numpy as np
 from ..errors import FormatError
 from .compression import (
     DECOMPRESSION_ERRORS,
-    MAX_DEFLATE_RATIO,
-    MAX_XZ_RATIO,
     compressor_for,
     decompressing_reader,
     detect,
-    inflated_size,
     payload_size,
     peek,
     stream_length,
+)
+from .idx_checks import (
+    check_addressable,
+    check_declared,
+    check_ratio,
+    check_unmeasured,
+    damaged,
+    measure_gzip,
+    open_regular,
+    total,
 )
 
 #: IDX type byte -> big-endian numpy dtype
@@ -55,9 +61,6 @@ _CHUNK = 1 << 22  # 4 MiB per read: large enough for speed, small enough to boun
 #: numpy's limit on the rank of an array (NPY_MAXDIMS: 64 since NumPy 2, 32 before); the IDX
 #: rank byte allows 255, and a file numpy cannot hold must be a FormatError, not a ValueError
 MAX_RANK = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
-#: numpy's limit on an array's size in bytes (a shape such as (0, 2**32-1, 2**32-1, 2**32-1)
-#: holds nothing, yet numpy refuses it: the product of the other dimensions overflows)
-_MAX_ARRAY_BYTES = np.iinfo(np.intp).max
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ def open_idx(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[IdxHea
     """
     name = _name(source)
     owned = isinstance(source, (str, os.PathLike))
-    raw: BinaryIO = _open_regular(source, name) if owned else source  # type: ignore[arg-type, assignment]
+    raw: BinaryIO = open_regular(source, name) if owned else source  # type: ignore[arg-type, assignment]
     try:
         seekable = _seekable(raw)
         if not seekable:
@@ -143,22 +146,22 @@ def open_idx(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[IdxHea
         stream = decompressing_reader(raw, kind)
         header = _header(stream, kind, name)
         what = None
-        if declared is not None and kind == "gzip" and declared != _total(header) % (1 << 32):
+        if declared is not None and kind == "gzip" and declared != total(header) % (1 << 32):
             # the trailer records the last member's size only: a file of several members (valid
             # gzip) disagrees with it, so measure what the whole stream holds, in a second pass
-            _check_ratio(header, stream_length(raw), kind, name)
+            check_ratio(header, stream_length(raw), kind, name)
             stream.close()
-            declared, what = _measure_gzip(raw, start, _total(header), name)
+            declared, what = measure_gzip(raw, start, total(header), name)
             raw.seek(start)
             stream = decompressing_reader(raw, kind)
             header = _header(stream, kind, name)
         if declared is not None:
-            _check_declared(header, declared, kind, name, what)
+            check_declared(header, declared, kind, name, what)
             if kind in ("gzip", "xz"):
-                _check_ratio(header, stream_length(raw), kind, name)
+                check_ratio(header, stream_length(raw), kind, name)
         else:
-            _check_unmeasured(header, name)
-        _check_addressable(header, name)
+            check_unmeasured(header, name)
+        check_addressable(header, name)
         try:
             yield header, stream, declared is not None
         finally:
@@ -169,32 +172,6 @@ def open_idx(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[IdxHea
             raw.close()
 
 
-def damaged(name: str, exc: BaseException, kind: str | None = None) -> FormatError:
-    """The error for a compressed stream that failed: cut short (``EOFError``), or damaged."""
-    what = f" ({kind})" if kind else ""
-    if isinstance(exc, EOFError):
-        return FormatError(f"{name}: truncated: the compressed stream{what} ends before its end marker ({exc}). "
-                           "Delete the file and download it again.")
-    return FormatError(f"{name}: cannot decompress{what}: {exc}. The file is damaged; delete it and "
-                       "download it again.")
-
-
-def _open_regular(path: str | os.PathLike[str], name: str) -> BinaryIO:
-    """Open ``path`` for reading only if it is a regular file (symlinks followed)."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as exc:
-        raise FormatError(f"{name}: cannot read it ({exc.strerror or exc}).") from None
-    if not stat.S_ISREG(mode):
-        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode)
-                else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-                else "not a regular file")
-        raise FormatError(f"{name}: is {kind}, not a regular file; read_idx reads files by path. To read "
-                          "from a pipe, open it yourself and pass the file object: a stream is read as its "
-                          "bytes arrive, never past what the header promises.")
-    return open(path, "rb")
-
-
 def _header(stream: BinaryIO, kind: str | None, name: str) -> IdxHeader:
     try:
         return parse_header(stream, name)
@@ -202,79 +179,11 @@ def _header(stream: BinaryIO, kind: str | None, name: str) -> IdxHeader:
         raise damaged(name, exc, kind) from None
 
 
-def _total(header: IdxHeader) -> int:
-    return header.header_size + header.payload_bytes
-
-
-def _measure_gzip(raw: BinaryIO, start: int, expected: int, name: str) -> tuple[int, str]:
-    """What a gzip stream holds (its payload, header included), counted up to one byte past ``expected``."""
-    raw.seek(start)
-    try:
-        count, ended = inflated_size(raw, "gzip", expected + 1)
-    except DECOMPRESSION_ERRORS as exc:
-        raise damaged(name, exc, "gzip") from None
-    if not ended:
-        return count, "gzip stream ends (before its end marker) after"
-    return count, "gzip stream holds" if count <= expected else "gzip stream holds more than"
-
-
-def _check_unmeasured(header: IdxHeader, name: str) -> None:
-    # a pipe or a socket: nothing says how long it is, and a stream that never ends would grow
-    # the array as long as the header allows; refuse promises past the configured cap up front
-    from .. import config
-
-    cap = config.max_unknown_size()
-    if header.payload_bytes > cap:
-        raise FormatError(
-            f"{name}: the header promises {header.payload_bytes:,} data bytes (shape {header.shape}) from a "
-            f"stream whose length cannot be measured; at most {cap:,} bytes are read from such a stream "
-            "(MNISTFAMILY_MAX_UNKNOWN_SIZE). Pass a path or a seekable file instead, or raise the cap.")
-
-
-def _check_addressable(header: IdxHeader, name: str) -> None:
-    # after the size checks, which say "truncated" for most such headers; what is left is a
-    # shape with a zero, e.g. (0, 2**32-1, 2**32-1, 2**32-1): no data, yet numpy refuses it
-    # because it multiplies the other dimensions too
-    if math.prod(d for d in header.shape if d) * header.dtype.itemsize > _MAX_ARRAY_BYTES:
-        raise FormatError(f"{name}: IDX header declares shape {header.shape}, larger than any array numpy "
-                          "can address; the header is damaged. Delete the file and download it again.")
-
-
 def _seekable(stream: BinaryIO) -> bool:
     try:
         return bool(stream.seekable())
     except (AttributeError, ValueError):
         return False
-
-
-def _check_declared(header: IdxHeader, declared: int, kind: str | None, name: str, what: str | None = None) -> None:
-    expected = _total(header)
-    found = declared
-    if kind == "gzip" and what is None:  # ISIZE is the size modulo 2**32
-        expected_cmp, found_cmp = expected % (1 << 32), declared
-    else:
-        expected_cmp, found_cmp = expected, found
-    if expected_cmp != found_cmp:
-        what = what or {None: "file is", "gzip": "gzip trailer records", "xz": "xz index records"}.get(
-            kind, "container says")
-        raise FormatError(
-            f"{name}: header promises shape {header.shape} of {header.dtype.name} "
-            f"({expected:,} bytes with the header) but the {what} {found:,} bytes: "
-            f"{'truncated' if found < expected else 'oversized or garbage'}. "
-            "Delete the file and download it again."
-        )
-
-
-def _check_ratio(header: IdxHeader, compressed: int | None, kind: str, name: str) -> None:
-    # gzip: ISIZE is modulo 2**32, so a header promising 2**32*k + n bytes would pass the
-    # trailer check. xz: the index is only checked by lzma at the end of the stream, so an
-    # index and a header that agree on a terabyte would otherwise be allocated up front.
-    ratio = MAX_DEFLATE_RATIO if kind == "gzip" else MAX_XZ_RATIO
-    if compressed and header.header_size + header.payload_bytes > compressed * ratio:
-        raise FormatError(
-            f"{name}: header promises {header.payload_bytes:,} data bytes, more than a "
-            f"{compressed:,}-byte {kind} file can hold (at most {ratio:,} times its size): the header "
-            "is wrong. Delete the file and download it again.")
 
 
 def read_payload_into(stream: BinaryIO, out: memoryview, name: str) -> None:
