@@ -514,3 +514,125 @@ def test_a_mirror_on_a_protocol_whose_package_is_missing_is_skipped_with_the_hin
     with pytest.raises(DownloadError, match=r"gs://bucket/mnist/t10k-labels-idx1-ubyte.gz: the gs:// protocol needs "
                                             r"the package gcsfs.*pip install gcsfs"):
         _load(mini, cache)
+
+
+def test_a_source_on_a_protocol_nobody_knows_is_one_clear_error(served, cache):
+    server, mini = served
+    with pytest.raises(DownloadError, match=r"source='nosuchproto://bucket' cannot be read: the nosuchproto:// "
+                                            r"protocol no fsspec back-end knows the protocol nosuchproto://"):
+        _load(mini, cache, source="nosuchproto://bucket")
+    assert server.requests == []
+
+
+# ---------------------------------------------------------------------------
+# The low-speed limit on file systems other than HTTP, and range reads
+# ---------------------------------------------------------------------------
+
+
+def test_a_slow_network_file_system_is_given_up_by_the_low_speed_limit(served, cache, monkeypatch):
+    import time
+
+    import fsspec
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    server, mini = served
+
+    class SlowFile:
+        def __init__(self, data):
+            self._data, self.size = data, len(data)
+
+        def read(self, n=-1):
+            time.sleep(0.05)
+            chunk, self._data = self._data[:10], self._data[10:]  # 200 bytes/s
+            return chunk
+
+        def close(self):
+            pass
+
+    class SlowFileSystem(MemoryFileSystem):
+        protocol = "slowmem"
+
+        @classmethod
+        def _strip_protocol(cls, path):
+            return super()._strip_protocol(path.replace("slowmem://", "memory://", 1))
+
+        def _open(self, path, mode="rb", **kwargs):
+            return SlowFile(super()._open(path, mode, **kwargs).read())
+
+    fsspec.register_implementation("slowmem", SlowFileSystem, clobber=True)
+    fs = fsspec.filesystem("slowmem")
+    for name, path in mini.files["mnist"].items():
+        fs.pipe(f"/slow-source/{name}", path.read_bytes())
+    monkeypatch.setenv("MNISTFAMILY_SPEED_LIMIT", "1000")
+    monkeypatch.setenv("MNISTFAMILY_SPEED_TIME", "0.3")
+    try:
+        with pytest.raises(DownloadError, match=r"slowmem://slow-source/t10k-.*: too slow: .* bytes in 0.3 s"):
+            _load(mini, cache, source="slowmem://slow-source")
+    finally:
+        fs.rm("/slow-source", recursive=True)
+
+
+def _range_file(server, path):
+    from mnistfamily.fetch.locations import Location
+    from mnistfamily.fetch.transfer import open_random_access
+
+    return open_random_access(Location(server.url_for(path), "mirror"), None, None)
+
+
+def test_range_reads_refused_or_cut_short_are_the_location_s_failure(served):
+    from mnistfamily.fetch.transfer import TransferFailed
+
+    server, mini = served
+    path = f"mnist/{IMAGES}"
+    data = mini.files["mnist"][IMAGES].read_bytes()
+    with _range_file(server, path) as f:  # the length is asked first, then every read is a range
+        f.seek(100)
+        assert f.read(50) == data[100:150] and f.seek(0, 2) == len(data)
+    server.allow_ranges = False
+    with pytest.raises(TransferFailed, match=r"the server does not answer range requests \(HTTP 200"):
+        _range_file(server, path)
+    server.allow_ranges = True
+    server.add_fault(path, Fault.status(206, headers=(("Content-Range", "bytes 0-0/*"),), times=1))
+    with pytest.raises(TransferFailed, match=r"the server does not say how long the file is \(Content-Range "
+                                             r"'bytes 0-0/\*'\)"):
+        _range_file(server, path)
+    server.add_fault(path, Fault.status(206, headers=(("Content-Range", f"bytes 5-5/{len(data)}"),)))
+    with pytest.raises(TransferFailed, match=r"the server answered a range request for bytes 0-0 with "
+                                             r"Content-Range 'bytes 5-5/"):
+        _range_file(server, path)
+    server.clear_faults()
+    with _range_file(server, path) as f:
+        server.add_fault(path, Fault.reset(at=10))
+        with pytest.raises(TransferFailed, match="the body was cut short"):
+            f.read(100)
+
+
+def test_a_range_answer_without_a_byte_is_cut_short(served, monkeypatch):
+    from mnistfamily.fetch import http
+    from mnistfamily.fetch.transfer import TransferFailed
+
+    server, mini = served
+    with _range_file(server, f"mnist/{IMAGES}") as f:
+        monkeypatch.setattr(http.HttpAnswer, "read", lambda self, n: b"")  # a 206 whose body is empty
+        with pytest.raises(TransferFailed, match=r"cut short \(a range of [0-9,]+ bytes at 0 came back empty\)"):
+            f.read(100)
+
+
+def test_a_cache_folder_where_no_temporary_area_can_be_made_is_a_cache_error(served, cache, monkeypatch):
+    import errno
+
+    from mnistfamily import safe_write
+    from mnistfamily.errors import CacheError
+
+    server, mini = served
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if self.name.startswith(safe_write.TEMP_PREFIX):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(CacheError, match=r"cannot write into .*downloads/mnist \(Read-only file system\)"):
+        _load(mini, cache)
+    assert server.requests == []  # refused before any request

@@ -233,18 +233,24 @@ class RangeReader(io.RawIOBase):
     def _get(self, first: int, last: int) -> HttpAnswer:
         answer = HttpAnswer(self.url, self._options, self._credentials, self._limits,
                             headers={"Range": f"bytes={first}-{last}"})
+        announced = str(answer.r.headers.get("Content-Range", ""))
         if answer.status != 206:
             answer.close()
             raise TransferFailed(f"the server does not answer range requests (HTTP {answer.status} to a Range "
                                  "request)", transient=False)
+        if not announced.startswith(f"bytes {first}-"):
+            answer.close()
+            raise TransferFailed(f"the server answered a range request for bytes {first}-{last} with "
+                                 f"Content-Range {announced!r}", transient=False)
         return answer
 
     def _learn_size(self) -> int:
         with self._get(0, 0) as answer:
-            total = str(answer.r.headers.get("Content-Range", "")).rpartition("/")[2]
+            announced = str(answer.r.headers.get("Content-Range", ""))
+            total = announced.rpartition("/")[2]
             if not total.isdigit():
                 raise TransferFailed(f"the server does not say how long the file is (Content-Range "
-                                     f"{answer.r.headers.get('Content-Range')!r})", transient=False)
+                                     f"{announced!r})", transient=False)
             return int(total)
 
     def readable(self) -> bool:
@@ -264,6 +270,8 @@ class RangeReader(io.RawIOBase):
         return self._pos
 
     def readinto(self, buffer: Any) -> int:
+        """One range request for ``buffer``'s length (or what is left of the file); a shorter answer
+        gives what it holds, as a raw file may, and the caller asks again for the rest."""
         view = memoryview(buffer).cast("B")
         n = min(len(view), self._size - self._pos)
         if n <= 0:
@@ -273,12 +281,14 @@ class RangeReader(io.RawIOBase):
             while filled < n:
                 chunk = answer.read(n - filled)
                 if not chunk:
-                    raise TransferFailed(f"the body was cut short (a range of {n:,} bytes ended after {filled:,})",
-                                         transient=True)
+                    break
                 view[filled: filled + len(chunk)] = chunk
                 filled += len(chunk)
-        self._pos += n
-        return n
+        if not filled:
+            raise TransferFailed(f"the body was cut short (a range of {n:,} bytes at {self._pos:,} came back "
+                                 "empty)", transient=True)
+        self._pos += filled
+        return filled
 
 
 class BufferedRangeReader(io.BufferedReader):
