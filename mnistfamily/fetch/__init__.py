@@ -282,9 +282,17 @@ def _fetch_from(locations: list[Location], spec: DatasetSpec, file: FileSpec, ta
     limit, limit_reason = size_limit(file)
     failures: list[str] = []
     refused = 0
+    # hosts that could not be reached at all (no such name, connection refused), with the index of
+    # their line in ``failures`` and how many more of their locations were skipped: source='s name
+    # variants all live on one host, and asking a host that is not there again tells nothing new
+    unreachable: dict[str, list[int]] = {}
     for location in locations:
         if location.kind == "source" and location.protocol == "" and not os.path.isfile(location.url):
             continue  # a name variant that is not there: not worth listing
+        host = _host_of(location)
+        if host in unreachable:
+            unreachable[host][1] += 1
+            continue
         refusal = plain_http_refusal(location.url, file)
         if refusal is not None:  # decided from the URL alone: before any connection or lookup
             failures.append(f"{location.shown}: {refusal}")
@@ -309,6 +317,8 @@ def _fetch_from(locations: list[Location], spec: DatasetSpec, file: FileSpec, ta
             log.info("%s verified (%s) from %s", file.name, result.method, location.shown)
             return result
         except TransferFailed as exc:
+            if exc.unreachable and host is not None:
+                unreachable[host] = [len(failures), 0]
             if not (location.kind == "source" and "no such file" in exc.reason):
                 failures.append(f"{location.shown}: {exc.reason}")
         except ChecksumError as exc:
@@ -319,6 +329,9 @@ def _fetch_from(locations: list[Location], spec: DatasetSpec, file: FileSpec, ta
             failures.append(f"{location.shown}: {detail}")
         finally:
             area.remove()
+    for line, skipped in unreachable.values():
+        if skipped:
+            failures[line] += f"; {skipped} other location(s) on that host not tried"
     if not failures:
         tried = ", ".join(sorted({os.path.dirname(loc.shown) for loc in locations}))
         raise DownloadError(
@@ -335,6 +348,19 @@ def _fetch_from(locations: list[Location], spec: DatasetSpec, file: FileSpec, ta
     raise DownloadError(
         f"{spec.name}: no location gave a verified copy of {file.name}. Tried:\n{listing}\n"
         + advice_for(failures))
+
+
+def _host_of(location: Location) -> str | None:
+    """``scheme://host:port`` of a network location (None for a local one)."""
+    if not location.is_network:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(location.url)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port}"
+    except ValueError:
+        return None
 
 
 def advice_for(failures: list[str]) -> str:

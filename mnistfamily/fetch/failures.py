@@ -21,12 +21,17 @@ _UNREACHABLE = {errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno
 
 
 class TransferFailed(Exception):
-    """One attempt failed; ``transient`` says whether trying again may help."""
+    """One attempt failed; ``transient`` says whether trying again may help.
 
-    def __init__(self, reason: str, transient: bool):
+    ``unreachable`` is set when the host itself could not be reached (its name does not resolve,
+    or it refuses connections): other locations on the same host would fail the same way.
+    """
+
+    def __init__(self, reason: str, transient: bool, unreachable: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.transient = transient
+        self.unreachable = unreachable
 
 
 def _causes(exc: BaseException):
@@ -95,7 +100,7 @@ def classify(exc: BaseException) -> TransferFailed:
         return TransferFailed(f"HTTP {status}", transient=status in _TRANSIENT_STATUS)
     unreachable = _no_network(exc)
     if unreachable is not None:
-        return TransferFailed(unreachable, transient=False)
+        return TransferFailed(unreachable, transient=False, unreachable=True)
     if isinstance(exc, PermissionError):
         return TransferFailed(f"permission denied: {exc}", transient=False)
     text = _short(exc)
