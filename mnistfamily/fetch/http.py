@@ -198,7 +198,10 @@ class HttpAnswer:
 
     def close(self) -> None:
         async def close() -> None:
-            self.r.close()
+            if self.r.content.at_eof():
+                self.r.release()  # read to its end: the connection can serve the next request
+            else:
+                self.r.close()  # a body left unread (given up, or too long) would block the connection
 
         try:
             asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=5)
