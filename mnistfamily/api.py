@@ -6,9 +6,10 @@ prepared entry) or (cold: fetch + verify every file -> prepare) -> Dataset.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, overload
+from typing import TYPE_CHECKING, Callable, ParamSpec, TypeVar, overload
 
 import numpy as np
 
@@ -204,6 +205,22 @@ def load(
                    extras=extras)
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _one_retry_budget(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Every download inside ``function`` shares one retry budget (``MNISTFAMILY_RETRY_BUDGET``)."""
+    @functools.wraps(function)
+    def sharing(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        from .fetch import retry_budget  # imported only on a cold path: fetching is about to happen
+
+        with retry_budget():
+            return function(*args, **kwargs)
+    return sharing
+
+
+@_one_retry_budget
 def _joined(reg: Registry, root: Path, spec: DatasetSpec, split: str, join: str, arrays: dict,
             **fetch_options) -> dict[str, np.ndarray]:
     """Columns another dataset's label table holds for this split's rows (``load(metadata=...)``)."""
@@ -308,6 +325,7 @@ def _refuse_unverified(spec: DatasetSpec, split: str, entry: "PreparedEntry", al
             "(or set MNISTFAMILY_ALLOW_UNVERIFIED=1) to use them anyway, or add the file's sha256 to the registry.")
 
 
+@_one_retry_budget
 def _prepare(root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str,
              **fetch_options) -> "PreparedEntry":
     from .errors import FormatError, OfflineError
@@ -366,6 +384,7 @@ def _check_source(root: Path, spec: DatasetSpec, names: list[str], source: PathL
     check_source_folder(os.fspath(source), spec, needed, what)
 
 
+@_one_retry_budget
 def download(name: str, split: str | None = None, *, source: PathLike | None = None,
              data_dir: PathLike | None = None, allow_unverified: bool | None = None,
              storage_options: dict | None = None, registry: "PathLike | Registry | None" = None) -> list[Path]:

@@ -18,14 +18,36 @@ MNISTFAMILY_REGISTRY
 MNISTFAMILY_ALLOW_UNVERIFIED
     ``1`` lets files the registry has no checksum for be used, with a warning.
 MNISTFAMILY_PROGRESS
-    ``1`` forces download progress bars, ``0`` hides them; by default they show when
-    stderr is a terminal.
+    ``1`` forces download progress bars, ``0`` hides them; by default they show where a
+    person watches: when stderr is a terminal, or in a Jupyter notebook.
 MNISTFAMILY_RETRIES, MNISTFAMILY_BACKOFF, MNISTFAMILY_CONNECT_TIMEOUT, MNISTFAMILY_READ_TIMEOUT
-    Attempts per location, first backoff and the two timeouts of a download (seconds).
-    Read when a download starts, so changing them in a running process takes effect.
+    Attempts per location (default 3), first backoff (1 s), and the two timeouts of a download:
+    to connect (30 s) and of silence within an answer (60 s).
+MNISTFAMILY_HEADER_TIMEOUT
+    Seconds from a request until its status line and headers have all arrived, redirects
+    included (default 60); a server trickling its headers is given up after that.
+MNISTFAMILY_SPEED_LIMIT, MNISTFAMILY_SPEED_TIME
+    The low-speed limit, as curl's ``--speed-limit``/``--speed-time``: a download that
+    averages less than SPEED_LIMIT bytes/s over SPEED_TIME seconds is given up and the next
+    location tried (defaults 1024 bytes/s over 30 s: slower than any working link, dial-up
+    included; ``0`` turns the limit off).
+MNISTFAMILY_RETRY_BUDGET
+    Retries (beyond each location's first attempt) that one load may spend in all, over every
+    file and location (default 10); once spent, a failure moves on to the next location.
+MNISTFAMILY_MAX_UNKNOWN_SIZE
+    Bytes at most for a file, or its decompressed content, whose size the registry does not
+    know (default 4 GiB: 7 times the largest file of the family, affNIST's 609 MB
+    ``training_batches.zip``, and 8 times the largest decompressed member, EMNIST ByClass's
+    547 MB training images, leaving room for larger entries while keeping a server that never
+    stops from filling the disk). Past it the download, or the decompression while verifying,
+    stops with an error.
 MNISTFAMILY_LOCK_TIMEOUT
     Seconds to wait for another process that is downloading, preparing or exporting the same
     thing (default 3600); then the wait ends with an error naming that process.
+
+The download settings are read when a download starts, so changing them in a running process
+takes effect; a value that is not a number (or is out of range) is a ``ConfigError`` naming
+the variable.
 """
 
 from __future__ import annotations
@@ -100,12 +122,16 @@ def user_registries() -> list[Path]:
 
 
 def progress_enabled(stream_isatty: bool) -> bool:
-    """Progress bars: forced by ``MNISTFAMILY_PROGRESS``, else only on a terminal."""
+    """Progress bars: forced by ``MNISTFAMILY_PROGRESS``, else only where a person watches.
+
+    ``stream_isatty``: whether someone watches (stderr is a terminal, or a notebook shows it).
+    """
     forced = _env_flag("MNISTFAMILY_PROGRESS")
     return stream_isatty if forced is None else forced
 
 
-def _env_number(name: str, default: float, *, minimum: float, integer: bool = False) -> float:
+def _env_number(name: str, default: float, *, minimum: float, integer: bool = False,
+                unit: str | None = None) -> float:
     """A numeric setting from the environment, checked, so a typo is an error that names it."""
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
@@ -117,7 +143,7 @@ def _env_number(name: str, default: float, *, minimum: float, integer: bool = Fa
     if value is None or not math.isfinite(value) or value < minimum:  # NaN fails isfinite
         from .errors import ConfigError
 
-        kind = "a whole number" if integer else "a number of seconds"
+        kind = unit or ("a whole number" if integer else "a number of seconds")
         raise ConfigError(f"environment variable {name}={raw!r}: expected {kind} >= {minimum:g}; "
                           "unset it or give such a value.")
     return value
@@ -141,6 +167,36 @@ def connect_timeout() -> float:
 def read_timeout() -> float:
     """Seconds of silence within a body before giving up (``MNISTFAMILY_READ_TIMEOUT``, default 60)."""
     return _env_number("MNISTFAMILY_READ_TIMEOUT", 60.0, minimum=0.001)
+
+
+def header_timeout() -> float:
+    """Seconds from a request to its complete headers (``MNISTFAMILY_HEADER_TIMEOUT``, default 60)."""
+    return _env_number("MNISTFAMILY_HEADER_TIMEOUT", 60.0, minimum=0.001)
+
+
+def speed_limit() -> float:
+    """Bytes/s below which a download is too slow (``MNISTFAMILY_SPEED_LIMIT``, default 1024; 0: no limit)."""
+    return _env_number("MNISTFAMILY_SPEED_LIMIT", 1024.0, minimum=0, unit="a number of bytes per second")
+
+
+def speed_time() -> float:
+    """Seconds over which the low-speed limit is averaged (``MNISTFAMILY_SPEED_TIME``, default 30)."""
+    return _env_number("MNISTFAMILY_SPEED_TIME", 30.0, minimum=0.001)
+
+
+def retry_budget() -> int:
+    """Retries one load may spend over all its files and locations (``MNISTFAMILY_RETRY_BUDGET``, default 10)."""
+    return int(_env_number("MNISTFAMILY_RETRY_BUDGET", 10, minimum=0, integer=True))
+
+
+#: the default of MNISTFAMILY_MAX_UNKNOWN_SIZE: 4 GiB (see the module docstring for why)
+MAX_UNKNOWN_SIZE = 4 << 30
+
+
+def max_unknown_size() -> int:
+    """Bytes at most for a file or payload of unknown size (``MNISTFAMILY_MAX_UNKNOWN_SIZE``, default 4 GiB)."""
+    return int(_env_number("MNISTFAMILY_MAX_UNKNOWN_SIZE", MAX_UNKNOWN_SIZE, minimum=1, integer=True,
+                           unit="a whole number of bytes"))
 
 
 def lock_timeout() -> float:

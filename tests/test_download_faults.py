@@ -54,8 +54,8 @@ def served(tmp_path, monkeypatch):
         assert server.errors == []
 
 
-def _load(mini, cache: Path):
-    return mf.load("mnist", "test", registry=mini.registry, data_dir=cache)
+def _load(mini, cache: Path, **options):
+    return mf.load("mnist", "test", registry=mini.registry, data_dir=cache, **options)
 
 
 def _sha256(path: Path) -> str:
@@ -296,7 +296,9 @@ def test_every_location_down_lists_each_one_with_its_reason(served, cache, monke
     message = str(caught.value)
     lines = [line for line in message.splitlines() if line.startswith("  - ")]
     assert len(lines) == 4, message
-    assert f"{refused}/mnist/{IMAGES}: ClientConnectorError" in lines[0] and "after 3 attempts" in lines[0]
+    # a refused connection is not retried: nothing listens there, a moment later neither
+    assert f"{refused}/mnist/{IMAGES}: cannot connect to {refused[len('http://'):]}: connection refused" in lines[0]
+    assert "not retried" in lines[0] and "attempts" not in lines[0]
     assert f"{server.url}/{MIRROR}: HTTP 503 (after 3 attempts)" in lines[1]
     assert f"{server.url}/gone/mnist/{IMAGES}: not found" in lines[2]
     assert f"{server.url}/{CANONICAL}: the body was cut short" in lines[3]
@@ -310,17 +312,28 @@ def test_every_location_down_lists_each_one_with_its_reason(served, cache, monke
 # ---------------------------------------------------------------------------
 
 
-def test_a_part_file_left_by_a_killed_download_is_removed_by_the_next_one(served, cache):
+def test_a_temporary_area_left_by_a_killed_download_is_removed_by_the_next_one(served, cache):
+    from mnistfamily import safe_write
+
     server, mini = served
     folder = cache / "downloads" / "mnist"
     folder.mkdir(parents=True)
-    stale = folder / f".{IMAGES}.dead0000.part"
-    stale.write_bytes(b"half a download")
-    unrelated = folder / "notes.txt"  # not ours to delete
+    stale = safe_write.TempArea(folder, IMAGES)  # what a killed download leaves: a marked area
+    stale.file().write_bytes(b"half a download")
+    # look-alikes that nothing proves ours: an old-style name, a folder with our prefix but no marker
+    look_alike = folder / f".{IMAGES}.dead0000.part"
+    look_alike.write_bytes(b"not proved ours")
+    unmarked = folder / f"{safe_write.TEMP_PREFIX}{'0' * 32}"
+    unmarked.mkdir()
+    (unmarked / "thesis.tex").write_text("mine")
+    unrelated = folder / "notes.txt"
     unrelated.write_text("mine")
     _load(mini, cache)
-    assert not stale.exists() and unrelated.exists()
-    unrelated.unlink()
+    assert not stale.path.exists()
+    assert look_alike.exists() and (unmarked / "thesis.tex").exists() and unrelated.exists()
+    for path in (look_alike, unrelated):
+        path.unlink()
+    shutil.rmtree(unmarked)
     assert_only_verified_files(cache, mini)
 
 
@@ -384,3 +397,341 @@ def test_fault_matrix(served, cache, monkeypatch, fault, layout):
         assert server.count(faulty) == case.gets
     assert time.monotonic() - started < 10  # bounded: retries are capped and backoff is short
     assert_only_verified_files(cache, mini)
+
+
+# ---------------------------------------------------------------------------
+# Bounded in time: the low-speed limit and the header deadline
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layout", ["only location", "first of two"])
+def test_a_byte_trickle_is_given_up_by_the_low_speed_limit_and_the_next_location_serves(
+        served, cache, monkeypatch, layout):
+    server, mini = served
+    monkeypatch.setenv("MNISTFAMILY_SPEED_LIMIT", "1000")  # bytes/s ...
+    monkeypatch.setenv("MNISTFAMILY_SPEED_TIME", "0.5")    # ... on average over half a second
+    faulty = CANONICAL if layout == "only location" else MIRROR
+    if layout == "first of two":
+        monkeypatch.setenv("MNISTFAMILY_MIRROR", f"{server.url}/m1")
+    # 10 bytes every 0.05 s: 200 bytes/s, never silent for the 0.4 s read timeout, so only
+    # the speed limit can end it (the whole file would take about 40 s)
+    server.add_fault(faulty, Fault.trickle(bytes_per_chunk=10, pause=0.05))
+    if layout == "only location":
+        with pytest.raises(DownloadError, match=rf"{faulty}: too slow: .* bytes in 0.5 s, below the low-speed "
+                                                r"limit of 1,000 bytes/s \(MNISTFAMILY_SPEED_LIMIT"):
+            _load(mini, cache)
+    else:
+        ds = _load(mini, cache)
+        np.testing.assert_array_equal(ds.images, mini.expect("mnist", "test")["images"])
+        assert server.count(CANONICAL) == 1
+    assert server.count(faulty) == 1  # not retried there: the same server would be as slow again
+    assert_only_verified_files(cache, mini)
+
+
+@pytest.mark.parametrize("layout", ["only location", "first of two"])
+def test_headers_trickled_past_the_header_deadline_are_given_up(served, cache, monkeypatch, layout):
+    server, mini = served
+    monkeypatch.setenv("MNISTFAMILY_HEADER_TIMEOUT", "0.5")
+    faulty = CANONICAL if layout == "only location" else MIRROR
+    if layout == "first of two":
+        monkeypatch.setenv("MNISTFAMILY_MIRROR", f"{server.url}/m1")
+    # one header byte every 0.05 s: never silent for the read timeout, about 6 s for all of them
+    server.add_fault(faulty, Fault.slow_headers(bytes_per_chunk=1, pause=0.05))
+    if layout == "only location":
+        with pytest.raises(DownloadError, match=rf"{faulty}: no complete answer \(status line and headers\) "
+                                                r"within 0.5 s \(MNISTFAMILY_HEADER_TIMEOUT\)"):
+            _load(mini, cache)
+    else:
+        _load(mini, cache)
+        assert server.count(CANONICAL) == 1
+    assert server.count(faulty) == 1
+    assert_only_verified_files(cache, mini)
+
+
+@pytest.mark.parametrize("variable, value", [("MNISTFAMILY_SPEED_LIMIT", "-1"), ("MNISTFAMILY_SPEED_TIME", "0"),
+                                             ("MNISTFAMILY_HEADER_TIMEOUT", "soon"),
+                                             ("MNISTFAMILY_RETRY_BUDGET", "-2"),
+                                             ("MNISTFAMILY_MAX_UNKNOWN_SIZE", "4GB")])
+def test_a_bad_limit_setting_is_a_config_error_naming_the_variable(served, cache, monkeypatch, variable, value):
+    server, mini = served
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=rf"{variable}='{value}': expected .* unset it"):
+        _load(mini, cache)
+    assert server.requests == []
+
+
+# ---------------------------------------------------------------------------
+# Bounded in disk: files and payloads whose size the registry does not know
+# ---------------------------------------------------------------------------
+
+
+def _with_unknown_sizes(mini, names=(IMAGES,)):
+    """The miniature registry, with the size of ``names`` (and of their payload) unknown."""
+    from dataclasses import replace
+    from types import MappingProxyType
+
+    from mnistfamily.registry import Registry
+
+    spec = mini.registry.dataset("mnist")
+    files = {n: (replace(f, size=None, payload_size=None) if n in names else f) for n, f in spec.files.items()}
+    return Registry({"mnist": replace(spec, files=MappingProxyType(files))})
+
+
+def test_an_endless_body_of_unknown_size_stops_at_the_cap(served, cache, monkeypatch):
+    server, mini = served
+    registry = _with_unknown_sizes(mini)
+    monkeypatch.setenv("MNISTFAMILY_MAX_UNKNOWN_SIZE", str(1 << 20))
+    # never ends while read (the server gives up after 64 MiB, so that a client without a cap
+    # fails this test by its message instead of filling the disk)
+    server.add_fault(CANONICAL, Fault.endless(bytes_per_chunk=1 << 16, give_up_after=64 << 20))
+    with pytest.raises(DownloadError, match=rf"{CANONICAL}: larger than expected: more than 1,048,576 bytes "
+                                            r"\(MNISTFAMILY_MAX_UNKNOWN_SIZE, the cap for a file whose size the "
+                                            r"registry does not know\)"):
+        mf.load("mnist", "test", registry=registry, data_dir=cache)
+    assert server.count(CANONICAL) == 1
+    assert_only_verified_files(cache, mini)
+    monkeypatch.setenv("MNISTFAMILY_MIRROR", f"{server.url}/m1")  # the same fault behind a good mirror
+    ds = mf.load("mnist", "test", registry=registry, data_dir=cache)
+    np.testing.assert_array_equal(ds.images, mini.expect("mnist", "test")["images"])
+    assert server.count(CANONICAL) == 1
+
+
+def test_a_gzip_bomb_of_unknown_payload_size_stops_decompressing_at_the_cap(served, cache, monkeypatch, tmp_path):
+    import gzip
+
+    from mnistfamily.fetch import verify_file
+
+    server, mini = served
+    registry = _with_unknown_sizes(mini)
+    monkeypatch.setenv("MNISTFAMILY_MAX_UNKNOWN_SIZE", str(1 << 20))
+    bomb = gzip.compress(bytes(64 << 20), compresslevel=9)  # 64 KiB that inflate to 64 MiB
+    (Path(server.root) / CANONICAL).write_bytes(bomb)
+    with pytest.raises(DownloadError, match=r"decompressed content of more than 1,048,576 bytes \(stopped there: "
+                                            r"MNISTFAMILY_MAX_UNKNOWN_SIZE"):
+        mf.load("mnist", "test", registry=registry, data_dir=cache)
+    assert_only_verified_files(cache, mini)
+    # the verifying pass keeps at most the cap on disk, and nothing once it has refused
+    from mnistfamily.errors import ChecksumError
+    from mnistfamily.fetch import verify as verify_module
+
+    (tmp_path / "bomb.gz").write_bytes(bomb)
+    written: list[int] = []
+
+    class Recording:
+        def __init__(self, path, mode="r"):
+            self._file = open(path, mode)
+            self._kept = str(path).endswith("kept")
+            if self._kept:
+                written.append(0)
+
+        def write(self, data):
+            if self._kept:
+                written[-1] += len(data)
+            return self._file.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self._file, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc_info):
+            self._file.close()
+
+    monkeypatch.setattr(verify_module, "open", Recording, raising=False)  # verify.py's open() only
+    with pytest.raises(ChecksumError, match="more than 1,048,576 bytes"):
+        verify_file(tmp_path / "bomb.gz", registry.dataset("mnist").file(IMAGES), keep_payload=tmp_path / "kept")
+    assert written and max(written) <= 1 << 20 and not (tmp_path / "kept").exists()
+
+
+# ---------------------------------------------------------------------------
+# No network: names that do not resolve and refused connections move on at once
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_name_resolves(monkeypatch):
+    """Every name but loopback fails to resolve, as without a network; the lookups are recorded.
+
+    Nothing leaves the machine: the lookup fails before any query (the suite's guard would
+    refuse it anyway).
+    """
+    asked: list[str] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name in ("localhost",) or name.startswith("127.") or name == "::1":
+            return real(host, *args, **kwargs)
+        asked.append(name)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+def test_without_a_network_the_builtin_mnist_fails_at_once_with_advice_that_fits(cache, no_name_resolves, caplog):
+    from mnistfamily.registry import get_registry
+
+    spec = get_registry().dataset("mnist")
+    first = spec.file(spec.splits["train"].files()[0])
+    hosts = [u.split("/")[2] for u in [*spec.mirror_urls(first), spec.canonical_url(first)]]
+    with caplog.at_level(logging.WARNING, logger="mnistfamily.fetch"):
+        with pytest.raises(DownloadError) as caught:
+            mf.load("mnist", data_dir=cache)
+    message = str(caught.value)
+    lines = [line for line in message.splitlines() if line.startswith("  - ")]
+    assert len(lines) == len(hosts) and all("cannot resolve the host name" in line and "not retried" in line
+                                            for line in lines), message
+    assert "this machine seems to have no network" in message
+    assert no_name_resolves == hosts  # one lookup per location: none retried
+    assert not [r for r in caplog.records if "retrying" in r.getMessage()]
+
+
+def test_an_unreachable_source_url_is_not_retried(served, cache, no_name_resolves, caplog):
+    _, mini = served
+    from mnistfamily.fetch.locations import source_locations
+
+    source = "https://files.mnistfamily.invalid/data"
+    spec = mini.registry.dataset("mnist")
+    variants = len(source_locations(source, spec, spec.file(IMAGES)))  # name variants, in several folders
+    with caplog.at_level(logging.WARNING, logger="mnistfamily.fetch"):
+        with pytest.raises(DownloadError, match=r"cannot resolve the host name files.mnistfamily.invalid .*not "
+                                                rf"retried; {variants - 1} other location\(s\) on that host not "
+                                                r"tried") as caught:
+            _load(mini, cache, source=source)
+    # one lookup: the other name variants are on the same host, which is not there
+    assert no_name_resolves == ["files.mnistfamily.invalid"]
+    assert len([line for line in str(caught.value).splitlines() if line.startswith("  - ")]) == 1
+    assert not [r for r in caplog.records if "retrying" in r.getMessage()]
+
+
+# ---------------------------------------------------------------------------
+# The retry budget of one load
+# ---------------------------------------------------------------------------
+
+
+def test_one_load_spends_at_most_its_retry_budget(served, cache, monkeypatch):
+    server, mini = served
+    monkeypatch.setenv("MNISTFAMILY_RETRY_BUDGET", "2")
+    monkeypatch.setenv("MNISTFAMILY_MIRROR", f"{server.url}/m1,{server.url}/m1")
+    server.add_fault(MIRROR, Fault.status(503))
+    server.add_fault(CANONICAL, Fault.status(503))
+    with pytest.raises(DownloadError, match=r"not retried: the 2 retries of this load are spent, "
+                                            r"MNISTFAMILY_RETRY_BUDGET"):
+        _load(mini, cache)
+    # three attempts at the first location (two retries), then one at each of the others
+    assert (server.count(MIRROR), server.count(CANONICAL)) == (3 + 1, 1)
+
+
+def test_the_retry_budget_is_shared_by_the_files_of_a_load(served, cache, monkeypatch):
+    server, mini = served
+    monkeypatch.setenv("MNISTFAMILY_RETRY_BUDGET", "2")
+    server.add_fault(CANONICAL, Fault.status(503, times=2))
+    server.add_fault(f"mnist/{LABELS}", Fault.status(503, times=2))
+    with pytest.raises(DownloadError, match="retries of this load are spent"):
+        _load(mini, cache)  # each file alone would be served after two retries; both need four
+    assert server.count(CANONICAL) + server.count(f"mnist/{LABELS}") == 3 + 1
+
+
+# ---------------------------------------------------------------------------
+# A process that waits for another's download
+# ---------------------------------------------------------------------------
+
+
+def test_a_process_waiting_for_another_s_download_gets_an_error_naming_it(served, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    server, mini = served
+    cache = tmp_path / "shared-cache"
+    server.add_fault(CANONICAL, Fault.trickle(bytes_per_chunk=64, pause=0.1))  # about 12 s for the images
+    code = textwrap.dedent(f"""
+        import sys, mnistfamily as mf
+        from mnistfamily.registry import Registry
+        reg = Registry.from_files([{str(mini.registry_path)!r}])
+        try:
+            mf.load("mnist", "test", registry=reg, data_dir={str(cache)!r})
+        except Exception as exc:
+            print(type(exc).__name__, exc)
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "MNISTFAMILY_SPEED_LIMIT": "0",
+           "MNISTFAMILY_READ_TIMEOUT": "5", "MNISTFAMILY_LOCK_TIMEOUT": "1"}
+    first = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        lock = cache / "downloads" / "mnist" / f"{IMAGES}.lock"
+        deadline = time.monotonic() + 30
+        holder = {}
+        while not holder.get("pid"):
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first process never took the download's lock"
+            time.sleep(0.05)
+            try:
+                holder = json.loads(lock.read_text() or "{}")
+            except (OSError, ValueError):
+                holder = {}
+        second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        first.kill()
+        first.communicate()
+    assert holder["pid"] == first.pid
+    said = second.stdout
+    assert said.startswith("LockTimeoutError"), second.stdout + second.stderr
+    assert f"held by process {first.pid} on host " in said and f"downloading {IMAGES} (mnist)" in said
+    assert "waited 1 s" in said and "MNISTFAMILY_LOCK_TIMEOUT" in said
+
+
+# ---------------------------------------------------------------------------
+# Archive members read by range requests (EMNIST's gzip.zip): transport errors are the location's
+# ---------------------------------------------------------------------------
+
+EMNIST_ZIP = "emnist/gzip.zip"
+
+
+@pytest.fixture
+def emnist_served(tmp_path, monkeypatch):
+    for name in ("BACKOFF", "READ_TIMEOUT", "ATTEMPTS", "CONNECT_TIMEOUT"):
+        monkeypatch.setattr(transfer, name, None)
+    monkeypatch.setenv("MNISTFAMILY_RETRIES", str(RETRIES))
+    monkeypatch.setenv("MNISTFAMILY_BACKOFF", "0.01")
+    monkeypatch.setenv("MNISTFAMILY_READ_TIMEOUT", str(READ_TIMEOUT))
+    folder = tmp_path / "served"
+    folder.mkdir()
+    with serve_directory(folder) as server:
+        mini = write_miniatures(folder, server.url, names=["emnist/balanced"])
+        (folder / "m1" / "emnist").mkdir(parents=True)
+        shutil.copy(folder / EMNIST_ZIP, folder / "m1" / EMNIST_ZIP)
+        yield server, mini
+        assert server.errors == []
+
+
+@pytest.mark.parametrize("fault", [Fault.status(404), Fault.status(403), Fault.status(503), Fault.reset(at=10),
+                                   Fault.slow_headers(pause=0.05)],
+                         ids=["404", "403", "503", "reset", "slow headers"])
+def test_a_mirror_failing_the_archive_s_range_requests_falls_back_to_the_next_location(
+        emnist_served, cache, monkeypatch, fault):
+    server, mini = emnist_served
+    monkeypatch.setenv("MNISTFAMILY_MIRROR", f"{server.url}/m1")
+    monkeypatch.setenv("MNISTFAMILY_HEADER_TIMEOUT", "0.5")
+    server.add_fault(f"m1/{EMNIST_ZIP}", fault)
+    ds = mf.load("emnist/balanced", "test", registry=mini.registry, data_dir=cache)
+    np.testing.assert_array_equal(ds.images, mini.expect("emnist/balanced", "test")["images"])
+    served_by = [r for r in server.requests if r.path == EMNIST_ZIP]
+    assert served_by and all(r.range_header for r in served_by)  # the next location, member by member
+
+
+def test_without_a_network_an_archive_member_s_error_names_the_cause_not_a_damaged_archive(
+        tmp_path, cache, no_name_resolves):
+    # the registry's only location is a host that does not resolve, as EMNIST's is without a network
+    mini = write_miniatures(tmp_path / "unserved", "https://files.mnistfamily.invalid", names=["emnist/balanced"])
+    with pytest.raises(DownloadError) as caught:
+        mf.load("emnist/balanced", "test", registry=mini.registry, data_dir=cache)
+    message = str(caught.value)
+    assert f"https://files.mnistfamily.invalid/{EMNIST_ZIP}: cannot resolve the host name" in message
+    assert "not a valid zip" not in message and "Delete the archive" not in message, message
+    assert "this machine seems to have no network" in message
+    assert not (cache / "downloads" / "emnist" / "gzip.zip").exists()

@@ -221,14 +221,18 @@ def test_source_folder_of_extracted_members(served, cache, tmp_path):
 
 
 def test_a_member_left_half_extracted_by_a_killed_process_is_removed(served, cache):
+    from mnistfamily import safe_write
+
     _, mini = served
     folder = cache / "downloads" / "emnist"
     folder.mkdir(parents=True)
-    stale = folder / ".emnist-balanced-test-images-idx3-ubyte.gz.deadbeef.part"
-    stale.write_bytes(b"half a member")
+    stale = safe_write.TempArea(folder, "emnist-balanced-test-images-idx3-ubyte.gz")
+    stale.file().write_bytes(b"half a member")
+    look_alike = folder / ".emnist-balanced-test-images-idx3-ubyte.gz.deadbeef.part"  # no marker: kept
+    look_alike.write_bytes(b"not proved ours")
     mf.load("emnist/balanced", "test", registry=mini.registry, data_dir=cache)
-    assert not stale.exists()
-    assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
+    assert not stale.path.exists() and look_alike.exists()
+    assert safe_write.leftovers(folder) == []
 
 
 def test_a_full_disk_while_extracting_a_member_is_a_cache_error(served, cache, monkeypatch):

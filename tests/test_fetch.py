@@ -359,3 +359,280 @@ def test_a_recompressed_copy_is_stored_decompressed_from_the_verifying_pass(serv
     assert (cache / "downloads" / "mnist" / LABELS).read_bytes() == mini.files["mnist"][LABELS].read_bytes()
     assert _leftovers(cache) == []
     assert server.requests == []
+
+
+# ---------------------------------------------------------------------------
+# The progress bar: the bytes being transferred, shown where a person watches
+# ---------------------------------------------------------------------------
+
+
+class _RecordedBars:
+    """Stands in for tqdm.auto.tqdm: records each bar's description, total and what it counted."""
+
+    def __init__(self):
+        self.bars: list[dict] = []
+
+    def __call__(self, *, total=None, desc=None, **kwargs):
+        bar = {"desc": desc, "total": total, "n": 0}
+        self.bars.append(bar)
+        recorder = self
+
+        class Bar:
+            def update(self, n):
+                bar["n"] += n
+
+            def close(self):
+                recorder.closed = True
+
+        return Bar()
+
+
+def test_the_progress_bar_counts_the_bytes_transferred_not_the_decompressed_size(served, cache, monkeypatch):
+    import tqdm.auto
+
+    server, mini = served
+    bars = _RecordedBars()
+    monkeypatch.setattr(tqdm.auto, "tqdm", bars)
+    monkeypatch.setenv("MNISTFAMILY_PROGRESS", "1")
+    mf.load("mnist", "train", registry=mini.registry, data_dir=cache)
+    spec = mini.registry.dataset("mnist")
+    # each bar ends at 100 %: its total is the published (compressed) size, which is what arrives;
+    # the miniature's labels are one of the files whose decompressed size differs (68 vs 66 bytes)
+    assert {b["desc"]: (b["total"], b["n"]) for b in bars.bars} == {
+        name: (spec.file(name).size, spec.file(name).size) for name in spec.splits["train"].files()}
+    assert any(spec.file(n).payload_size != spec.file(n).size for n in spec.splits["train"].files())
+
+
+def test_a_notebook_gets_a_progress_bar_without_any_setting(served, cache, monkeypatch):
+    import sys
+    import tqdm.auto
+    import types
+
+    server, mini = served
+    bars = _RecordedBars()
+    monkeypatch.setattr(tqdm.auto, "tqdm", bars)
+    fake = types.ModuleType("IPython")
+
+    class ZMQInteractiveShell:  # the class name a Jupyter kernel's shell has
+        pass
+
+    fake.get_ipython = lambda: ZMQInteractiveShell()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    _load(mini, cache)
+    assert sorted(b["desc"] for b in bars.bars) == sorted(mini.registry.dataset("mnist").splits["test"].files())
+    monkeypatch.setenv("MNISTFAMILY_PROGRESS", "0")  # still the user's to turn off
+    bars.bars.clear()
+    shutil.rmtree(cache)
+    _load(mini, cache)
+    assert bars.bars == []
+
+
+def test_a_plain_script_without_a_terminal_shows_no_progress_bar(served, cache, monkeypatch):
+    import tqdm.auto
+
+    server, mini = served
+    bars = _RecordedBars()
+    monkeypatch.setattr(tqdm.auto, "tqdm", bars)
+    _load(mini, cache)  # pytest captures stderr: no terminal, no notebook
+    assert bars.bars == []
+
+
+# ---------------------------------------------------------------------------
+# ISA-L (the ``fast`` extra): its own exception is a damaged file like any other
+# ---------------------------------------------------------------------------
+
+
+def _damaged_for_isal(data: bytes) -> bytes:
+    """``data`` (a gzip file) with one byte flipped where ISA-L raises its own IsalError."""
+    isal_lib = pytest.importorskip("isal.igzip_lib")
+    from isal import igzip
+
+    for offset in range(12, len(data) - 8):
+        damaged = bytearray(data)
+        damaged[offset] ^= 0xFF
+        try:
+            igzip.decompress(bytes(damaged))
+        except isal_lib.IsalError:
+            return bytes(damaged)
+        except Exception:  # noqa: BLE001 - another kind of damage: look further
+            continue
+    pytest.fail("no single flipped byte made ISA-L raise IsalError")
+
+
+def test_with_isal_a_damaged_gzip_on_a_mirror_falls_back_to_the_next_location(served, cache, monkeypatch):
+    server, mini = served
+    good = mini.files["mnist"][IMAGES]
+    bad_mirror = Path(server.root) / "bad" / "mnist"
+    bad_mirror.mkdir(parents=True)
+    (bad_mirror / IMAGES).write_bytes(_damaged_for_isal(good.read_bytes()))
+    monkeypatch.setenv("MNISTFAMILY_MIRROR", f"{server.url}/bad")
+    ds = _load(mini, cache)
+    np.testing.assert_array_equal(ds.images, mini.expect("mnist", "test")["images"])
+    assert server.count(f"bad/mnist/{IMAGES}") == 1 and server.count(f"mnist/{IMAGES}") == 1
+
+
+def test_with_isal_verify_repair_refetches_a_damaged_cached_gzip(served, cache):
+    server, mini = served
+    _load(mini, cache)
+    cached = cache / "downloads" / "mnist" / IMAGES
+    cached.write_bytes(_damaged_for_isal(cached.read_bytes()))
+    problems = mf.verify("mnist", registry=mini.registry, data_dir=cache, repair=True)
+    assert [(p.path, p.kind) for p in problems] == [(str(cached), "download")]
+    assert problems[0].repair == f"deleted and fetched again: {cached} is verified"
+    assert mf.verify("mnist", registry=mini.registry, data_dir=cache) == []
+
+
+# ---------------------------------------------------------------------------
+# Back-ends that are not installed: one clear hint
+# ---------------------------------------------------------------------------
+
+
+def test_a_source_on_a_protocol_whose_package_is_missing_gets_one_install_hint(served, cache):
+    import importlib.util
+
+    if importlib.util.find_spec("gcsfs") is not None:
+        pytest.skip("gcsfs is installed here")
+    server, mini = served
+    with pytest.raises(DownloadError, match=r"source='gs://bucket/mnist' cannot be read: the gs:// protocol needs "
+                                            r"the package gcsfs, which is not installed .*: pip install gcsfs") as caught:
+        _load(mini, cache, source="gs://bucket/mnist")
+    assert str(caught.value).count("gcsfs") == 3  # said once (package, fsspec's words, pip), not per name variant
+    assert server.requests == []
+
+
+def test_a_mirror_on_a_protocol_whose_package_is_missing_is_skipped_with_the_hint(served, cache, monkeypatch):
+    import importlib.util
+
+    if importlib.util.find_spec("gcsfs") is not None:
+        pytest.skip("gcsfs is installed here")
+    server, mini = served
+    monkeypatch.setenv("MNISTFAMILY_MIRROR", "gs://bucket")
+    ds = _load(mini, cache)  # the next location serves it
+    np.testing.assert_array_equal(ds.images, mini.expect("mnist", "test")["images"])
+    server.add_fault(f"mnist/{LABELS}", Fault.status(404))
+    shutil.rmtree(cache)
+    with pytest.raises(DownloadError, match=r"gs://bucket/mnist/t10k-labels-idx1-ubyte.gz: the gs:// protocol needs "
+                                            r"the package gcsfs.*pip install gcsfs"):
+        _load(mini, cache)
+
+
+def test_a_source_on_a_protocol_nobody_knows_is_one_clear_error(served, cache):
+    server, mini = served
+    with pytest.raises(DownloadError, match=r"source='nosuchproto://bucket' cannot be read: the nosuchproto:// "
+                                            r"protocol no fsspec back-end knows the protocol nosuchproto://"):
+        _load(mini, cache, source="nosuchproto://bucket")
+    assert server.requests == []
+
+
+# ---------------------------------------------------------------------------
+# The low-speed limit on file systems other than HTTP, and range reads
+# ---------------------------------------------------------------------------
+
+
+def test_a_slow_network_file_system_is_given_up_by_the_low_speed_limit(served, cache, monkeypatch):
+    import time
+
+    import fsspec
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    server, mini = served
+
+    class SlowFile:
+        def __init__(self, data):
+            self._data, self.size = data, len(data)
+
+        def read(self, n=-1):
+            time.sleep(0.05)
+            chunk, self._data = self._data[:10], self._data[10:]  # 200 bytes/s
+            return chunk
+
+        def close(self):
+            pass
+
+    class SlowFileSystem(MemoryFileSystem):
+        protocol = "slowmem"
+
+        @classmethod
+        def _strip_protocol(cls, path):
+            return super()._strip_protocol(path.replace("slowmem://", "memory://", 1))
+
+        def _open(self, path, mode="rb", **kwargs):
+            return SlowFile(super()._open(path, mode, **kwargs).read())
+
+    fsspec.register_implementation("slowmem", SlowFileSystem, clobber=True)
+    fs = fsspec.filesystem("slowmem")
+    for name, path in mini.files["mnist"].items():
+        fs.pipe(f"/slow-source/{name}", path.read_bytes())
+    monkeypatch.setenv("MNISTFAMILY_SPEED_LIMIT", "1000")
+    monkeypatch.setenv("MNISTFAMILY_SPEED_TIME", "0.3")
+    try:
+        with pytest.raises(DownloadError, match=r"slowmem://slow-source/t10k-.*: too slow: .* bytes in 0.3 s"):
+            _load(mini, cache, source="slowmem://slow-source")
+    finally:
+        fs.rm("/slow-source", recursive=True)
+
+
+def _range_file(server, path):
+    from mnistfamily.fetch.locations import Location
+    from mnistfamily.fetch.transfer import open_random_access
+
+    return open_random_access(Location(server.url_for(path), "mirror"), None, None)
+
+
+def test_range_reads_refused_or_cut_short_are_the_location_s_failure(served):
+    from mnistfamily.fetch.transfer import TransferFailed
+
+    server, mini = served
+    path = f"mnist/{IMAGES}"
+    data = mini.files["mnist"][IMAGES].read_bytes()
+    with _range_file(server, path) as f:  # the length is asked first, then every read is a range
+        f.seek(100)
+        assert f.read(50) == data[100:150] and f.seek(0, 2) == len(data)
+    server.allow_ranges = False
+    with pytest.raises(TransferFailed, match=r"the server does not answer range requests \(HTTP 200"):
+        _range_file(server, path)
+    server.allow_ranges = True
+    server.add_fault(path, Fault.status(206, headers=(("Content-Range", "bytes 0-0/*"),), times=1))
+    with pytest.raises(TransferFailed, match=r"the server does not say how long the file is \(Content-Range "
+                                             r"'bytes 0-0/\*'\)"):
+        _range_file(server, path)
+    server.add_fault(path, Fault.status(206, headers=(("Content-Range", f"bytes 5-5/{len(data)}"),)))
+    with pytest.raises(TransferFailed, match=r"the server answered a range request for bytes 0-0 with "
+                                             r"Content-Range 'bytes 5-5/"):
+        _range_file(server, path)
+    server.clear_faults()
+    with _range_file(server, path) as f:
+        server.add_fault(path, Fault.reset(at=10))
+        with pytest.raises(TransferFailed, match="the body was cut short"):
+            f.read(100)
+
+
+def test_a_range_answer_without_a_byte_is_cut_short(served, monkeypatch):
+    from mnistfamily.fetch import http
+    from mnistfamily.fetch.transfer import TransferFailed
+
+    server, mini = served
+    with _range_file(server, f"mnist/{IMAGES}") as f:
+        monkeypatch.setattr(http.HttpAnswer, "read", lambda self, n: b"")  # a 206 whose body is empty
+        with pytest.raises(TransferFailed, match=r"cut short \(a range of [0-9,]+ bytes at 0 came back empty\)"):
+            f.read(100)
+
+
+def test_a_cache_folder_where_no_temporary_area_can_be_made_is_a_cache_error(served, cache, monkeypatch):
+    import errno
+
+    from mnistfamily import safe_write
+    from mnistfamily.errors import CacheError
+
+    server, mini = served
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *args, **kwargs):
+        if self.name.startswith(safe_write.TEMP_PREFIX):
+            raise OSError(errno.EROFS, "Read-only file system", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(CacheError, match=r"cannot write into .*downloads/mnist \(Read-only file system\)"):
+        _load(mini, cache)
+    assert server.requests == []  # refused before any request

@@ -226,3 +226,124 @@ def test_non_seekable_streams_allocate_only_what_arrives():
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 50_000_000
+
+
+# ---------------------------------------------------------------------------
+# Valid files of several gzip members or xz streams are read whole
+# ---------------------------------------------------------------------------
+
+
+def _split(data: bytes, parts: int) -> list[bytes]:
+    step = -(-len(data) // parts)
+    return [data[i: i + step] for i in range(0, len(data), step)]
+
+
+@pytest.mark.parametrize("parts", [2, 3, 7])
+def test_a_gzip_file_of_several_members_is_read_whole(tmp_path, parts):
+    array = np.arange(50 * 28 * 28, dtype=np.uint8).reshape(50, 28, 28)
+    path = tmp_path / "images-idx3-ubyte.gz"  # as `cat a.gz b.gz > c.gz` or pigz/bgzip write them
+    path.write_bytes(b"".join(gzip.compress(p, mtime=0) for p in _split(_raw(array), parts)))
+    np.testing.assert_array_equal(mf.read_idx(path), array)
+    np.testing.assert_array_equal(mf.read_idx(path, rows=(10, 20)), array[10:20])
+    with open(path, "rb") as f:
+        np.testing.assert_array_equal(mf.read_idx(f), array)
+
+
+@pytest.mark.parametrize("padding", [b"", b"\0" * 4, b"\0" * 12])
+def test_an_xz_file_of_several_streams_is_read_whole(tmp_path, padding):
+    array = np.arange(40 * 28 * 28, dtype=np.int32).reshape(40, 28, 28)
+    path = tmp_path / "images-idx3-int.xz"  # `xz` reads these as one file; padding between and after
+    path.write_bytes(padding.join(lzma.compress(p) for p in _split(_raw(array), 3)) + padding)
+    np.testing.assert_array_equal(mf.read_idx(path), array)
+
+
+@pytest.mark.parametrize("wrap", [gzip.compress, lzma.compress], ids=["gz", "xz"])
+def test_several_members_that_are_short_or_long_are_still_refused(tmp_path, wrap):
+    data = _raw(np.zeros((4, 28, 28), np.uint8))
+    path = tmp_path / "cut-idx3-ubyte"
+    path.write_bytes(wrap(data[:1000]) + wrap(data[1000:-100]))
+    with pytest.raises(FormatError, match=r"cut-idx3-ubyte.*3,152 bytes.*3,052 bytes.*truncated"):
+        mf.read_idx(path)
+    path.write_bytes(wrap(data[:1000]) + wrap(data[1000:] + b"extra"))
+    with pytest.raises(FormatError, match="oversized"):
+        mf.read_idx(path)
+
+
+def test_a_gzip_member_cut_short_is_truncated_not_a_wrong_size(tmp_path):
+    data = gzip.compress(_raw(np.arange(3000, dtype=np.int32)), mtime=0)
+    path = tmp_path / "cut.gz"
+    path.write_bytes(data[: len(data) // 2])  # its last four bytes are not a size at all
+    with pytest.raises(FormatError, match=r"cut\.gz: .*truncated") as caught:
+        mf.read_idx(path)  # said when the trailer is checked (zlib), or on the first read (ISA-L reads ahead)
+    assert "end marker" in str(caught.value)
+
+
+# ---------------------------------------------------------------------------
+# Streams that cannot be measured, and paths that are not regular files
+# ---------------------------------------------------------------------------
+
+
+class _Endless(io.RawIOBase):
+    """A non-seekable stream: a header, then zeros forever (it gives up after ``budget`` bytes)."""
+
+    def __init__(self, header: bytes, budget: int = 64 << 20):
+        self._header, self.read_so_far, self._budget = header, 0, budget
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        if self.read_so_far >= self._budget:  # a reader without a bound would go on: fail loudly instead
+            raise AssertionError(f"read {self.read_so_far:,} bytes of an endless stream")
+        view = memoryview(b).cast("B")
+        head = self._header[self.read_so_far:][: len(view)]
+        view[: len(head)] = head
+        view[len(head):] = bytes(len(view) - len(head))
+        self.read_so_far += len(view)
+        return len(view)
+
+
+def test_an_endless_stream_promising_more_than_the_cap_is_refused_before_reading(monkeypatch):
+    import tracemalloc
+
+    stream = _Endless(encode_header(np.dtype(np.uint8), (2**31, 2**31)))  # promises 4 EiB
+    tracemalloc.start()
+    with pytest.raises(FormatError, match=r"promises 4,611,686,018,427,387,904 data bytes .* a stream whose length "
+                                          r"cannot be measured; at most 4,294,967,296 bytes .*MNISTFAMILY_MAX_UNKNOWN"):
+        mf.read_idx(stream)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1 << 20 and stream.read_so_far <= 1 << 16
+
+
+def test_an_endless_stream_is_read_only_as_far_as_the_header_promises(monkeypatch):
+    monkeypatch.setenv("MNISTFAMILY_MAX_UNKNOWN_SIZE", str(1 << 20))
+    stream = _Endless(encode_header(np.dtype(np.uint8), (1000, 28, 28)))
+    with pytest.raises(FormatError, match="oversized"):
+        mf.read_idx(stream)
+    assert stream.read_so_far <= 784_000 + 16 + (8 << 20)  # the promise, and at most one buffer more
+    stream = _Endless(encode_header(np.dtype(np.uint8), (2000, 28, 28)))  # 1.5 MiB: past the cap
+    with pytest.raises(FormatError, match="cannot be measured"):
+        mf.read_idx(stream)
+
+
+def test_a_fifo_path_is_refused_at_once_instead_of_waiting_for_a_writer(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "images-idx3-ubyte"
+    os.mkfifo(fifo)
+    # if the reader ever blocks on the FIFO, a writer comes after 10 s and the test fails by its message
+    release = threading.Timer(10, lambda: open(fifo, "wb").close())
+    release.daemon = True
+    release.start()
+    try:
+        with pytest.raises(FormatError, match=r"images-idx3-ubyte: is a FIFO \(named pipe\), not a regular file.*"
+                                              r"pass the file object"):
+            mf.read_idx(fifo)
+    finally:
+        release.cancel()
+    with pytest.raises(FormatError, match="is a folder, not a regular file"):
+        mf.read_idx(tmp_path)
+    with pytest.raises(FormatError, match="is a device"):
+        mf.read_idx("/dev/zero")

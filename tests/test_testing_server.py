@@ -427,6 +427,38 @@ def test_trickle(server):
     assert elapsed >= 0.01 * (SIZE // 512 - 1)
 
 
+def test_slow_headers_arrive_a_few_bytes_at_a_time_then_the_body_whole(server):
+    server.add_fault("mnist/data.bin", Fault.slow_headers(bytes_per_chunk=8, pause=0.005))
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(b"GET /mnist/data.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        pieces = []
+        while True:
+            piece = sock.recv(100000)
+            if not piece:
+                break
+            pieces.append(piece)
+    answer = b"".join(pieces)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and body == DATA
+    assert len(pieces) > len(head) // 8 // 2  # the headers really came in several pieces
+    assert request(server, "HEAD", "/mnist/data.bin")[0] == 200  # HEAD too, slowly
+
+
+def test_endless_body_never_ends_and_has_no_length(server):
+    server.add_fault("mnist/data.bin", Fault.endless(bytes_per_chunk=4096))
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=5)
+    try:
+        conn.request("GET", "/mnist/data.bin")
+        response = conn.getresponse()
+        assert response.status == 200 and response.getheader("Content-Length") is None
+        received = response.read(SIZE + 100_000)  # far more than the file holds, and still coming
+    finally:
+        conn.close()
+    assert received[:SIZE] == DATA and received[SIZE:] == bytes(100_000)
+    status, headers, _ = request(server, "HEAD", "/mnist/data.bin")  # HEAD answers normally
+    assert status == 200 and headers["Content-Length"] == str(SIZE)
+
+
 def test_html_page(server):
     server.add_fault("mnist/data.bin", Fault.html_page())
     status, headers, body = get(server, "/mnist/data.bin", {"Range": "bytes=0-9"})
@@ -554,6 +586,9 @@ def test_fault_objects_are_frozen_and_validated():
         lambda: Fault.wrong_length(extra=0),
         lambda: Fault.reset(at=-1),
         lambda: Fault.redirect("x", code=200),
+        lambda: Fault.slow_headers(bytes_per_chunk=0),
+        lambda: Fault.slow_headers(pause=-1),
+        lambda: Fault.endless(bytes_per_chunk=0),
     ]:
         with pytest.raises(ValueError):
             make()

@@ -1,11 +1,13 @@
 """Fetch: a verified local copy of every file a split needs.
 
 Order of business for one file: a verified copy already in the cache is used as is;
-otherwise, under a per-file lock, each location is tried in turn (``source=`` exclusively
-when given; else mirrors, then the canonical URL). Each copy lands under a temporary name
-in the cache folder, is checked against the registry's size and hashes, and only then is
-renamed into place. The error after the last location lists every location and why it
-failed.
+otherwise, under a per-file lock (:func:`mnistfamily.safe_write.locked`, which names its
+holder to whoever waits), each location is tried in turn (``source=`` exclusively when given;
+else mirrors, then the canonical URL). Each copy lands in a marked temporary area beside its
+target (:func:`mnistfamily.safe_write.temp_area`), is checked against the registry's size and
+hashes, and only then is renamed into place. The error after the last location lists every
+location and why it failed. Every download of one load shares a retry budget
+(:func:`.transfer.retry_budget`).
 
 Two rules hold for every location. Credentials (``user:password@`` in a URL, secrets in
 ``storage_options``) never appear in a log record or an error message: they are replaced
@@ -19,24 +21,22 @@ import collections
 import logging
 import os
 import threading
-import uuid
 import warnings
 from pathlib import Path
 
-from .. import config
+from .. import config, safe_write
 from ..errors import (CacheError, ChecksumError, DownloadError, InsecureTransportError, MnistFamilyError,
                       OfflineError, UnverifiedFileError)
 from ..registry import DatasetSpec, FileSpec, packaged_data_dir
 from .locations import (Location, failure_advice, plain_http_refusal, redact, remote_locations, secret_values,
                         source_locations)
-from .transfer import TransferFailed, copy_to
+from .transfer import TransferFailed, copy_to, missing_backend, retry_budget
 from .verify import Verification, verify_file
 
 __all__ = ["fetch_file", "cached_path", "missing_files_error", "Verification", "verify_file", "UnverifiedFileWarning",
-           "redacting"]
+           "redacting", "retry_budget"]
 
 log = logging.getLogger("mnistfamily.fetch")
-LOCK_TIMEOUT = 3600.0  # another process may be downloading a large file on a slow line
 
 #: secret strings of the storage_options of fetches in progress, with a count of their users.
 #: Global rather than per context: third-party records come from fsspec's event-loop thread.
@@ -138,7 +138,7 @@ def fetch_file(
     Errors raised from here never show credentials: URL user info, signed query values
     and the secret values of ``storage_options`` are replaced by ``***``.
     """
-    with _Secrets(storage_options) as secrets:
+    with _Secrets(storage_options) as secrets, retry_budget():
         try:
             return _fetch_file(spec, file, root=root, source=source, download=download,
                                allow_unverified=allow_unverified, storage_options=storage_options)
@@ -176,28 +176,32 @@ def _fetch_file(spec: DatasetSpec, file: FileSpec, *, root: Path, source, downlo
 
     locations = _locations(spec, file, source, download, target)
     make_folder(target.parent)
-    from filelock import FileLock  # imported here: the warm path never needs it
-
-    lock = FileLock(str(target) + ".lock", timeout=LOCK_TIMEOUT)
-    with lock:
+    with safe_write.locked(target, f"downloading {file.name} ({spec.name})"):
         if reuse and target.exists():  # another process finished while we waited
             checked = _check_cached(target, file, spec)
             if checked is not None:
                 return target, checked
-        _remove_stale_parts(target)
+        remove_leftovers(target)
         return target, _fetch_from(locations, spec, file, target, storage_options)
 
 
-def _remove_stale_parts(target: Path) -> None:
-    """Delete temporary copies of ``target`` left by a process that was killed mid-download.
+def remove_leftovers(target: Path) -> None:
+    """Delete the temporary areas a killed download of ``target`` left beside it.
 
-    Only called with ``target``'s lock held: every writer of ``.<name>.*.part`` holds that
-    lock, so any such file found now belongs to nobody.
+    Only called with ``target``'s lock held: every writer of ``target`` holds that lock while
+    its area exists, so an area found now belongs to nobody. Areas are recognised by their
+    marker (:func:`mnistfamily.safe_write.leftovers`), never by a name alone: a user's file
+    beside the target is never deleted.
     """
-    prefix = f".{target.name}."
-    for stale in [p for p in target.parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(".part")]:
-        log.info("removing %s, left by an interrupted download", stale)
-        stale.unlink(missing_ok=True)
+    safe_write.remove_leftovers(target.parent, target.name, "an interrupted download")
+
+
+def temp_area(target: Path) -> safe_write.TempArea:
+    """A marked temporary area beside ``target``; failing to create it is a :class:`CacheError`."""
+    try:
+        return safe_write.TempArea(target.parent, target.name)
+    except OSError as exc:
+        raise CacheError.cannot_write(target.name, target.parent, exc) from None
 
 
 def _accept(path: Path, file: FileSpec, spec: DatasetSpec, shown: Path | None = None,
@@ -211,13 +215,7 @@ def _accept(path: Path, file: FileSpec, spec: DatasetSpec, shown: Path | None = 
     return result
 
 
-def make_folder(folder: Path) -> None:
-    """Create a cache folder, or say clearly why it cannot be."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CacheError(f"cannot create the cache folder {folder}: {exc.strerror or exc}. Make it writable, "
-                         "or choose another cache root with data_dir= or MNISTFAMILY_HOME.") from None
+make_folder = safe_write.make_folder
 
 
 def _check_cached(target: Path, file: FileSpec, spec: DatasetSpec) -> Verification | None:
@@ -248,6 +246,13 @@ def _locations(spec: DatasetSpec, file: FileSpec, source, download: bool, target
         candidates = local
     if not candidates:
         raise DownloadError(f"{spec.name}: the registry gives no location for {file.name}.")
+    if source is not None:  # every candidate shares source='s protocol: say it once, before trying any
+        missing = missing_backend(candidates[0].protocol)
+        if missing is not None:
+            raise DownloadError(
+                f"{spec.name}: source={redact(os.fspath(source))!r} cannot be read: the "
+                f"{candidates[0].protocol}:// protocol {missing}. Or copy the files into a local folder "
+                "and pass source= that folder.")
     return candidates
 
 
@@ -262,34 +267,61 @@ def missing_files_error(spec: DatasetSpec, names: list[str], folder: Path, reaso
         missing=names, reason=reason)
 
 
+def size_limit(file: FileSpec) -> tuple[int, str]:
+    """The most bytes a copy of ``file`` may have, and where that bound comes from.
+
+    The registry's size (or its payload's: a mirror may hold the file uncompressed); for a file
+    whose size the registry does not know, ``MNISTFAMILY_MAX_UNKNOWN_SIZE``.
+    """
+    cap = config.max_unknown_size()  # read every time: a bad setting is an error before any request
+    sizes = [s for s in (file.size, file.payload_size) if s is not None]
+    if sizes:
+        return max(sizes), "the registry's size"
+    return cap, "MNISTFAMILY_MAX_UNKNOWN_SIZE, the cap for a file whose size the registry does not know"
+
+
 def _fetch_from(locations: list[Location], spec: DatasetSpec, file: FileSpec, target: Path,
                 storage_options: dict | None) -> Verification:
-    sizes = [s for s in (file.size, file.payload_size) if s is not None]
-    limit = max(sizes) if sizes else None
+    limit, limit_reason = size_limit(file)
     failures: list[str] = []
     refused = 0
+    # hosts that could not be reached at all (no such name, connection refused), with the index of
+    # their line in ``failures`` and how many more of their locations were skipped: source='s name
+    # variants all live on one host, and asking a host that is not there again tells nothing new
+    unreachable: dict[str, list[int]] = {}
     for location in locations:
         if location.kind == "source" and location.protocol == "" and not os.path.isfile(location.url):
             continue  # a name variant that is not there: not worth listing
+        host = _host_of(location)
+        if host in unreachable:
+            unreachable[host][1] += 1
+            continue
         refusal = plain_http_refusal(location.url, file)
         if refusal is not None:  # decided from the URL alone: before any connection or lookup
             failures.append(f"{location.shown}: {refusal}")
             refused += 1
             continue
-        token = uuid.uuid4().hex[:8]
-        tmp = target.with_name(f".{target.name}.{token}.part")
+        missing = missing_backend(location.protocol)
+        if missing is not None:  # a mirror on s3:// or gs:// without its package: say so once
+            failures.append(f"{location.shown}: the {location.protocol}:// protocol {missing}")
+            continue
+        area = temp_area(target)
+        tmp = area.file()
         # a copy that matches only by its decompressed content (recompressed by a mirror) is
         # stored decompressed: the verifying pass writes the payload anyway, so the split is
         # then prepared without decompressing a second time, and later checks need no decompression
-        payload = target.with_name(f".{target.name}.{token}.payload.part")
+        payload = area.file(f"{target.name}.payload")
         try:
             log.info("fetching %s from %s", file.name, location.shown)
-            copy_to(location, tmp, limit=limit, desc=file.name, storage_options=storage_options, file=file)
+            copy_to(location, tmp, limit=limit, desc=file.name, storage_options=storage_options, file=file,
+                    limit_reason=limit_reason)
             result = _accept(tmp, file, spec, shown=target, keep_payload=payload)
-            os.replace(result.payload_path or tmp, target)
+            area.commit(result.payload_path or tmp, target)
             log.info("%s verified (%s) from %s", file.name, result.method, location.shown)
             return result
         except TransferFailed as exc:
+            if exc.unreachable and host is not None:
+                unreachable[host] = [len(failures), 0]
             if not (location.kind == "source" and "no such file" in exc.reason):
                 failures.append(f"{location.shown}: {exc.reason}")
         except ChecksumError as exc:
@@ -299,8 +331,10 @@ def _fetch_from(locations: list[Location], spec: DatasetSpec, file: FileSpec, ta
                           + detail)
             failures.append(f"{location.shown}: {detail}")
         finally:
-            tmp.unlink(missing_ok=True)
-            payload.unlink(missing_ok=True)
+            area.remove()
+    for line, skipped in unreachable.values():
+        if skipped:
+            failures[line] += f"; {skipped} other location(s) on that host not tried"
     if not failures:
         tried = ", ".join(sorted({os.path.dirname(loc.shown) for loc in locations}))
         raise DownloadError(
@@ -316,7 +350,29 @@ def _fetch_from(locations: list[Location], spec: DatasetSpec, file: FileSpec, ta
             "the file, or add the file's sha256 to the registry.")
     raise DownloadError(
         f"{spec.name}: no location gave a verified copy of {file.name}. Tried:\n{listing}\n"
-        + failure_advice(locations))
+        + advice_for(failures, locations))
+
+
+def _host_of(location: Location) -> str | None:
+    """``scheme://host:port`` of a network location (None for a local one)."""
+    if not location.is_network:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(location.url)
+        return f"{parts.scheme}://{parts.hostname}:{parts.port}"
+    except ValueError:
+        return None
+
+
+def advice_for(failures: list[str], locations: list[Location]) -> str:
+    """What to do after every location failed, following what actually went wrong."""
+    if failures and all(": cannot resolve the host name" in f or ": cannot connect" in f for f in failures):
+        return ("No location could be reached: this machine seems to have no network (or a proxy or firewall "
+                "stops it). Connect and try again, or download the file elsewhere and pass source= the folder "
+                "that holds it.")
+    return failure_advice(locations)
 
 
 def _looks_like_html(path: Path) -> bool:

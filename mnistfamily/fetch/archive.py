@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
-from .. import config
-from ..errors import CacheError, ChecksumError, DownloadError, FormatError, UnverifiedFileError
+from .. import config, safe_write
+from ..errors import CacheError, ChecksumError, DownloadError, FormatError, MnistFamilyError, UnverifiedFileError
 from ..formats.compression import stream_length
 from ..formats.zipmember import ZIP_READ_ERRORS, check_member
 from ..registry import DatasetSpec, FileSpec
 from .locations import Location
-from .transfer import TransferFailed, open_random_access
+from .transfer import TransferFailed, classify, missing_backend, open_random_access
 from .verify import Verification, verify_file
 
 log = logging.getLogger("mnistfamily.fetch")
@@ -98,7 +97,7 @@ def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, 
                  allow_unverified: bool | None = None,
                  storage_options: dict | None = None) -> tuple[Path, Verification]:
     """A verified local copy of an archive member (see the module docstring)."""
-    from . import _check_cached, _locations, _remove_stale_parts, cached_path, fetch_file, make_folder
+    from . import _check_cached, _locations, cached_path, fetch_file, make_folder, remove_leftovers
 
     archive = spec.file(file.archive or "")
     target = cached_path(root, spec, file)
@@ -120,10 +119,8 @@ def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, 
         if checked is not None:
             return target, checked
     make_folder(target.parent)
-    from filelock import FileLock
-
-    with FileLock(str(target) + ".lock", timeout=3600):
-        _remove_stale_parts(target)
+    with safe_write.locked(target, f"extracting {file.name} from {archive.name} ({spec.name})"):
+        remove_leftovers(target)
         if target.exists():
             checked = _check_cached(target, file, spec)
             if checked is not None:
@@ -148,10 +145,14 @@ def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, 
         for location in _locations(spec, archive, source, download, target):
             if location.protocol == "" and not os.path.isfile(location.url):
                 continue
+            missing = missing_backend(location.protocol)
+            if missing is not None:
+                failures.append(f"{location.shown}: the {location.protocol}:// protocol {missing}")
+                continue
             result = _try(lambda loc=location: open_random_access(loc, storage_options, archive.size),
-                          file, target, location.url, failures)
+                          file, target, location.shown, failures)
             if result is not None:
-                log.info("%s read from %s without downloading the whole archive", file.name, location.url)
+                log.info("%s read from %s without downloading the whole archive", file.name, location.shown)
                 return target, result
         log.info("reading %s from %s member by member failed (%s); fetching the whole archive",
                  file.name, archive.name, "; ".join(failures) or "no location")
@@ -172,40 +173,43 @@ def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, 
 
 
 def _try(opener, file: FileSpec, target: Path, where: str, failures: list[str]) -> Verification | None:
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+    from . import temp_area
+
+    area = temp_area(target)
+    tmp = area.file()
     try:
         with opener() as handle:
             extract_member(handle, file, tmp, where)
         result = verify_file(tmp, file)
-        os.replace(tmp, target)
+        area.commit(tmp, target)
         return result
     except CacheError:
         raise  # our own disk failed (full?): no other location can help
-    except (FormatError, ChecksumError, TransferFailed, OSError, ValueError, EOFError) as exc:
-        reason = exc.reason if isinstance(exc, TransferFailed) else str(exc).split(": ", 1)[-1]
-        failures.append(f"{where}: {reason}")
-        return None
+    except (FormatError, ChecksumError) as exc:
+        failures.append(f"{where}: {str(exc).split(': ', 1)[-1]}")
+    except MnistFamilyError:
+        raise  # a setting the user must fix (ConfigError, ...): the same at every location
+    except Exception as exc:  # noqa: BLE001 - every transport failure is classified and reported
+        failures.append(f"{where}: {classify(exc).reason}")
     finally:
-        tmp.unlink(missing_ok=True)
+        area.remove()
+    return None
 
 
 def _extract_locked(archive_path: Path, file: FileSpec, target: Path, where: str) -> None:
-    from . import make_folder
+    from . import make_folder, remove_leftovers, temp_area
 
     make_folder(target.parent)
-    from filelock import FileLock
-
-    with FileLock(str(target) + ".lock", timeout=3600):
-        from . import _remove_stale_parts
-
-        _remove_stale_parts(target)
-        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
+    with safe_write.locked(target, f"extracting {file.name} from {archive_path.name}"):
+        remove_leftovers(target)
+        area = temp_area(target)
         try:
+            tmp = area.file()
             with open(archive_path, "rb") as handle:
                 extract_member(handle, file, tmp, where)
-            os.replace(tmp, target)
+            area.commit(tmp, target)
         finally:
-            tmp.unlink(missing_ok=True)
+            area.remove()
 
 
 __all__ = ["extract_member", "fetch_member", "Location"]

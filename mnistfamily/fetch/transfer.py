@@ -1,18 +1,29 @@
-"""Copying bytes from a location to a temporary file, with timeouts, retries and progress."""
+"""Copying bytes from a location to a temporary file: limits, retries, a retry budget, progress.
+
+Limits, all read from the environment when a download starts (see :mod:`mnistfamily.config`):
+a connect timeout, a read timeout (silence), a header deadline and a low-speed limit (see
+:mod:`.http`), and a size cap: the registry's size, or ``MNISTFAMILY_MAX_UNKNOWN_SIZE`` for a
+file whose size the registry does not know. Transient failures are retried at the same
+location with exponential backoff, as long as the retry budget of the current load lasts.
+"""
 
 from __future__ import annotations
 
-import base64
+import contextlib
+import contextvars
 import logging
 import os
 import random
 import sys
 import time
 from pathlib import Path
+from typing import Any, Iterator
 
 from .. import config
 from ..errors import CacheError, MnistFamilyError
 from ..registry import FileSpec
+from .failures import TransferFailed, classify
+from .http import USER_AGENT, BufferedRangeReader, HttpAnswer, Limits, RangeReader, SpeedGuard, http_filesystem
 from .locations import Location, plain_http_refusal, redact, secret_values, split_credentials
 
 log = logging.getLogger("mnistfamily.fetch")
@@ -29,18 +40,9 @@ READ_TIMEOUT: float | None = None
 ATTEMPTS: int | None = None
 #: first backoff in seconds; doubled at each retry, with jitter
 BACKOFF: float | None = None
-_MAX_DETAIL = 300  # characters of an exception's text kept in a failure's reason
-_TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
-USER_AGENT = "Mozilla/5.0 (compatible; mnistfamily; +https://pypi.org/project/mnistfamily/)"
 
-
-class TransferFailed(Exception):
-    """One attempt failed; ``transient`` says whether trying again may help."""
-
-    def __init__(self, reason: str, transient: bool):
-        super().__init__(reason)
-        self.reason = reason
-        self.transient = transient
+__all__ = ["TransferFailed", "classify", "copy_to", "open_random_access", "retry_budget", "RetryBudget",
+           "attempts", "missing_backend", "USER_AGENT"]
 
 
 def attempts() -> int:
@@ -52,153 +54,242 @@ def _backoff() -> float:
     return float(BACKOFF) if BACKOFF is not None else config.backoff()
 
 
-def _timeouts() -> tuple[float, float]:
-    """(connect, read) timeouts in seconds: the module overrides if set, else the environment."""
-    return (float(CONNECT_TIMEOUT) if CONNECT_TIMEOUT is not None else config.connect_timeout(),
-            float(READ_TIMEOUT) if READ_TIMEOUT is not None else config.read_timeout())
+def _limits() -> Limits:
+    """Every time limit of a transfer: the module overrides if set, else the environment."""
+    return Limits.from_config(CONNECT_TIMEOUT, READ_TIMEOUT)
 
 
 def _http_filesystem(storage_options: dict | None, credentials: tuple[str, str] | None = None):
-    import aiohttp
+    return http_filesystem(storage_options, credentials, _limits())
+
+
+# ---------------------------------------------------------------------------
+# The retry budget: one per load, shared by every file and location
+# ---------------------------------------------------------------------------
+
+
+class RetryBudget:
+    """How many more retries the current load may spend (``MNISTFAMILY_RETRY_BUDGET``)."""
+
+    def __init__(self, retries: int):
+        self.total = self.left = retries
+
+    def take(self) -> bool:
+        """Spend one retry if any is left."""
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
+_BUDGET: contextvars.ContextVar[RetryBudget | None] = contextvars.ContextVar("mnistfamily_retry_budget",
+                                                                            default=None)
+
+
+@contextlib.contextmanager
+def retry_budget() -> Iterator[RetryBudget]:
+    """Inside this block every download shares one budget of retries.
+
+    Nested blocks share the outermost one. Without any block, each :func:`copy_to` gets a
+    budget of its own. When the budget is spent, a transient failure moves on to the next
+    location at once instead of being retried.
+
+    >>> with retry_budget() as budget:
+    ...     budget.total == budget.left
+    True
+    """
+    current = _BUDGET.get()
+    if current is not None:
+        yield current
+        return
+    budget = RetryBudget(config.retry_budget())
+    token = _BUDGET.set(budget)
+    try:
+        yield budget
+    finally:
+        _BUDGET.reset(token)
+
+
+# ---------------------------------------------------------------------------
+# Opening a location
+# ---------------------------------------------------------------------------
+
+
+def missing_backend(protocol: str) -> str | None:
+    """Why ``protocol`` cannot be used here (its fsspec back-end is not installed), or None.
+
+    >>> missing_backend("memory") is None
+    True
+    """
+    if protocol in ("", "file", "local", "http", "https"):
+        return None
     import fsspec
 
-    connect, read = _timeouts()
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
-    # the user's options are merged into ours, not swapped for them: their headers and client
-    # settings win where they overlap, our timeouts and identity encoding stay otherwise
-    options = dict(storage_options or {})
-    client = dict(options.pop("client_kwargs", {}) or {})
-    headers = {"User-Agent": USER_AGENT,
-               "Accept-Encoding": "identity",  # the published bytes, not a server's re-encoding
-               **dict(client.pop("headers", {}) or {})}
-    if credentials is not None and "auth" not in client and not any(k.lower() == "authorization" for k in headers):
-        # user:password from the URL travel as a Basic auth header instead (fsspec logs URLs);
-        # an Authorization or auth the caller gave explicitly wins
-        token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode("utf-8")).decode("ascii")
-        headers["Authorization"] = f"Basic {token}"
-    client = {"timeout": timeout, **client, "headers": headers}
-    return fsspec.filesystem("http", client_kwargs=client, **options)
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except ImportError as exc:
+        from .failures import missing_package_reason
+
+        return missing_package_reason(exc)
+    except ValueError:
+        return f"no fsspec back-end knows the protocol {protocol}://"
+    return None
 
 
-def _open(location: Location, storage_options: dict | None, size: int | None):
+class _Stream:
+    """A readable body: an HTTP answer, a local file or another fsspec file, with what it announced."""
+
+    def __init__(self, handle: Any, url: str, length: int | None, final_url: str | None = None):
+        self.handle, self.url, self.length, self.final_url = handle, url, length, final_url
+
+    def read(self, n: int = -1) -> bytes:
+        return self.handle.read(n) if n >= 0 else b"".join(iter(lambda: self.handle.read(_CHUNK), b""))
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def __enter__(self) -> "_Stream":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _open(location: Location, storage_options: dict | None, size: int | None) -> _Stream:
     protocol = location.protocol
     if protocol == "":
-        return open(location.url, "rb")
+        return _Stream(open(location.url, "rb"), location.url, os.path.getsize(location.url))
     if protocol in ("http", "https"):
         url, credentials = split_credentials(location.url)
-        fs = _http_filesystem(storage_options, credentials)
-        # block_size=0: one streamed GET instead of many ranged requests. A known size skips
-        # fsspec's HEAD, whose failures it reports as "not found" whatever the status was.
-        return fs.open(url, "rb", block_size=0, size=size)
+        answer = HttpAnswer(url, storage_options, credentials, _limits())
+        return _Stream(answer, url, answer.content_length, answer.final_url)
     import fsspec
 
     fs, path = fsspec.core.url_to_fs(location.url, **(storage_options or {}))
-    return fs.open(path, "rb")
+    handle = fs.open(path, "rb")
+    return _Stream(handle, location.url, getattr(handle, "size", None))
 
 
 def open_random_access(location: Location, storage_options: dict | None, size: int | None):
-    """A seekable file object over a location; over HTTP every read is a range request."""
+    """A seekable file object over a location; over HTTP every read is a bounded range request.
+
+    Over the network, every failure of a read is a :class:`TransferFailed`: whoever parses the
+    bytes (``zipfile``) can never mistake a lost connection for a damaged archive.
+    """
     protocol = location.protocol
     if protocol == "":
         return open(location.url, "rb")
-    import fsspec
+    try:
+        if protocol in ("http", "https"):
+            url, credentials = split_credentials(location.url)
+            handle = BufferedRangeReader(RangeReader(url, storage_options, credentials, _limits()),
+                                         buffer_size=_CHUNK)
+        else:
+            import fsspec
 
-    if protocol in ("http", "https"):
-        url, credentials = split_credentials(location.url)
-        fs = _http_filesystem(storage_options, credentials)
-        return fs.open(url, "rb", block_size=1 << 20, size=size, cache_type="readahead")
-    fs, path = fsspec.core.url_to_fs(location.url, **(storage_options or {}))
-    return fs.open(path, "rb")
+            fs, path = fsspec.core.url_to_fs(location.url, **(storage_options or {}))
+            handle = fs.open(path, "rb")
+    except Exception as exc:  # noqa: BLE001 - every failure is classified and reported
+        raise classify(exc) from None
+    return TransportFile(handle)
 
 
-def _classify(exc: BaseException) -> TransferFailed:
-    if isinstance(exc, TransferFailed):
-        return exc
-    if isinstance(exc, FileNotFoundError):
-        return TransferFailed("not found (404 or no such file)", transient=False)
-    name = type(exc).__name__
-    if name == "TooManyRedirects":  # before the status check: aiohttp gives it the status of no response
-        history = getattr(exc, "history", ()) or ()
-        return TransferFailed(f"too many redirects ({len(history)} followed; a redirect loop?): ask the "
-                              "mirror's operator, or use another mirror", transient=False)
-    status = getattr(exc, "status", None)
-    message = getattr(exc, "message", None)
-    if isinstance(message, str) and ("Bad status line" in message or "Expected HTTP/" in message
-                                     or "Data after" in message):
-        # aiohttp's parser failed on bytes past the announced body and calls that a 400 the
-        # server never sent: a Content-Length smaller than the body. Trying again gets the same.
-        return TransferFailed("the answer broke the HTTP protocol (data after the announced Content-Length: "
-                              "a wrong Content-Length?)", transient=False)
-    if isinstance(status, int) and status >= 100:
-        return TransferFailed(f"HTTP {status}", transient=status in _TRANSIENT_STATUS)
-    if isinstance(exc, PermissionError):
-        return TransferFailed(f"permission denied: {exc}", transient=False)
-    text = str(exc) or name
-    if len(text) > _MAX_DETAIL:  # parser errors quote whole bodies
-        text = text[:_MAX_DETAIL] + " ..."
-    if "Timeout" in name or isinstance(exc, TimeoutError):
-        return TransferFailed(f"timed out ({text})", transient=True)
-    if "Payload" in name:  # the connection ended (FIN or RST) before the announced length
-        return TransferFailed(f"the body was cut short ({name}: {text})", transient=True)
-    if isinstance(exc, (ConnectionError, OSError, EOFError)) or "Client" in name:
-        return TransferFailed(f"{name}: {text}", transient=True)
-    return TransferFailed(f"{name}: {text}", transient=False)
+class TransportFile:
+    """A seekable file over a network location whose failed reads raise :class:`TransferFailed`."""
+
+    def __init__(self, handle: Any):
+        self._handle = handle
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handle, name)
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._handle.read(n)
+        except TransferFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure is classified and reported
+            raise classify(exc) from None
+
+    def seek(self, offset: int, whence: int = 0) -> int:  # moves a position, no I/O: its errors are its own
+        return self._handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._handle.tell()
+
+    def seekable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> "TransportFile":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def copy_to(location: Location, target: Path, *, limit: int | None, desc: str,
-            storage_options: dict | None = None, file: FileSpec | None = None) -> int:
+            storage_options: dict | None = None, file: FileSpec | None = None,
+            limit_reason: str = "the registry's size") -> int:
     """Copy one location into ``target`` (a temporary path), at most ``limit`` bytes.
 
-    Retries transient failures with exponential backoff; raises :class:`TransferFailed`,
-    whose reason never shows credentials from the URL or ``storage_options``. Given the
-    ``file`` being fetched, a redirect that ends on a plain-http URL is refused for a file
-    without a checksum (see :func:`~.locations.plain_http_refusal`).
+    Retries transient failures with exponential backoff while the retry budget lasts (see
+    :func:`retry_budget`); raises :class:`TransferFailed`, whose reason never shows credentials
+    from the URL or ``storage_options``. Given the ``file`` being fetched, a redirect that ends
+    on a plain-http URL is refused for a file without a checksum (see
+    :func:`~.locations.plain_http_refusal`). ``limit_reason`` says where ``limit`` comes from.
     """
     tries = attempts()
     delay = _backoff()
-    _timeouts()  # a bad setting is a ConfigError now, not a failed attempt at every location
+    _limits()  # a bad setting is a ConfigError now, not a failed attempt at every location
     secrets = secret_values(storage_options)
-    for attempt in range(1, tries + 1):
-        try:
-            return _copy_once(location, target, limit=limit, desc=desc, storage_options=storage_options,
-                              file=file)
-        except MnistFamilyError:
-            target.unlink(missing_ok=True)
-            raise
-        except Exception as exc:  # noqa: BLE001 - every failure is classified and reported
-            failure = _classify(exc)
-            failure.reason = redact(failure.reason, secrets)
-            target.unlink(missing_ok=True)
-            if not failure.transient or attempt == tries:
-                if attempt > 1:
-                    failure.reason += f" (after {attempt} attempts)"
-                raise failure from None
-            log.warning("%s: %s; retrying in %.1f s (attempt %d of %d)",
-                        location.shown, failure.reason, delay, attempt + 1, tries)
-            time.sleep(delay * (1 + random.random() * 0.25))
-            delay *= 2
+    with retry_budget() as budget:
+        for attempt in range(1, tries + 1):
+            try:
+                return _copy_once(location, target, limit=limit, desc=desc, storage_options=storage_options,
+                                  file=file, limit_reason=limit_reason)
+            except MnistFamilyError:
+                target.unlink(missing_ok=True)
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure is classified and reported
+                failure = classify(exc)
+                failure.reason = redact(failure.reason, secrets)
+                target.unlink(missing_ok=True)
+                last = not failure.transient or attempt == tries
+                if not last and not budget.take():
+                    failure.reason += (f" (not retried: the {budget.total} retries of this load are spent, "
+                                       "MNISTFAMILY_RETRY_BUDGET)")
+                    last = True
+                if last:
+                    if attempt > 1:
+                        failure.reason += f" (after {attempt} attempts)"
+                    raise failure from None
+                log.warning("%s: %s; retrying in %.1f s (attempt %d of %d)",
+                            location.shown, failure.reason, delay, attempt + 1, tries)
+                time.sleep(delay * (1 + random.random() * 0.25))
+                delay *= 2
     raise AssertionError("unreachable")
 
 
-def _final_url(src) -> str | None:
-    """Where an HTTP answer finally came from, after redirects (fsspec's stream keeps the response)."""
-    response = getattr(src, "r", None)
-    url = getattr(response, "url", None)
-    return None if url is None else str(url)
-
-
 def _copy_once(location: Location, target: Path, *, limit: int | None, desc: str,
-               storage_options: dict | None, file: FileSpec | None = None) -> int:
+               storage_options: dict | None, file: FileSpec | None = None,
+               limit_reason: str = "the registry's size") -> int:
     if location.protocol == "" and not os.path.isfile(location.url):
         raise TransferFailed("no such file", transient=False)
     src = _open(location, storage_options, limit)
-    if file is not None and location.protocol in ("http", "https"):
-        final = _final_url(src)
-        refusal = plain_http_refusal(final, file) if final else None
+    if file is not None and src.final_url is not None:
+        refusal = plain_http_refusal(src.final_url, file)
         if refusal is not None:  # an https URL redirected to plain http: not one byte is read
             src.close()
-            raise TransferFailed(f"redirected to {redact(final or '')}: {refusal}", transient=False)
-    bar = _progress(desc, limit) if location.is_network else None
+            raise TransferFailed(f"redirected to {redact(src.final_url)}: {refusal}", transient=False)
+    # HTTP answers watch their own speed (a stalled read is cut short); other network
+    # file systems are checked between reads
+    guard = SpeedGuard(config.speed_limit(), config.speed_time()) \
+        if location.is_network and not isinstance(src.handle, HttpAnswer) else None
+    bar = _progress(desc, src.length if src.length is not None else (file.size if file else None)) \
+        if location.is_network else None
     written = 0
     try:
         with src, open(target, "wb") as out:
@@ -208,13 +299,14 @@ def _copy_once(location: Location, target: Path, *, limit: int | None, desc: str
                     break
                 written += len(chunk)
                 if limit is not None and written > limit:
-                    raise TransferFailed(
-                        f"larger than expected: more than {limit:,} bytes (the registry's size); "
-                        "this is not the published file", transient=False)
+                    raise _too_large(limit, limit_reason)
                 try:
                     out.write(chunk)
                 except OSError as exc:  # the local disk's failure, not the location's: no retry, no next mirror
                     raise CacheError.cannot_write(desc, target.parent, exc) from None
+                if guard is not None:
+                    guard.add(len(chunk))
+                    guard.check()
                 if bar is not None:
                     bar.update(len(chunk))
     finally:
@@ -223,8 +315,32 @@ def _copy_once(location: Location, target: Path, *, limit: int | None, desc: str
     return written
 
 
+def _too_large(limit: int, why: str) -> TransferFailed:
+    return TransferFailed(f"larger than expected: more than {limit:,} bytes ({why}); "
+                          "this is not the published file", transient=False)
+
+
+def someone_watches(stream: Any = None) -> bool:
+    """Whether a person is likely watching: ``stream`` (default stderr) is a terminal, or this is a notebook.
+
+    A Jupyter kernel's stderr is no terminal, yet its output is shown: ``tqdm.auto`` draws a
+    notebook widget there.
+    """
+    stream = sys.stderr if stream is None else stream
+    try:
+        if stream.isatty():
+            return True
+    except (AttributeError, ValueError):  # a closed or replaced stream
+        pass
+    ipython = sys.modules.get("IPython")  # only if the user's session imported it: never imported here
+    get_ipython = getattr(ipython, "get_ipython", None)
+    shell = get_ipython() if callable(get_ipython) else None
+    return type(shell).__name__ == "ZMQInteractiveShell" or "google.colab" in sys.modules
+
+
 def _progress(desc: str, total: int | None):
-    if not config.progress_enabled(sys.stderr.isatty()):
+    """A progress bar over the bytes being transferred (``total``: their size, when known)."""
+    if not config.progress_enabled(someone_watches()):
         return None
     from tqdm.auto import tqdm
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from .. import config
 from ..errors import CacheError, ChecksumError
 from ..formats.compression import DECOMPRESSION_ERRORS, decompressing_reader, detect
 from ..registry import FileSpec
@@ -162,8 +163,11 @@ def verify_file(path: str | os.PathLike[str], spec: FileSpec,
                 return Verification("published", size, md5=digest)
             found.append(f"md5 {digest}")
     if spec.payload_sha256:
+        # a payload of unknown size is bounded too: a small gzip bomb must not fill the disk
+        # through keep_payload, nor spend minutes inflating
+        cap = spec.payload_size if spec.payload_size is not None else config.max_unknown_size()
         try:
-            digest, payload_size = hash_payload(path, spec.payload_size, keep=keep_payload)
+            digest, payload_size = hash_payload(path, cap, keep=keep_payload)
             if digest == spec.payload_sha256 and (spec.payload_size in (None, payload_size)):
                 kept = Path(keep_payload) if keep_payload is not None and os.path.exists(keep_payload) else None
                 return Verification("payload", size, sha256=digest, payload_path=kept)
@@ -173,7 +177,11 @@ def verify_file(path: str | os.PathLike[str], spec: FileSpec,
             raise
         if keep_payload is not None:
             Path(keep_payload).unlink(missing_ok=True)
-        found.append(f"decompressed content {payload_size:,} bytes" + (f", sha256 {digest}" if digest else ""))
+        if spec.payload_size is None and payload_size > cap:
+            found.append(f"decompressed content of more than {cap:,} bytes (stopped there: "
+                         "MNISTFAMILY_MAX_UNKNOWN_SIZE, the cap for content whose size the registry does not know)")
+        else:
+            found.append(f"decompressed content {payload_size:,} bytes" + (f", sha256 {digest}" if digest else ""))
     expected = []
     if spec.size is not None:
         expected.append(f"size {spec.size:,} bytes")

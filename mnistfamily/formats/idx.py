@@ -5,6 +5,13 @@ then the data, row-major and big-endian. The container (raw, gzip, xz) is recogn
 magic bytes, never by the file name. Before anything is allocated the header is checked
 against the size the container reports; decompression never produces more than the
 header promises, and a payload that is short or long is an error naming the file.
+
+Valid files are read whole: a gzip file of several members (whose trailer records only the
+last member's size) is measured by decompressing it once more, and an xz file's streams are
+added up. A stream that cannot be measured (a pipe, a socket) is read as its bytes arrive, never
+past the header's promise, and a promise larger than ``MNISTFAMILY_MAX_UNKNOWN_SIZE`` is refused
+before reading. A path is read only if it is a regular file: a FIFO would block the reader until
+some other process writes to it.
 """
 
 from __future__ import annotations
@@ -22,14 +29,22 @@ import numpy as np
 from ..errors import FormatError
 from .compression import (
     DECOMPRESSION_ERRORS,
-    MAX_DEFLATE_RATIO,
-    MAX_XZ_RATIO,
     compressor_for,
     decompressing_reader,
     detect,
     payload_size,
     peek,
     stream_length,
+)
+from .idx_checks import (
+    check_addressable,
+    check_declared,
+    check_ratio,
+    check_unmeasured,
+    damaged,
+    measure_gzip,
+    open_regular,
+    total,
 )
 
 #: IDX type byte -> big-endian numpy dtype
@@ -46,9 +61,6 @@ _CHUNK = 1 << 22  # 4 MiB per read: large enough for speed, small enough to boun
 #: numpy's limit on the rank of an array (NPY_MAXDIMS: 64 since NumPy 2, 32 before); the IDX
 #: rank byte allows 255, and a file numpy cannot hold must be a FormatError, not a ValueError
 MAX_RANK = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
-#: numpy's limit on an array's size in bytes (a shape such as (0, 2**32-1, 2**32-1, 2**32-1)
-#: holds nothing, yet numpy refuses it: the product of the other dimensions overflows)
-_MAX_ARRAY_BYTES = np.iinfo(np.intp).max
 
 
 @dataclass(frozen=True)
@@ -117,7 +129,7 @@ def open_idx(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[IdxHea
     """
     name = _name(source)
     owned = isinstance(source, (str, os.PathLike))
-    raw: BinaryIO = open(source, "rb") if owned else source  # type: ignore[arg-type, assignment]
+    raw: BinaryIO = open_regular(source, name) if owned else source  # type: ignore[arg-type, assignment]
     try:
         seekable = _seekable(raw)
         if not seekable:
@@ -129,18 +141,27 @@ def open_idx(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[IdxHea
                 f"{name}: this is a zip archive, not an IDX file; read its members instead "
                 "(mnistfamily reads registry zips member by member)."
             )
+        start = raw.tell() if seekable else 0
         declared = payload_size(raw, kind) if seekable else None
         stream = decompressing_reader(raw, kind)
-        try:
-            header = parse_header(stream, name)
-        except DECOMPRESSION_ERRORS as exc:  # corrupt compressed stream
-            raise FormatError(f"{name}: cannot decompress ({kind}): {exc}. The file is damaged; "
-                              "delete it and download it again.") from None
+        header = _header(stream, kind, name)
+        what = None
+        if declared is not None and kind == "gzip" and declared != total(header) % (1 << 32):
+            # the trailer records the last member's size only: a file of several members (valid
+            # gzip) disagrees with it, so measure what the whole stream holds, in a second pass
+            check_ratio(header, stream_length(raw), kind, name)
+            stream.close()
+            declared, what = measure_gzip(raw, start, total(header), name)
+            raw.seek(start)
+            stream = decompressing_reader(raw, kind)
+            header = _header(stream, kind, name)
         if declared is not None:
-            _check_declared(header, declared, kind, name)
+            check_declared(header, declared, kind, name, what)
             if kind in ("gzip", "xz"):
-                _check_ratio(header, stream_length(raw), kind, name)
-        _check_addressable(header, name)
+                check_ratio(header, stream_length(raw), kind, name)
+        else:
+            check_unmeasured(header, name)
+        check_addressable(header, name)
         try:
             yield header, stream, declared is not None
         finally:
@@ -151,13 +172,11 @@ def open_idx(source: str | os.PathLike[str] | BinaryIO) -> Iterator[tuple[IdxHea
             raw.close()
 
 
-def _check_addressable(header: IdxHeader, name: str) -> None:
-    # after the size checks, which say "truncated" for most such headers; what is left is a
-    # shape with a zero, e.g. (0, 2**32-1, 2**32-1, 2**32-1): no data, yet numpy refuses it
-    # because it multiplies the other dimensions too
-    if math.prod(d for d in header.shape if d) * header.dtype.itemsize > _MAX_ARRAY_BYTES:
-        raise FormatError(f"{name}: IDX header declares shape {header.shape}, larger than any array numpy "
-                          "can address; the header is damaged. Delete the file and download it again.")
+def _header(stream: BinaryIO, kind: str | None, name: str) -> IdxHeader:
+    try:
+        return parse_header(stream, name)
+    except DECOMPRESSION_ERRORS as exc:  # corrupt compressed stream
+        raise damaged(name, exc, kind) from None
 
 
 def _seekable(stream: BinaryIO) -> bool:
@@ -165,35 +184,6 @@ def _seekable(stream: BinaryIO) -> bool:
         return bool(stream.seekable())
     except (AttributeError, ValueError):
         return False
-
-
-def _check_declared(header: IdxHeader, declared: int, kind: str | None, name: str) -> None:
-    expected = header.header_size + header.payload_bytes
-    found = declared
-    if kind == "gzip":  # ISIZE is the size modulo 2**32
-        expected_cmp, found_cmp = expected % (1 << 32), declared
-    else:
-        expected_cmp, found_cmp = expected, found
-    if expected_cmp != found_cmp:
-        what = {None: "file is", "gzip": "gzip trailer records", "xz": "xz index records"}.get(kind, "container says")
-        raise FormatError(
-            f"{name}: header promises shape {header.shape} of {header.dtype.name} "
-            f"({expected:,} bytes with the header) but the {what} {found:,} bytes: "
-            f"{'truncated' if found < expected else 'oversized or garbage'}. "
-            "Delete the file and download it again."
-        )
-
-
-def _check_ratio(header: IdxHeader, compressed: int | None, kind: str, name: str) -> None:
-    # gzip: ISIZE is modulo 2**32, so a header promising 2**32*k + n bytes would pass the
-    # trailer check. xz: the index is only checked by lzma at the end of the stream, so an
-    # index and a header that agree on a terabyte would otherwise be allocated up front.
-    ratio = MAX_DEFLATE_RATIO if kind == "gzip" else MAX_XZ_RATIO
-    if compressed and header.header_size + header.payload_bytes > compressed * ratio:
-        raise FormatError(
-            f"{name}: header promises {header.payload_bytes:,} data bytes, more than a "
-            f"{compressed:,}-byte {kind} file can hold (at most {ratio:,} times its size): the header "
-            "is wrong. Delete the file and download it again.")
 
 
 def read_payload_into(stream: BinaryIO, out: memoryview, name: str) -> None:
@@ -204,8 +194,7 @@ def read_payload_into(stream: BinaryIO, out: memoryview, name: str) -> None:
         try:
             n = stream.readinto(out[filled: filled + _CHUNK])  # type: ignore[attr-defined]
         except DECOMPRESSION_ERRORS as exc:
-            raise FormatError(f"{name}: cannot decompress: {exc}. The file is damaged; delete it and "
-                              "download it again.") from None
+            raise damaged(name, exc) from None
         if not n:
             raise FormatError(
                 f"{name}: truncated: expected {total:,} data bytes, found {filled:,}. "
@@ -231,8 +220,7 @@ def expect_end(stream: BinaryIO, name: str, expected: int) -> None:
     try:
         extra = stream.read(1)
     except DECOMPRESSION_ERRORS as exc:
-        raise FormatError(f"{name}: cannot decompress: {exc}. The file is damaged; delete it and "
-                          "download it again.") from None
+        raise damaged(name, exc) from None
     if extra:
         raise FormatError(
             f"{name}: oversized: the header promises {expected:,} data bytes but more follow. "
@@ -285,7 +273,7 @@ def _read_growing(stream: BinaryIO, nbytes: int, name: str) -> bytearray:
         try:
             chunk = stream.read(min(_CHUNK, nbytes - len(data)))
         except DECOMPRESSION_ERRORS as exc:
-            raise FormatError(f"{name}: cannot decompress: {exc}") from None
+            raise damaged(name, exc) from None
         if not chunk:
             raise FormatError(f"{name}: truncated: expected {nbytes:,} data bytes, found {len(data):,}.")
         data += chunk

@@ -11,7 +11,7 @@ from typing import Optional, Tuple
 
 __all__ = [
     "Fault", "StatusFault", "TruncateFault", "CorruptFault", "DelayFault", "TrickleFault",
-    "HtmlPageFault", "WrongLengthFault", "RedirectFault", "ResetFault",
+    "HtmlPageFault", "WrongLengthFault", "RedirectFault", "ResetFault", "SlowHeadersFault", "EndlessFault",
 ]
 
 
@@ -314,6 +314,76 @@ class Fault:
         return RedirectFault(target=target, code=code, times=times)
 
 
+    @staticmethod
+    def slow_headers(
+        bytes_per_chunk: int = 1, pause: float = 0.1, *, times: Optional[int] = None
+    ) -> "SlowHeadersFault":
+        """Send the status line and headers slowly: `bytes_per_chunk` bytes, then `pause` seconds.
+
+        The body follows at full speed once the headers are out.  A client whose only
+        defence is a read timeout (silence) waits as long as the headers take; a header
+        deadline gives up.
+
+        Parameters
+        ----------
+        bytes_per_chunk : int, optional
+            Header bytes written per chunk (>= 1).  Default 1.
+        pause : float, optional
+            Seconds slept after each chunk (>= 0).  Default 0.1.
+        times : int or None, optional
+            Apply to the first `times` GET requests only; ``None``: always.
+
+        Returns
+        -------
+        SlowHeadersFault
+
+        Examples
+        --------
+        >>> Fault.slow_headers(pause=0.5).pause
+        0.5
+        """
+        return SlowHeadersFault(bytes_per_chunk=bytes_per_chunk, pause=pause, times=times)
+
+    @staticmethod
+    def endless(
+        bytes_per_chunk: int = 65536,
+        pause: float = 0.0,
+        *,
+        give_up_after: Optional[int] = None,
+        times: Optional[int] = None,
+    ) -> "EndlessFault":
+        """Answer 200 with a body that never ends: the file's bytes, then zeros, forever.
+
+        No ``Content-Length`` is sent (the body would end when the connection closes, which
+        the server does not do while the client reads), so only a size cap on the client's
+        side stops it.  Sending stops when the client goes away or the server stops.
+
+        Parameters
+        ----------
+        bytes_per_chunk : int, optional
+            Bytes written per chunk (>= 1).  Default 65536.
+        pause : float, optional
+            Seconds slept after each chunk (>= 0).  Default 0.
+        give_up_after : int or None, optional
+            A safety net for tests: after this many bytes the server closes the connection
+            (the body then simply ends), so a client without a cap cannot fill a disk.
+            ``None`` (the default): never.
+        times : int or None, optional
+            Apply to the first `times` GET requests only; ``None``: always.
+
+        Returns
+        -------
+        EndlessFault
+
+        Examples
+        --------
+        >>> Fault.endless().bytes_per_chunk
+        65536
+        """
+        return EndlessFault(bytes_per_chunk=bytes_per_chunk, pause=pause, give_up_after=give_up_after,
+                            times=times)
+
+
 @dataclasses.dataclass(frozen=True)
 class StatusFault(Fault):
     """Answer with a fixed status code; see :meth:`Fault.status`.
@@ -498,4 +568,48 @@ class ResetFault(Fault):
 
     def __post_init__(self) -> None:
         _check_nonneg_int("at", self.at)
+        _check_times(self.times)
+
+
+@dataclasses.dataclass(frozen=True)
+class SlowHeadersFault(Fault):
+    """Trickle the status line and headers; see :meth:`Fault.slow_headers`.
+
+    Examples
+    --------
+    >>> SlowHeadersFault(bytes_per_chunk=2, pause=0.0)
+    SlowHeadersFault(bytes_per_chunk=2, pause=0.0, times=None)
+    """
+
+    bytes_per_chunk: int = 1
+    pause: float = 0.1
+    times: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        _check_nonneg_int("bytes_per_chunk", self.bytes_per_chunk, minimum=1)
+        _check_nonneg_number("pause", self.pause)
+        _check_times(self.times)
+
+
+@dataclasses.dataclass(frozen=True)
+class EndlessFault(Fault):
+    """Send a body that never ends; see :meth:`Fault.endless`.
+
+    Examples
+    --------
+    >>> EndlessFault()
+    EndlessFault(bytes_per_chunk=65536, pause=0.0, give_up_after=None, times=None)
+    """
+
+    bytes_per_chunk: int = 65536
+    pause: float = 0.0
+    give_up_after: Optional[int] = None
+    times: Optional[int] = None
+    affects_head = False
+
+    def __post_init__(self) -> None:
+        _check_nonneg_int("bytes_per_chunk", self.bytes_per_chunk, minimum=1)
+        _check_nonneg_number("pause", self.pause)
+        if self.give_up_after is not None:
+            _check_nonneg_int("give_up_after", self.give_up_after)
         _check_times(self.times)

@@ -3,8 +3,9 @@
 The server serves the files below one directory on a loopback address
 (``127.0.0.1`` by default) and can be told to misbehave in the ways real
 mirrors do: answer with an error status, cut a body short, reset the
-connection mid-body, flip a byte, stall, trickle, answer with an HTML error
-page, lie about the length (either way), or redirect (possibly in a loop).  It records every GET and HEAD request so
+connection mid-body, flip a byte, stall, trickle the body or the headers,
+send a body that never ends, answer with an HTML error page, lie about the
+length (either way), or redirect (possibly in a loop).  It records every GET and HEAD request so
 that tests can assert how often a client retried.
 
 Only the standard library is used.
@@ -54,7 +55,11 @@ Fault semantics
   :meth:`Fault.redirect`, :meth:`Fault.wrong_length` and :meth:`Fault.delay`
   take effect (with the headers the GET would have, and no body);
   :meth:`Fault.truncate`, :meth:`Fault.reset`, :meth:`Fault.corrupt` and
-  :meth:`Fault.trickle` only affect bodies, so HEAD answers normally while they win.
+  :meth:`Fault.trickle` and :meth:`Fault.endless` only affect bodies, so HEAD answers
+  normally while they win.  :meth:`Fault.slow_headers` slows the headers of any
+  answer, HEAD included, and is followed by the normal answer.
+* An endless body (:meth:`Fault.endless`) ignores ``Range`` and is sent without a
+  ``Content-Length``; the connection is closed when the client stops reading.
 * Status, HTML-page, redirect and delay faults do not need the file to
   exist; the others give ``404`` for a missing file (and a delay is followed
   by the normal answer, possibly ``404``).
@@ -96,10 +101,12 @@ from typing import Iterator, List, NamedTuple, Optional, Tuple, Union
 from .faults import (
     CorruptFault,
     DelayFault,
+    EndlessFault,
     Fault,
     HtmlPageFault,
     RedirectFault,
     ResetFault,
+    SlowHeadersFault,
     StatusFault,
     TrickleFault,
     TruncateFault,
@@ -120,6 +127,8 @@ __all__ = [
     "WrongLengthFault",
     "RedirectFault",
     "ResetFault",
+    "SlowHeadersFault",
+    "EndlessFault",
 ]
 
 _CHUNK = 64 * 1024
@@ -282,7 +291,19 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(code)
         for name, value in headers:
             self.send_header(name, value)
-        self.end_headers()
+        slow = getattr(self, "_slow_headers", None)
+        if slow is None:
+            self.end_headers()
+            return
+        # what end_headers() would add and send at once, sent a few bytes at a time instead
+        buffered: List[bytes] = getattr(self, "_headers_buffer", [])
+        data = b"".join(buffered) + b"\r\n"
+        buffered.clear()
+        for first in range(0, len(data), slow.bytes_per_chunk):
+            self.wfile.write(data[first: first + slow.bytes_per_chunk])
+            self.wfile.flush()
+            if self.server.owner._stopping.wait(slow.pause):
+                return
 
     def _simple(
         self,
@@ -333,6 +354,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _serve(self, head: bool) -> None:
         self._head = head
         self._recorded = False
+        self._slow_headers: Optional[SlowHeadersFault] = None
         self._key = self._request_key()
         self._range_header = self.headers.get("Range")
         try:
@@ -349,6 +371,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if isinstance(fault, DelayFault):
             owner._stopping.wait(fault.seconds)
             fault = None
+        if isinstance(fault, SlowHeadersFault):
+            self._slow_headers = fault
+            fault = None
         if isinstance(fault, StatusFault):
             self._text(fault.code, extra=fault.headers)
             return
@@ -363,6 +388,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         handle = self._open_file(key)
         if handle is None:
             self._text(404)
+            return
+        if isinstance(fault, EndlessFault):
+            with handle:
+                self._send_endless(handle, fault)
             return
         with handle:
             size = os.fstat(handle.fileno()).st_size
@@ -426,6 +455,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         if isinstance(fault, (TruncateFault, WrongLengthFault)):
             self.close_connection = True
+
+    def _send_endless(self, handle, fault: EndlessFault) -> None:
+        self.close_connection = True
+        self._start(200, [("Content-Type", "application/octet-stream"), ("Connection", "close")])
+        stopping = self.server.owner._stopping
+        zeros = bytes(fault.bytes_per_chunk)
+        sent = 0
+        while not stopping.is_set() and (fault.give_up_after is None or sent < fault.give_up_after):
+            chunk = handle.read(fault.bytes_per_chunk) or zeros
+            if fault.give_up_after is not None:
+                chunk = chunk[: fault.give_up_after - sent]
+            self.wfile.write(chunk)  # raises once the client has gone: a disconnect, not an error
+            sent += len(chunk)
+            if fault.pause:
+                self.wfile.flush()
+                stopping.wait(fault.pause)
 
     def _reset_connection(self) -> None:
         # SO_LINGER on with a zero timeout makes close() discard unsent data and
