@@ -61,8 +61,9 @@ def test_export_to_s3_and_read_back(bucket):
     sample = mf.load(SAMPLE, "test")
     result = export(SAMPLE, f"s3://{name}/lake", rows_per_shard=800, storage_options=options)
     assert result.path == f"s3://{name}/lake/mnist--sample"
+    assert keys(fs, f"{name}/lake/_mnistfamily") == ["mnist--sample.card.json"]  # the card: beside the folder
     assert keys(fs, f"{name}/lake/mnist--sample") == [
-        "_SUCCESS", "_dataset_card.json", "split=test/part-00000-of-00003.parquet",
+        "_SUCCESS", "split=test/part-00000-of-00003.parquet",
         "split=test/part-00001-of-00003.parquet", "split=test/part-00002-of-00003.parquet"]
     back = read_parquet(result.path, storage_options=options)["test"]
     np.testing.assert_array_equal(back.images, sample.images)
