@@ -212,3 +212,21 @@ def test_ray_data_reads_the_tensor_encoding_as_n_h_w_uint8_arrays(ray_data, lake
     assert images.dtype == np.uint8 and images.shape == (len(ds), 28, 28)
     np.testing.assert_array_equal(images[np.argsort(index)], ds.images[np.argsort(ds.index)])
     assert set(np.concatenate([b["split"] for b in batches])) == {"test"}
+
+
+def test_the_docs_hugging_face_example_runs(tmp_path, monkeypatch, docs_example):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True, raising=False)
+    export(SAMPLE, tmp_path / "lake")
+    export(SAMPLE, tmp_path / "lake-png", image_encoding="png")
+    found = docs_example("datasets", tmp_path)
+    assert found["png"][0]["image"].size == (28, 28) and len(found["splits"]["test"]) == 2000
+
+
+@pytest.mark.slow
+def test_the_docs_ray_example_runs(ray_data, tmp_path, docs_example):
+    found = docs_example("ray", tmp_path, export=export, np=np)
+    assert found["batch"]["image"].shape == (256, 28, 28)

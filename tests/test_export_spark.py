@@ -93,3 +93,10 @@ def test_spark_reads_png_and_tensor_exports_in_a_lake_of_several_datasets(spark,
     first = tensor.first()
     assert tensor.schema["image"].dataType.simpleString() == "array<smallint>"
     np.testing.assert_array_equal(np.array(first["image"], np.uint8).reshape(28, 28), ds.images[0])
+
+
+def test_the_docs_spark_example_runs(spark, tmp_path, docs_example):
+    export(SAMPLE, tmp_path / "lake")
+    found = docs_example("spark", tmp_path)
+    assert found["spark"] is spark and found["named"].filter("name = '7'").count() == int(
+        (mf.load(SAMPLE, "test").labels == 7).sum())

@@ -175,3 +175,12 @@ def test_delta_with_the_tensor_encoding_gives_the_pixels_as_integers(tmp_path):
     arrow = deltalake.DeltaTable(str(tmp_path / "mnist--sample")).to_pyarrow_table()
     images = np.array(arrow.column("image").to_pylist(), dtype=np.uint8).reshape(-1, 28, 28)
     np.testing.assert_array_equal(by_index(images, arrow.column("index")), by_index(sample.images, sample.index))
+
+
+def test_the_docs_table_examples_run(tmp_path, docs_example):
+    for module in ("pyiceberg", "sqlalchemy", "deltalake", "duckdb", "polars"):
+        pytest.importorskip(module)
+    found = docs_example("tables-export", tmp_path, export=export)
+    assert found["result"].table == "mnistfamily.mnist__sample"
+    found = docs_example("tables", tmp_path, catalog=found["catalog"])
+    assert found["test"].num_rows == 2000
