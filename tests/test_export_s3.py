@@ -151,7 +151,6 @@ def test_npz_and_idx_to_s3(bucket, tmp_path):
 
 def test_iceberg_registration_on_s3_points_at_the_shards_in_place(bucket, tmp_path):
     pytest.importorskip("pyiceberg")
-    pytest.importorskip("sqlalchemy")
     from pyiceberg.catalog import load_catalog
 
     fs, name, options = bucket

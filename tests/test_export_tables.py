@@ -24,7 +24,6 @@ SAMPLE = "mnist/sample"
 def catalog(tmp_path):
     """A pyiceberg SQL catalog on sqlite, its warehouse in tmp_path (as properties: export loads it)."""
     pytest.importorskip("pyiceberg")
-    pytest.importorskip("sqlalchemy")
     return {"name": "lake", "type": "sql", "uri": f"sqlite:///{tmp_path}/catalog.db",
             "warehouse": f"file://{tmp_path}/warehouse"}
 
@@ -178,9 +177,25 @@ def test_delta_with_the_tensor_encoding_gives_the_pixels_as_integers(tmp_path):
 
 
 def test_the_docs_table_examples_run(tmp_path, docs_example):
-    for module in ("pyiceberg", "sqlalchemy", "deltalake", "duckdb", "polars"):
+    for module in ("pyiceberg", "deltalake", "duckdb", "polars"):
         pytest.importorskip(module)
     found = docs_example("tables-export", tmp_path, export=export)
     assert found["result"].table == "mnistfamily.mnist__sample"
     found = docs_example("tables", tmp_path, catalog=found["catalog"])
     assert found["test"].num_rows == 2000
+
+
+def test_the_command_line_exports_a_delta_table_and_an_iceberg_one(tmp_path, capsys):
+    pytest.importorskip("deltalake")
+    pytest.importorskip("pyiceberg")
+    from mnistfamily.cli import main
+
+    assert main(["export", SAMPLE, str(tmp_path / "delta"), "--table", "delta", "--image-encoding", "tensor"]) == 0
+    assert (tmp_path / "delta" / "mnist--sample" / "_delta_log" / "00000000000000000000.json").is_file()
+    assert main(["export", SAMPLE, str(tmp_path / "iceberg"), "--table", "iceberg", "--table-name", "lake.digits",
+                 "--catalog", "type=sql", "--catalog", f"uri=sqlite:///{tmp_path}/cat.db",
+                 "--catalog", f"warehouse=file://{tmp_path}/warehouse"]) == 0
+    assert "table: lake.digits" in capsys.readouterr().out
+    catalog = {"name": "mnistfamily", "type": "sql", "uri": f"sqlite:///{tmp_path}/cat.db",
+               "warehouse": f"file://{tmp_path}/warehouse"}
+    assert iceberg_table(catalog, "lake.digits").scan().to_arrow().num_rows == 2000

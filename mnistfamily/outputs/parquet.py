@@ -152,7 +152,7 @@ def export(name_or_dataset: "str | Dataset", dest: str | os.PathLike[str], *,
                                    rows_per_shard, image_encoding, compression, compression_level,
                                    executor, load_kwargs)
         update_lake_card(destination)
-        if registrar is not None:
+        if registrar is not None and table is not None:
             registered = register_export(registrar, table, destination, folder.base, set(split_names))
     files = {s: tuple(destination.full_url(join(folder.split_dir(s), n)) for n in shards[s]) for s in split_names}
     return ExportResult(destination.full_url(folder.base), {ds.split: len(ds) for ds in datasets}, files, registered)

@@ -140,7 +140,7 @@ def _read_card(dest: Destination, folder: str) -> tuple[Card, str] | None:
 
 def _exports_in(dest: Destination, root: str, names: list[str]) -> list[str]:
     """The dataset folders of a lake root (``root``), by their cards: for a hint."""
-    held = set()
+    held: set[str] = set()
     if CARD_FOLDER in names:
         try:
             cards = [basename(p) for p in dest.fs.ls(join(root, CARD_FOLDER), detail=False)]
