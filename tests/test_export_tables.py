@@ -119,8 +119,11 @@ def test_a_failed_registration_leaves_the_export_complete_and_says_how_to_regist
 def test_a_catalog_pyiceberg_cannot_load_is_a_library_error(tmp_path):
     pytest.importorskip("pyiceberg")
     with pytest.raises(ExportError, match="pyiceberg cannot load it .*Pass a pyiceberg Catalog"):
-        export(SAMPLE, tmp_path, table="iceberg", catalog={"type": "no-such-catalog", "secret": "x"})
+        export(SAMPLE, tmp_path, table="iceberg", catalog={"type": "no-such-catalog", "secret": "hunter2"})
     assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ExportError) as caught:
+        export(SAMPLE, tmp_path, table="iceberg", catalog={"type": "no-such-catalog", "secret": "hunter2"})
+    assert "hunter2" not in str(caught.value) and "'secret': ..." in str(caught.value)
 
 
 # --------------------------------------------------------------------------- Delta

@@ -114,17 +114,14 @@ def lake_card_text(dest: Destination) -> str:
             config["default"] = True
         configs.append(config)
         features = _features(card, dest)
-        info: dict[str, Any] = {"config_name": folder}
-        if features is not None:
-            info["features"] = features
-        info["splits"] = [{"name": split, "num_examples": entry.num_rows} for split, entry in card.splits.items()]
-        infos.append(info)
+        if features is not None:  # (no "splits": datasets wants their size as Arrow, which only it knows)
+            infos.append({"config_name": folder, "features": features})
         raw = card.raw
         rows.append(f"| `{card.dataset}` | `{folder}` | "
                     + ", ".join(f"{split} ({entry.num_rows:,})" for split, entry in card.splits.items())
                     + f" | {_cell(raw.get('license'))} | {_cell(raw.get('title'))} |")
-    front = yaml.safe_dump({"configs": configs, "dataset_info": infos}, sort_keys=False, allow_unicode=True,
-                           width=1_000_000) if configs else "configs: []\n"
+    meta: dict[str, Any] = {"configs": configs, "dataset_info": infos} if infos else {"configs": configs}
+    front = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, width=1_000_000) if configs else "configs: []\n"
     table = "\n".join(["| dataset | config | splits (examples) | license | title |",
                        "|---|---|---|---|---|", *rows]) if rows else "No complete export yet."
     return (f"---\n{front}---\n\n{MARKER}\n\n# Datasets exported by mnistfamily\n\n{table}\n\n"
