@@ -227,3 +227,15 @@ def test_an_unfinished_export_beside_a_card_is_refused(tmp_path):
     (tmp_path / "mnist--sample" / "_SUCCESS").unlink()
     with pytest.raises(IncompleteExportError, match="no _SUCCESS"):
         read_parquet(tmp_path / "mnist--sample")
+
+
+def test_what_a_killed_lake_card_writer_left_is_removed_by_the_next_export(tmp_path):
+    from mnistfamily import safe_write
+
+    export(SAMPLE, tmp_path)
+    area = safe_write.TempArea(tmp_path, "README.md")  # a writer of the card killed before its rename
+    (area.path / "README.md").write_text("half")
+    mine = tmp_path / ".mnistfamily-tmp-notours"
+    mine.mkdir()
+    export(SAMPLE, tmp_path, overwrite=True)  # the card itself is unchanged: nothing to write
+    assert not area.path.exists() and mine.is_dir()

@@ -48,6 +48,9 @@ def update_lake_card(dest: Destination) -> str | None:
     try:
         if dest.local:
             with safe_write.locked(Path(dest.root) / f".{README}", f"writing the lake card {dest.full_url(path)}"):
+                # with the lock held, an area marked for README.md is a killed writer's, even when
+                # the card is already up to date and nothing is written below
+                safe_write.remove_leftovers(Path(dest.root), README, why="an interrupted lake card update")
                 return _update(dest, path)
         return _update(dest, path)
     except Exception as exc:  # noqa: BLE001 - the export is done; the card is a convenience
