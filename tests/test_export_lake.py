@@ -239,3 +239,7 @@ def test_what_a_killed_lake_card_writer_left_is_removed_by_the_next_export(tmp_p
     mine.mkdir()
     export(SAMPLE, tmp_path, overwrite=True)  # the card itself is unchanged: nothing to write
     assert not area.path.exists() and mine.is_dir()
+    again = safe_write.TempArea(tmp_path, "README.md")
+    with pytest.raises(mf.outputs.ExportExistsError):  # an export that stops early cleans up too
+        export(SAMPLE, tmp_path)
+    assert not again.path.exists() and mine.is_dir()

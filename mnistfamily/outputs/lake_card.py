@@ -59,6 +59,21 @@ def update_lake_card(dest: Destination) -> str | None:
         return None
 
 
+def clear_lake_card_leftovers(dest: Destination) -> None:
+    """Remove what killed writers of the lake card left (local disks; under the card's lock).
+
+    Every export calls it first, so an export that then stops (the split exists, a full disk)
+    still cleans up after a card writer that was killed.
+    """
+    if not dest.local or not Path(dest.root).is_dir():
+        return
+    try:
+        with safe_write.locked(Path(dest.root) / f".{README}", "removing what killed lake card writers left"):
+            safe_write.remove_leftovers(Path(dest.root), README, why="an interrupted lake card update")
+    except OSError as exc:  # a read-only destination: the export says so itself
+        log.debug("lake card leftovers not checked: %s", exc)
+
+
 def _update(dest: Destination, path: str) -> str | None:
     existing = dest.read_small(path, _MAX_README_BYTES) if dest.exists(path) else None
     if existing is not None and MARKER.encode() not in existing:

@@ -28,7 +28,7 @@ import numpy as np
 
 from .errors import ExportError, disk_full_error, is_disk_full
 from .folder import DatasetFolder, FolderState
-from .lake_card import update_lake_card
+from .lake_card import clear_lake_card_leftovers, update_lake_card
 from .tables import register_export, table_registrar
 from .layout import Destination, join, redacts_storage_options, shard_name, split_folder
 from .schema import (DEFAULT_LEVELS, EXPORT_FORMAT_VERSION, IMAGE_ENCODINGS, ShardFormat, describe_split,
@@ -144,6 +144,7 @@ def export(name_or_dataset: "str | Dataset", dest: str | os.PathLike[str], *,
     split_names = [ds.split for ds in datasets]
     registered = None
     with folder.locked():  # local disks: one export of this dataset folder at a time
+        clear_lake_card_leftovers(destination)
         state = folder.inspect()
         folder.check_replaceable(state, split_names, overwrite, delta=table == "delta")
         if table == "iceberg":
