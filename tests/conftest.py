@@ -97,3 +97,25 @@ def served(tmp_path):
     folder.mkdir()
     with serve_directory(folder) as server:
         yield server, write_miniatures(folder, server.url, names=["mnist"])
+
+
+@pytest.fixture
+def docs_example(monkeypatch):
+    """Run the ``# engine: <name>`` example of docs/parquet-and-lakes.md in a folder: ``run(name, folder, **names)``.
+
+    The engine one-liners in the docs are the code the tests run; ``names`` are what earlier
+    examples of the page defined (``export``, ``np``, ...). Returns the example's namespace.
+    """
+    import re
+
+    page = Path(__file__).resolve().parent.parent / "docs" / "parquet-and-lakes.md"
+    examples = {match.group(1): match.group(2) for match in re.finditer(
+        r"```python\n# engine: ([\w-]+)\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.S)}
+
+    def run(name: str, folder: Path, **names):
+        monkeypatch.chdir(folder)
+        namespace = {"__name__": "__main__", **names}
+        exec(compile(examples[name], f"{page}:# engine: {name}", "exec"), namespace)
+        return namespace
+
+    return run

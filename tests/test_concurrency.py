@@ -80,5 +80,6 @@ def test_eight_exports_to_one_destination(served, tmp_path):
         np.testing.assert_array_equal(back[split].images, arrays["images"])
     assert {p.relative_to(dest): p.read_bytes() for p in sorted(dest.rglob("*")) if p.is_file()} == first
     assert _leftovers(dest) == []
-    assert [p.name for p in dest.glob(".*.lock")] == [".mnist.lock"]  # kept (hidden), naming no holder
-    assert (dest / ".mnist.lock").read_bytes() == b""
+    # kept (hidden), naming no holder: the dataset folder's, and the lake README's
+    assert sorted(p.name for p in dest.glob(".*.lock")) == [".README.md.lock", ".mnist.lock"]
+    assert (dest / ".mnist.lock").read_bytes() == (dest / ".README.md.lock").read_bytes() == b""

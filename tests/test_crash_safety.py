@@ -136,7 +136,7 @@ def test_an_export_deletes_what_killed_exports_left(tmp_path):
     export("mnist/sample", tmp_path, overwrite=True)
     assert not any(p.exists() for p in dead)
     assert other.path.is_dir()
-    assert sorted(p.name for p in folder.iterdir()) == ["_SUCCESS", "_dataset_card.json", "split=test"]
+    assert sorted(p.name for p in folder.iterdir()) == ["_SUCCESS", "split=test"]
     assert (tmp_path / ".mnist--sample.lock").read_bytes() == b""  # kept, naming no holder
 
 

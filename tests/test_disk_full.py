@@ -147,7 +147,7 @@ def test_a_full_disk_while_committing_puts_the_previous_export_back(tmp_path, mo
     sample = mf.load(SAMPLE, "test")
     export(sample.select(np.arange(300)), tmp_path)
     folder = tmp_path / "mnist--sample"
-    before = files_of(folder)
+    before = files_of(tmp_path)  # the dataset folder, its card beside it (and the lake's README)
     real = layout.Destination.write_bytes
 
     def full(self, path, data):
@@ -159,6 +159,6 @@ def test_a_full_disk_while_committing_puts_the_previous_export_back(tmp_path, mo
     with pytest.raises(ExportDiskFullError, match="holds what it held before"):
         export(sample, tmp_path, overwrite=True)
     monkeypatch.undo()
-    assert files_of(folder) == before  # old split, old card, _SUCCESS: all back
+    assert files_of(tmp_path) == before  # old split, old card, _SUCCESS: all back
     assert hidden_leftovers(tmp_path) == []
     assert len(read_parquet(folder)["test"]) == 300

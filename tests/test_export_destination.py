@@ -67,26 +67,35 @@ def test_files_beside_the_dataset_folder_are_never_taken_for_leftovers(tmp_path)
 
 
 @pytest.mark.filterwarnings("ignore::mnistfamily.outputs.ExportWarning")  # Spark's part file is named, and kept
-@pytest.mark.parametrize("what", ["a split folder", "a _SUCCESS marker", "another tool's card", "another dataset's card"])
+@pytest.mark.parametrize("what", ["a split folder", "a _SUCCESS marker", "another tool's card",
+                                  "another dataset's card", "another tool's card inside the folder",
+                                  "another dataset's card inside the folder"])
 def test_an_export_never_replaces_a_folder_that_is_not_an_export(tmp_path, what):
     folder = tmp_path / "mnist--sample"
     folder.mkdir()
+    # the card is beside the folder; exports of format version 1 kept it inside
+    card_path = folder / "_dataset_card.json" if "inside" in what else tmp_path / "_mnistfamily" / "mnist--sample.card.json"
+    card_path.parent.mkdir(exist_ok=True)
     if what == "a split folder":
         (folder / "split=test").mkdir()
         (folder / "split=test" / "results.csv").write_text("mine")
     elif what == "a _SUCCESS marker":  # what Spark leaves in its output folders
         (folder / "_SUCCESS").write_text("")
         (folder / "part-00000-c000.snappy.parquet").write_text("spark's")
-    elif what == "another tool's card":
-        (folder / "_dataset_card.json").write_text('{"license": "mine"}')
+    elif what.startswith("another tool's card"):
+        card_path.write_text('{"license": "mine"}')
     else:
         export(mf.load(SAMPLE, "test"), tmp_path / "other")
-        card = (tmp_path / "other" / "mnist--sample" / "_dataset_card.json").read_text()
-        (folder / "_dataset_card.json").write_text(card.replace('"dataset": "mnist/sample"', '"dataset": "kmnist"'))
-    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+        card = (tmp_path / "other" / "_mnistfamily" / "mnist--sample.card.json").read_text()
+        card_path.write_text(card.replace('"dataset": "mnist/sample"', '"dataset": "kmnist"'))
+    def files() -> dict[Path, bytes]:  # the dataset folder and the cards beside it
+        return {p: p.read_bytes() for where in (folder, tmp_path / "_mnistfamily") for p in where.rglob("*")
+                if p.is_file()}
+
+    before = files()
     with pytest.raises(ExportDestinationError, match="is not an export of mnist/sample.*nothing was written"):
         export(SAMPLE, tmp_path, overwrite=True)
-    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
+    assert files() == before
     assert not list(tmp_path.glob(".mnistfamily-tmp-*"))
 
 
@@ -240,10 +249,10 @@ def test_a_card_that_is_a_folder_is_refused(tmp_path):
     from mnistfamily.outputs import CorruptExportError
 
     export(SAMPLE, tmp_path)
-    card = tmp_path / "mnist--sample" / "_dataset_card.json"
+    card = tmp_path / "_mnistfamily" / "mnist--sample.card.json"
     card.unlink()
     card.mkdir()
-    with pytest.raises(CorruptExportError, match="_dataset_card.json: a folder where a file was expected"):
+    with pytest.raises(CorruptExportError, match="mnist--sample.card.json: a folder where a file was expected"):
         read_parquet(tmp_path / "mnist--sample")
 
 

@@ -25,7 +25,12 @@ SAMPLE = "mnist/sample"
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """The files of an export: its dataset folder's, and its card (beside the folder, as ``card``)."""
+    files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    card = folder.parent / "_mnistfamily" / f"{folder.name}.card.json"
+    if card.exists():
+        files["card"] = card.read_bytes()
+    return files
 
 
 @pytest.fixture(scope="module")

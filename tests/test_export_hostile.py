@@ -27,8 +27,8 @@ from mnistfamily.dataset import Dataset  # noqa: E402
 from mnistfamily.errors import MnistFamilyError  # noqa: E402
 from mnistfamily.outputs import CorruptExportError, ExportError, export, export_idx, read_parquet  # noqa: E402
 from mnistfamily.testing.fuzz import TARGETS, run_target  # noqa: E402
-from mnistfamily.testing.fuzz.parquet_seeds import (BASE_NAME, base_export, base_shard, hostile_cards,  # noqa: E402
-                                                    hostile_shards, png_shard, rewrite_shard)
+from mnistfamily.testing.fuzz.parquet_seeds import (BASE_NAME, base_shard, hostile_cards,  # noqa: E402
+                                                    hostile_shards, png_shard, rewrite_shard, write_base_export)
 
 SAMPLE = "mnist/sample"
 SHARDS = dict(hostile_shards())
@@ -37,11 +37,12 @@ CARDS = dict(hostile_cards())
 
 def write_export(root: Path, card: bytes | None = None) -> Path:
     """The base export (3 raw shards of fuzz/base) under ``root``, with ``card`` as its card if given."""
-    folder = root / BASE_NAME.replace("/", "--")
-    for relative, content in base_export("raw").items():
-        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-        (folder / relative).write_bytes(card if card is not None and relative == "_dataset_card.json" else content)
-    return folder
+    return write_base_export(root, card)
+
+
+def card_of(folder: Path) -> Path:
+    """The dataset card of the export folder ``folder``: beside it."""
+    return folder.parent / "_mnistfamily" / f"{folder.name}.card.json"
 
 
 # --------------------------------------------------------------------------- every hostile file: a library error
@@ -57,7 +58,7 @@ def test_every_hostile_shard_is_refused_with_a_library_error_naming_it(case, tmp
 @pytest.mark.parametrize("case", sorted(CARDS))
 def test_every_hostile_card_is_refused_with_a_library_error_naming_it(case, tmp_path):
     folder = write_export(tmp_path, CARDS[case])
-    with pytest.raises(CorruptExportError, match=f"{folder}/"):
+    with pytest.raises(CorruptExportError, match=f"({folder}/|{card_of(folder)})"):
         read_parquet(folder)
 
 
@@ -70,7 +71,7 @@ def test_the_base_export_of_the_hostile_cases_reads_back(tmp_path):
 
 def test_a_card_larger_than_any_card_is_refused_before_it_is_read(tmp_path):
     folder = write_export(tmp_path, b" " * (17 << 20) + b"{}")
-    with pytest.raises(CorruptExportError, match="_dataset_card.json: 17,825,794 bytes; this file is at most"):
+    with pytest.raises(CorruptExportError, match="fuzz--base.card.json: 17,825,794 bytes; this file is at most"):
         read_parquet(folder)
 
 
@@ -139,11 +140,11 @@ def test_card_shard_paths_outside_the_export_folder_are_never_opened(tmp_path, w
     folder = write_export(tmp_path / "lake")
     decoy = tmp_path / "decoy.parquet"  # a valid shard outside the export: main read it as if it were inside
     decoy.write_bytes(base_shard("raw", 1))
-    card = json.loads((folder / "_dataset_card.json").read_bytes())
+    card = json.loads(card_of(folder).read_bytes())
     shard = card["splits"]["train"]["shards"][0]
     shard["path"] = "../../decoy.parquet" if where == "relative" else str(decoy)
     shard["size"], shard["sha256"] = decoy.stat().st_size, hashlib.sha256(decoy.read_bytes()).hexdigest()
-    (folder / "_dataset_card.json").write_text(json.dumps(card))
+    card_of(folder).write_text(json.dumps(card))
     with pytest.raises(CorruptExportError, match="inside the export folder"):
         read_parquet(folder)
 

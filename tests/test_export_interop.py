@@ -100,3 +100,133 @@ def test_png_bytes_are_what_hugging_face_writes(tmp_path):
     from PIL import Image
 
     assert all(Image.open(io.BytesIO(b)).format == "PNG" for b in theirs)
+
+
+# --------------------------------------------------------------------------- a lake as engines find it
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    """A lake root holding two datasets, an unfinished export's staging area and the lock files.
+
+    Engines are pointed at one dataset folder and must see that dataset only.
+    """
+    from mnistfamily import safe_write
+
+    root = tmp_path_factory.mktemp("lake")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MNISTFAMILY_HOME", str(root.parent / "cache"))
+        ds = mf.load(SAMPLE, "test")
+        export(ds, root, rows_per_shard=600)
+        other = mf.Dataset(ds.images[:100], ds.labels[:100], classes=ds.classes, name="mnist/other", split="train")
+        export(other, root)
+    area = safe_write.TempArea(root, "mnist--sample")  # what an export being written (or killed) has staged
+    (area.path / "split=test").mkdir()
+    (area.path / "split=test" / "part-00000-of-00001.parquet").write_bytes(
+        next((root / "mnist--sample" / "split=test").glob("*.parquet")).read_bytes())
+    return ds, root
+
+
+def test_polars_reads_a_dataset_folder_as_it_is(lake):
+    pl = pytest.importorskip("polars")
+    ds, root = lake
+    frame = pl.scan_parquet(root / "mnist--sample").collect()  # a folder: Hive partitions found, _SUCCESS skipped
+    assert frame.height == len(ds) and frame["split"].unique().to_list() == ["test"]
+    assert sorted(frame["index"].to_list()) == sorted(ds.index.tolist())
+
+
+def test_duckdb_reads_a_dataset_folder_and_not_what_is_staged_beside_it(lake):
+    duckdb = pytest.importorskip("duckdb")
+    ds, root = lake
+    rows = duckdb.sql(f"SELECT split, count(*) FROM read_parquet('{root}/mnist--sample/**/*.parquet', "
+                      "hive_partitioning = true) GROUP BY ALL").fetchall()
+    assert rows == [("test", len(ds))]
+
+
+def test_pyarrow_dataset_reads_a_dataset_folder_with_hive_partitioning(lake):
+    import pyarrow.dataset as pads
+
+    ds, root = lake
+    table = pads.dataset(root / "mnist--sample", format="parquet", partitioning="hive").to_table()
+    assert table.num_rows == len(ds) and set(table.column("split").to_pylist()) == {"test"}
+
+
+def hf_load(tmp_path, monkeypatch, *args, **kwargs):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True, raising=False)
+    return datasets, datasets.load_dataset(*args, cache_dir=str(tmp_path / "hf-cache"), **kwargs)
+
+
+def test_hugging_face_loads_a_dataset_of_the_lake_by_its_config_with_split_names_and_class_labels(
+        lake, tmp_path, monkeypatch):
+    ds, root = lake
+    datasets, loaded = hf_load(tmp_path, monkeypatch, str(root), "mnist--sample")
+    assert list(loaded) == ["test"]
+    test = loaded["test"]
+    assert isinstance(test.features["label"], datasets.ClassLabel)
+    assert test.features["label"].names == ds.classes
+    order = np.argsort(np.asarray(test["index"]))
+    np.testing.assert_array_equal(np.asarray(test["label"])[order], ds.labels[np.argsort(ds.index)])
+    first = test[int(order[0])]
+    np.testing.assert_array_equal(np.frombuffer(first["image"], np.uint8).reshape(28, 28),
+                                  ds.images[int(np.argsort(ds.index)[0])])
+    _, other = hf_load(tmp_path, monkeypatch, str(root), "mnist--other")
+    assert list(other) == ["train"] and len(other["train"]) == 100
+
+
+def test_hugging_face_loads_png_exports_as_images_with_class_labels(tmp_path, monkeypatch):
+    ds = mf.load(SAMPLE, "test").select(np.arange(120))
+    export(ds, tmp_path / "lake", image_encoding="png", rows_per_shard=50)
+    datasets, loaded = hf_load(tmp_path, monkeypatch, str(tmp_path / "lake"), "mnist--sample")
+    test = loaded["test"]
+    assert isinstance(test.features["image"], datasets.Image) and isinstance(test.features["label"], datasets.ClassLabel)
+    np.testing.assert_array_equal(np.stack([np.asarray(im) for im in test["image"]]), ds.images)
+    assert test["label"] == ds.labels.tolist()
+
+
+@pytest.fixture(scope="module")
+def ray_data():
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    # one CPU, no dashboard; the node's address is loopback (no lookup of the machine's address)
+    ray.init(num_cpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
+             configure_logging=False)
+    try:
+        yield ray.data
+    finally:
+        ray.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_data_reads_the_tensor_encoding_as_n_h_w_uint8_arrays(ray_data, lake, tmp_path):
+    ds, root = lake
+    raw = ray_data.read_parquet(str(root / "mnist--sample"))
+    assert raw.count() == len(ds)
+    export(ds, tmp_path, image_encoding="tensor", rows_per_shard=700)
+    batches = list(ray_data.read_parquet(str(tmp_path / "mnist--sample")).iter_batches(
+        batch_size=None, batch_format="numpy"))
+    images = np.concatenate([b["image"] for b in batches])
+    index = np.concatenate([b["index"] for b in batches])
+    assert images.dtype == np.uint8 and images.shape == (len(ds), 28, 28)
+    np.testing.assert_array_equal(images[np.argsort(index)], ds.images[np.argsort(ds.index)])
+    assert set(np.concatenate([b["split"] for b in batches])) == {"test"}
+
+
+def test_the_docs_hugging_face_example_runs(tmp_path, monkeypatch, docs_example):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True, raising=False)
+    export(SAMPLE, tmp_path / "lake")
+    export(SAMPLE, tmp_path / "lake-png", image_encoding="png")
+    found = docs_example("datasets", tmp_path)
+    assert found["png"][0]["image"].size == (28, 28) and len(found["splits"]["test"]) == 2000
+
+
+@pytest.mark.slow
+def test_the_docs_ray_example_runs(ray_data, tmp_path, docs_example):
+    found = docs_example("ray", tmp_path, export=export, np=np)
+    assert found["batch"]["image"].shape == (256, 28, 28)

@@ -30,7 +30,12 @@ def sample() -> Dataset:
 
 
 def files_of(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """The files of an export: its dataset folder's, and its card (beside the folder, as ``card``)."""
+    files = {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    card = folder.parent / "_mnistfamily" / f"{folder.name}.card.json"
+    if card.exists():
+        files["card"] = card.read_bytes()
+    return files
 
 
 def assert_same(a: Dataset, b: Dataset) -> None:
@@ -52,11 +57,13 @@ def test_layout_and_round_trip(tmp_path, sample):
     folder = tmp_path / "mnist--sample"
     assert result.path == f"file://{folder}"
     names = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    assert names == ["_SUCCESS", "_dataset_card.json", "split=test/part-00000-of-00003.parquet",
+    # nothing but Parquet and _SUCCESS in the dataset folder: the card is beside it
+    assert names == ["_SUCCESS", "split=test/part-00000-of-00003.parquet",
                      "split=test/part-00001-of-00003.parquet", "split=test/part-00002-of-00003.parquet"]
-    assert [pq.ParquetFile(folder / n).metadata.num_rows for n in names[2:]] == [700, 700, 600]
+    assert (tmp_path / "_mnistfamily" / "mnist--sample.card.json").is_file()
+    assert [pq.ParquetFile(folder / n).metadata.num_rows for n in names[1:]] == [700, 700, 600]
     assert result.num_rows == {"test": 2000}
-    assert [u.rsplit("/", 1)[-1] for u in result.files["test"]] == [n.split("/")[1] for n in names[2:]]
+    assert [u.rsplit("/", 1)[-1] for u in result.files["test"]] == [n.split("/")[1] for n in names[1:]]
 
     back = read_parquet(folder)
     assert list(back) == ["test"]
@@ -109,7 +116,7 @@ def test_schema_types_and_metadata(tmp_path, sample):
 def test_card_lists_every_shard_with_its_checksum(tmp_path):
     export(SAMPLE, tmp_path, rows_per_shard=900)
     folder = tmp_path / "mnist--sample"
-    card = json.loads((folder / "_dataset_card.json").read_text())
+    card = json.loads((tmp_path / "_mnistfamily" / "mnist--sample.card.json").read_text())
     assert card["dataset"] == SAMPLE and card["classes"] == [str(i) for i in range(10)]
     shards = card["splits"]["test"]["shards"]
     assert [s["num_rows"] for s in shards] == [900, 900, 200]
@@ -225,7 +232,7 @@ def test_a_failure_while_committing_leaves_no_success_marker(tmp_path, monkeypat
     real = layout.Destination.write_bytes
 
     def no_card(self, path, data):
-        if path.endswith(layout.CARD):
+        if path.endswith(layout.CARD_SUFFIX):
             raise OSError("disk full")
         return real(self, path, data)
 
@@ -248,7 +255,7 @@ def test_read_back_refuses_incomplete_exports(tmp_path):
     (folder / "_SUCCESS").unlink()
     with pytest.raises(IncompleteExportError, match="_SUCCESS"):
         read_parquet(folder / "split=test")
-    (folder / "_dataset_card.json").unlink()
+    (tmp_path / "_mnistfamily" / "mnist--sample.card.json").unlink()
     with pytest.raises(IncompleteExportError, match="not a complete set"):
         read_parquet(folder / "split=test")
     with pytest.raises(IncompleteExportError, match="did not finish"):
@@ -426,5 +433,7 @@ def test_a_dataset_named_in_another_spelling_is_exported_under_its_registry_name
     lake = tmp_path / "lake"
     result = mf.export("MNIST/Sample", lake)
     assert result.path.endswith("/mnist--sample")
-    assert [p.name for p in lake.iterdir() if not p.name.startswith(".")] == ["mnist--sample"]
+    assert sorted(p.name for p in lake.iterdir() if not p.name.startswith(".")) == [
+        "README.md", "_mnistfamily", "mnist--sample"]
+    assert [p.name for p in (lake / "_mnistfamily").iterdir()] == ["mnist--sample.card.json"]
     assert mf.read_parquet(lake / "mnist--sample")["test"].name == "mnist/sample"

@@ -46,7 +46,7 @@ def test_every_module_a_test_may_skip_without_is_installed_by_the_test_extra():
     for path in (ROOT / "tests").glob("*.py"):
         for module in re.findall(r"""importorskip\(\s*["']([A-Za-z0-9_.]+)["']""", path.read_text(encoding="utf-8")):
             top = module.split(".")[0]
-            if top in sys.stdlib_module_names:
+            if top in sys.stdlib_module_names:  # tomllib: in the standard library from Python 3.11
                 continue
             skipped_without.add(_normalised(DISTRIBUTIONS.get(top, top)))
     assert "scikit-learn" in skipped_without  # the baselines' comparisons

@@ -16,15 +16,18 @@ mnistfamily`` and a warm ``load`` stay free of them. See docs/parquet-and-lakes.
 from __future__ import annotations
 
 from .command import add_export_command, run_export_command
+from .delta import register_delta
 from .errors import (CorruptExportError, ExportDestinationError, ExportDiskFullError, ExportError, ExportExistsError,
-                     ExportWarning, IncompleteExportError)
+                     ExportWarning, IncompleteExportError, TableRegistrationError)
 from .formats_out import export_idx, export_npz
+from .iceberg import register_iceberg
 from .parquet import DEFAULT_ROWS_PER_SHARD, ExportResult, export
 from .read import read_parquet, schema_metadata
 
 __all__ = [
     "export", "read_parquet", "schema_metadata", "export_npz", "export_idx", "ExportResult",
     "ExportError", "ExportExistsError", "IncompleteExportError", "ExportDiskFullError", "CorruptExportError",
-    "ExportDestinationError", "ExportWarning", "DEFAULT_ROWS_PER_SHARD",
+    "ExportDestinationError", "ExportWarning", "TableRegistrationError", "DEFAULT_ROWS_PER_SHARD",
+    "register_iceberg", "register_delta",
     "add_export_command", "run_export_command",
 ]

@@ -22,7 +22,8 @@ def add_export_command(subparsers: Any, parents: Sequence[argparse.ArgumentParse
     help = "write a dataset as Parquet shards (any fsspec URL), a keras-style .npz or IDX files"
     sub = subparsers.add_parser(
         "export", help=help, description=help, parents=list(parents),
-        epilog="Parquet: DEST/<dataset>/split=<split>/part-*.parquet, _dataset_card.json, _SUCCESS last. "
+        epilog="Parquet: DEST/<dataset>/split=<split>/part-*.parquet and _SUCCESS (last), the card in "
+               "DEST/_mnistfamily/, Hugging Face configs in DEST/README.md. "
                "Example: mnistfamily export mnist s3://bucket/lake --source ~/mnist")
     given = {option for parser in parents for option in parser._option_string_actions}
     sub.add_argument("name", metavar="NAME", help="a dataset name (`mnistfamily list`)")
@@ -31,8 +32,9 @@ def add_export_command(subparsers: Any, parents: Sequence[argparse.ArgumentParse
     sub.add_argument("--split", dest="splits", metavar="S", action="append",
                      help="only this split (repeat for several; default: all)")
     sub.add_argument("--format", choices=FORMATS, default="parquet", help="parquet (default), npz or idx")
-    sub.add_argument("--image-encoding", choices=("raw", "png"), default="raw",
-                     help="parquet: raw pixels (default) or one PNG per image (Hugging Face Image)")
+    sub.add_argument("--image-encoding", choices=("raw", "png", "tensor"), default="raw",
+                     help="parquet: raw pixels (default), one PNG per image (Hugging Face Image) or an Arrow "
+                          "tensor (Ray Data)")
     sub.add_argument("--rows-per-shard", type=positive_int, default=DEFAULT_ROWS_PER_SHARD, metavar="N",
                      help=f"parquet: rows per file (default {DEFAULT_ROWS_PER_SHARD:,})")
     sub.add_argument("--compression", default=None, metavar="CODEC",
@@ -40,6 +42,14 @@ def add_export_command(subparsers: Any, parents: Sequence[argparse.ArgumentParse
     sub.add_argument("--workers", type=positive_int, default=None, metavar="N",
                      help="parquet: write shards in N processes (default: one, PNG encoding on every core)")
     sub.add_argument("--overwrite", action="store_true", help="replace what DEST already holds")
+    sub.add_argument("--table", choices=("iceberg", "delta"), default=None,
+                     help="parquet: register the export as an Iceberg table (needs --catalog) or a Delta table, "
+                          "in place")
+    sub.add_argument("--catalog", action="append", default=[], metavar="NAME|KEY=VALUE",
+                     help="iceberg: a catalog configured in ~/.pyiceberg.yaml, or its properties (repeat "
+                          "KEY=VALUE: type=sql, uri=sqlite:///cat.db, warehouse=...)")
+    sub.add_argument("--table-name", default=None, metavar="NAMESPACE.TABLE",
+                     help="iceberg: the table (default mnistfamily.<dataset folder>)")
     sub.add_argument("--storage-option", dest="storage_options", action="append", default=[],
                      metavar="KEY=VALUE", help="fsspec option of DEST (e.g. endpoint_url=..., anon=true)")
     if "--data-dir" not in given:
@@ -50,17 +60,27 @@ def add_export_command(subparsers: Any, parents: Sequence[argparse.ArgumentParse
     return sub
 
 
-def _storage_options(pairs: list[str]) -> dict[str, Any]:
+def _storage_options(pairs: list[str], option: str = "--storage-option",
+                     example: str = "endpoint_url=http://127.0.0.1:9000") -> dict[str, Any]:
     from ..errors import ConfigError
 
     options: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ConfigError(f"--storage-option {pair!r}: expected KEY=VALUE, e.g. endpoint_url=http://127.0.0.1:9000")
+            raise ConfigError(f"{option} {pair!r}: expected KEY=VALUE, e.g. {example}")
         lowered = value.lower()
         options[key] = True if lowered == "true" else False if lowered == "false" else value
     return options
+
+
+def _catalog(values: list[str]) -> Any:
+    """``--catalog``: None, a configured catalog's name, or its properties (``KEY=VALUE`` each)."""
+    if not values:
+        return None
+    if len(values) == 1 and "=" not in values[0]:
+        return values[0]
+    return _storage_options(values, "--catalog", "type=sql")
 
 
 def run_export_command(args: argparse.Namespace) -> int:
@@ -88,6 +108,8 @@ def run_export_command(args: argparse.Namespace) -> int:
     options = dict(splits=args.splits, rows_per_shard=args.rows_per_shard, image_encoding=args.image_encoding,
                    compression=args.compression or "zstd", overwrite=args.overwrite,
                    storage_options=storage_options, **load_kwargs)
+    if args.table is not None:
+        options.update(table=args.table, table_name=args.table_name, catalog=_catalog(args.catalog))
     if args.workers and args.workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 

@@ -207,6 +207,8 @@ def _decode(opened: list[_Opened], described: SplitDescription, where: str, entr
                         column_to_numpy(table.column(k), metadata[k][rows])
                     if png:
                         _decode_png(table.column("image"), images[rows], codec, position)
+                    elif described.image_encoding == "tensor":
+                        _copy_tensor(table.column("image"), flat[rows], pixels)
                     else:
                         _copy_raw(table.column("image"), flat[rows], pixels)
                     del table
@@ -239,12 +241,15 @@ def _check_allocation(opened: list[_Opened], total: int, row_bytes: int, where: 
     """Refuse, before allocating, row counts and arrays that the bytes of the files cannot hold.
 
     Per row group, the bytes it declares once decompressed must be enough for its rows (raw:
-    ``H x W`` per row; PNG: the smallest PNG per row); what a file declares, and what the
+    ``H x W`` per row; PNG: the smallest PNG per row; tensor: no bound, its pixels are
+    run-length encoded); what a file declares, and what the
     split's arrays need, may be at most ``MAX_EXPANSION`` times the bytes of the files, plus
     ``ALLOWANCE``. Only row-group metadata is read: pyarrow aborts the interpreter (instead of
     raising) when Python reads column-chunk metadata whose statistics are malformed.
     """
-    per_row = shape[0] * shape[1] if encoding == "raw" else 4 + _SMALLEST_PNG
+    # raw pixels are stored plain: H x W bytes a row. Tensor pixels are dictionary- and run-length
+    # encoded (a black image is a few bytes), so only the bound on the whole split applies to them.
+    per_row = {"raw": shape[0] * shape[1], "png": 4 + _SMALLEST_PNG}.get(encoding, 0)
     file_bytes = sum(shard.size for shard in opened)
     for shard in opened:
         md = shard.file.metadata
@@ -301,3 +306,22 @@ def _copy_raw(column: Any, out: np.ndarray, pixels: int) -> None:
                              offset=chunk.offset * pixels)
         out[offset:offset + len(chunk)] = data.reshape(len(chunk), pixels)
         offset += len(chunk)
+
+
+def _copy_tensor(column: Any, out: np.ndarray, pixels: int) -> None:
+    """Copy a ``fixed_shape_tensor(uint8, [H, W])`` column without nulls into ``out`` (rows, pixels).
+
+    Its storage is a ``fixed_size_list<uint8>[pixels]``; a null list, or a null pixel in one,
+    is refused (an export writes none).
+    """
+    offset = 0
+    for chunk in column.chunks:
+        storage = getattr(chunk, "storage", chunk)
+        values = storage.values  # the list array's children, sliced by its offset below
+        if storage.null_count or values.null_count:
+            raise ValueError(f"{max(storage.null_count, values.null_count)} missing images or pixels")
+        first = storage.offset * pixels
+        data = np.frombuffer(values.buffers()[1], dtype=np.uint8, count=len(storage) * pixels,
+                             offset=values.offset + first)
+        out[offset:offset + len(storage)] = data.reshape(len(storage), pixels)
+        offset += len(storage)

@@ -61,3 +61,11 @@ def disk_full_error(exc: BaseException, dataset: str, where: str) -> ExportDiskF
         f"{dataset}: the disk holding {where} is full: no space left while writing the export ({exc}). "
         f"The temporary files were removed and {where} holds what it held before. Free some space "
         "there, or export to a destination with more room.")
+
+
+class TableRegistrationError(ExportError):
+    """An export could not be registered as an Iceberg or Delta table (its files may be complete).
+
+    The message says whether the export itself finished, and how to register it again
+    (``register_iceberg`` / ``register_delta``) once the cause is fixed.
+    """

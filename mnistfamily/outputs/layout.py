@@ -1,18 +1,24 @@
 """Where an export's files go: names, paths that stay inside their root, and the destination.
 
-One export is a *dataset folder* holding Hive-style split folders, a dataset card and a
-``_SUCCESS`` marker::
+One export is a *dataset folder* holding Hive-style split folders of Parquet shards and a
+``_SUCCESS`` marker, nothing else, with its dataset card *beside* it, in ``DEST/_mnistfamily/``::
 
     DEST/<dataset>/split=train/part-00000-of-00002.parquet
     DEST/<dataset>/split=train/part-00001-of-00002.parquet
     DEST/<dataset>/split=test/part-00000-of-00001.parquet
-    DEST/<dataset>/_dataset_card.json
     DEST/<dataset>/_SUCCESS
+    DEST/_mnistfamily/<dataset>.card.json
+    DEST/README.md                      the lake's Hugging Face dataset card (configs per dataset)
 
 ``<dataset>`` is the registry name with ``/`` written ``--`` (``emnist/balanced`` ->
 ``emnist--balanced``), so every dataset folder is a table root of its own: a recursive
-glob of ``DEST/mnist`` never picks up ``mnist/sample``. Names starting with ``_`` or ``.``
-are skipped by Spark, Hive and ``pyarrow.dataset`` when they list a folder.
+glob of ``DEST/mnist`` never picks up ``mnist/sample``. The card is beside the folder, not in
+it, because Polars and Hugging Face ``datasets`` read every file of a folder they are given
+(a ``.json`` among ``.parquet`` files stops Polars); ``_SUCCESS`` has no extension, which Polars
+skips, and a name starting with ``_``, which Spark, Hive and ``pyarrow.dataset`` skip.
+Exports written before format version 2 hold their card inside the folder
+(``DEST/<dataset>/_dataset_card.json``); they are read as they are, and the next export of
+the folder moves the card beside it.
 
 Dataset and split names become parts of these paths, and may come from files other people
 wrote (a shard read back with ``read_parquet``), so they are checked like registry names
@@ -34,7 +40,11 @@ from typing import Any, Callable, TypeVar, cast
 from .errors import ExportDestinationError
 
 SUCCESS = "_SUCCESS"
-CARD = "_dataset_card.json"
+#: the folder of dataset cards, beside the dataset folders (a dataset name never starts with "_")
+CARD_FOLDER = "_mnistfamily"
+CARD_SUFFIX = ".card.json"
+#: where exports of format version 1 kept their card: inside the dataset folder
+LEGACY_CARD = "_dataset_card.json"
 SHARD_SUFFIX = ".parquet"
 _SHARD_NAME = re.compile(r"part-(\d{5,9})-of-(\d{5,9})\.parquet", re.ASCII)
 #: fsspec back-ends an export is likely to meet, and what to install for each
@@ -45,6 +55,11 @@ _DRIVERS = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "abfs": 
 def folder_name(dataset: str) -> str:
     """The dataset folder's name: ``emnist/balanced`` -> ``emnist--balanced``."""
     return dataset.replace("/", "--")
+
+
+def card_path(root: str, folder: str) -> str:
+    """The card of the dataset folder ``root/folder``: ``root/_mnistfamily/<folder>.card.json``."""
+    return join(root, CARD_FOLDER, f"{folder}{CARD_SUFFIX}")
 
 
 def split_folder(split: str) -> str:

@@ -2,9 +2,11 @@
 
 Classes, image shape, license, citation and source checksums come from the shards'
 schema metadata, and the list of shards from the dataset card, so a copy of the export
-on another machine (or in a bucket) reads back alone. A dataset folder is read only when
-its ``_SUCCESS`` marker exists; its shards must be exactly those the card lists, each with
-the size and sha256 the card records (unless ``verify=False``).
+on another machine (or in a bucket) reads back alone. The card is beside the dataset folder
+(``DEST/_mnistfamily/<dataset>.card.json``), or inside it in exports of format version 1
+(``DEST/<dataset>/_dataset_card.json``), which are read as they are. A dataset folder is read
+only when its ``_SUCCESS`` marker exists; its shards must be exactly those the card lists,
+each with the size and sha256 the card records (unless ``verify=False``).
 
 Everything read from the folder is untrusted (see :mod:`.trust` and :mod:`.decode`): card
 shard paths must be ``split=<split>/part-NNNNN-of-MMMMM.parquet`` inside the folder, names
@@ -20,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Iterable
 from .. import safe_write
 from .decode import ShardRef, read_split
 from .errors import ExportError, IncompleteExportError
-from .layout import (CARD, SUCCESS, Destination, basename, inside, join, parent, parse_shard_name,
-                     redacts_storage_options)
+from .layout import (CARD_FOLDER, CARD_SUFFIX, LEGACY_CARD, SUCCESS, Destination, basename, card_path, inside,
+                     join, parent, parse_shard_name, redacts_storage_options)
 from .trust import MAX_CARD_BYTES, Card, SplitEntry, corrupt, describe, parse_card, parse_json
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,28 +84,37 @@ def read_parquet(path_or_url: str | os.PathLike[str], *, splits: str | Iterable[
     if name.startswith("split="):
         split = name[len("split="):]
         folder = parent(root)
-        card = _read_card(dest, folder)
-        if card is None:  # a split folder copied on its own: its shard names tell whether it is whole
+        found = _read_card(dest, folder)
+        if found is None:  # a split folder copied on its own: its shard names tell whether it is whole
             return read_split(dest, [ShardRef(p) for p in _listed_shards(dest, root)], where)
+        card, card_url = found
         _require_success(dest, folder)
         entry = card.splits.get(split)
         if entry is None:
-            raise IncompleteExportError(f"{where}: the dataset card {dest.full_url(join(folder, CARD))} lists no "
-                                        f"split {split!r} (it lists {', '.join(card.splits) or 'none'}).")
+            raise IncompleteExportError(f"{where}: the dataset card {card_url} lists no split {split!r} (it lists "
+                                        f"{', '.join(card.splits) or 'none'}).")
         return read_split(dest, _card_shards(dest, folder, split, entry), where, entry, verify)
-    card = _read_card(dest, root)
-    if card is None:
+    found = _read_card(dest, root)
+    if found is None:
         _refuse_unfinished(dest, root)
         names = [basename(p) for p in fs.ls(root, detail=False)]
         if not names:  # what an export killed between creating the folder and renaming its card leaves
             raise IncompleteExportError(f"{where}: an empty folder, no {SUCCESS}: an export did not finish, or "
                                         "nothing was exported here. Export again.")
+        beside = dest.full_url(card_path(parent(root), basename(root)))
+        if any(n.startswith("split=") for n in names) and SUCCESS in names:
+            raise ExportError(f"{where}: a complete export (split folders and {SUCCESS}) but no dataset card: it "
+                              f"belongs at {beside}, beside the folder. The folder was probably copied without it: "
+                              "copy the card too, or read its split folders one by one "
+                              f"(read_parquet('{where}/split=<split>')), which checks their shards' structure but "
+                              "has no checksums to verify them against.")
         if any(n.startswith("split=") for n in names):
-            raise IncompleteExportError(f"{where}: split folders but no {CARD} and no {SUCCESS}: the export "
-                                        "did not finish (or is still running). Export again.")
-        inside_ = sorted(n for n in names if fs.exists(join(root, n, CARD)))
-        hint = f" It holds the export(s) {', '.join(inside_)}: pass one of those folders." if inside_ else ""
-        raise ExportError(f"{where}: not an mnistfamily export (no {CARD}).{hint}")
+            raise IncompleteExportError(f"{where}: split folders but no dataset card ({beside}) and no {SUCCESS}: "
+                                        "the export did not finish (or is still running). Export again.")
+        held = _exports_in(dest, root, names)
+        hint = f" It holds the export(s) {', '.join(held)}: pass one of those folders." if held else ""
+        raise ExportError(f"{where}: not an mnistfamily export (no dataset card at {beside}).{hint}")
+    card = found[0]
     _require_success(dest, root)
     available = list(card.splits)
     wanted = [splits] if isinstance(splits, str) else (list(splits) if splits is not None else available)
@@ -116,9 +127,28 @@ def read_parquet(path_or_url: str | os.PathLike[str], *, splits: str | Iterable[
             for split in wanted}
 
 
-def _read_card(dest: Destination, folder: str) -> Card | None:
-    data = dest.read_small(join(folder, CARD), MAX_CARD_BYTES)
-    return None if data is None else parse_card(data, dest.full_url(join(folder, CARD)))
+def _read_card(dest: Destination, folder: str) -> tuple[Card, str] | None:
+    """The card of the dataset folder ``folder`` and its URL: beside it, or inside it (format version 1)."""
+    if basename(folder) in ("", "/", ".", ".."):
+        return None
+    for path in (card_path(parent(folder), basename(folder)), join(folder, LEGACY_CARD)):
+        data = dest.read_small(path, MAX_CARD_BYTES)
+        if data is not None:
+            return parse_card(data, dest.full_url(path)), dest.full_url(path)
+    return None
+
+
+def _exports_in(dest: Destination, root: str, names: list[str]) -> list[str]:
+    """The dataset folders of a lake root (``root``), by their cards: for a hint."""
+    held: set[str] = set()
+    if CARD_FOLDER in names:
+        try:
+            cards = [basename(p) for p in dest.fs.ls(join(root, CARD_FOLDER), detail=False)]
+        except (FileNotFoundError, NotADirectoryError):
+            cards = []
+        held.update(c[:-len(CARD_SUFFIX)] for c in cards if c.endswith(CARD_SUFFIX) and c[:-len(CARD_SUFFIX)] in names)
+    held.update(n for n in names if dest.exists(join(root, n, LEGACY_CARD)))
+    return sorted(held)
 
 
 def _read_one_shard(dest: Destination, path: str, verify: bool) -> "Dataset":
@@ -126,8 +156,9 @@ def _read_one_shard(dest: Destination, path: str, verify: bool) -> "Dataset":
     split_dir = parent(path)
     entry = None
     if basename(split_dir).startswith("split="):
-        card = _read_card(dest, parent(split_dir))
-        if card is not None:
+        found = _read_card(dest, parent(split_dir))
+        if found is not None:
+            card = found[0]
             relative = f"{basename(split_dir)}/{basename(path)}"
             listed = [s for e in card.splits.values() for s in e.shards if s.path == relative]
             if not listed:

@@ -194,8 +194,8 @@ def write_shard(task: ShardTask, codec: CodecPool | None = None) -> ShardResult:
 
 def _image_columns(images: np.ndarray, ranges: list[tuple[int, int]], fmt: ShardFormat,
                    codec: CodecPool | None) -> Iterator[Any]:
-    """Per row group: the uint8 images (raw) or their PNG bytes, encoded ahead in parallel."""
-    if fmt.image_encoding == "raw":
+    """Per row group: the uint8 images (raw, tensor) or their PNG bytes, encoded ahead in parallel."""
+    if fmt.image_encoding in ("raw", "tensor"):
         for a, b in ranges:
             yield images[a:b]
         return

@@ -20,11 +20,14 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["BASE_NAME", "BASE_SPLIT", "base_export", "hostile_cards", "hostile_shards", "lying_row_count",
+__all__ = ["BASE_NAME", "BASE_SPLIT", "BASE_FOLDER", "CARD_KEY", "base_export", "write_base_export", "hostile_cards", "hostile_shards", "lying_row_count",
            "png_shard", "rewrite_shard", "run_export_card", "run_parquet", "card_seeds", "shard_seeds"]
 
 BASE_NAME, BASE_SPLIT = "fuzz/base", "train"
 BASE_SHAPE = (6, 5)
+#: the dataset folder of the base export, and where its card is, relative to the destination
+BASE_FOLDER = "fuzz--base"
+CARD_KEY = f"_mnistfamily/{BASE_FOLDER}.card.json"
 
 
 def _base_dataset():
@@ -38,21 +41,34 @@ def _base_dataset():
 
 @functools.lru_cache(maxsize=None)
 def base_export(encoding: str = "raw") -> dict[str, bytes]:
-    """The files of a complete export of a 24-row dataset in 3 shards: ``{relative path: bytes}``."""
+    """The files of a complete export of a 24-row dataset in 3 shards: ``{path relative to DEST: bytes}``.
+
+    The dataset folder's files are ``fuzz--base/...``; its card is :data:`CARD_KEY`.
+    """
     from ...outputs import export
 
     with tempfile.TemporaryDirectory(prefix="mnistfamily-fuzz-") as folder:
-        result = export(_base_dataset(), folder, rows_per_shard=10, image_encoding=encoding)
-        root = Path(result.path.removeprefix("file://"))
-        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+        export(_base_dataset(), folder, rows_per_shard=10, image_encoding=encoding)
+        root = Path(folder)
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+                if p.is_file() and (p.name == "_SUCCESS" or p.suffix in (".parquet", ".json"))
+                and not p.name.startswith(".") and p.relative_to(root).parts[0] in (BASE_FOLDER, "_mnistfamily")}
 
 
 def base_shard(encoding: str = "raw", number: int = 0) -> bytes:
-    return base_export(encoding)[f"split={BASE_SPLIT}/part-{number:05d}-of-00003.parquet"]
+    return base_export(encoding)[f"{BASE_FOLDER}/split={BASE_SPLIT}/part-{number:05d}-of-00003.parquet"]
 
 
 def base_card(encoding: str = "raw") -> dict[str, Any]:
-    return json.loads(base_export(encoding)["_dataset_card.json"])
+    return json.loads(base_export(encoding)[CARD_KEY])
+
+
+def write_base_export(root: Path, card: bytes | None = None, encoding: str = "raw") -> Path:
+    """The base export under ``root`` (with ``card`` as its card if given); returns its dataset folder."""
+    for relative, content in base_export(encoding).items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(card if card is not None and relative == CARD_KEY else content)
+    return root / BASE_FOLDER
 
 
 def _format(described: dict[str, Any], encoding: str | None = None):
@@ -364,7 +380,7 @@ def shard_seeds() -> list[bytes]:
 
 def card_seeds() -> list[bytes]:
     """The valid card (raw and PNG exports share its shape) and every hostile one."""
-    return [base_export("raw")["_dataset_card.json"]] + [data for _, data in hostile_cards()]
+    return [base_export("raw")[CARD_KEY]] + [data for _, data in hostile_cards()]
 
 
 def run_parquet(data: bytes, folder: Path) -> None:
@@ -383,11 +399,7 @@ def run_parquet(data: bytes, folder: Path) -> None:
 
 
 def run_export_card(data: bytes, folder: Path) -> None:
-    """``read_parquet`` of the base export's folder with the bytes as its ``_dataset_card.json``."""
+    """``read_parquet`` of the base export's folder with the bytes as its dataset card."""
     from ...outputs import read_parquet
 
-    root = folder / "cache" / "lake" / BASE_NAME.replace("/", "--")
-    for relative, content in base_export("raw").items():
-        (root / relative).parent.mkdir(parents=True, exist_ok=True)
-        (root / relative).write_bytes(data if relative == "_dataset_card.json" else content)
-    read_parquet(root)
+    read_parquet(write_base_export(folder / "cache" / "lake", data))
