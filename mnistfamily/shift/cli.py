@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 # the baseline names of mnistfamily.shift.experiment.MODELS, repeated so that building the parser imports no numpy
-MODEL_CHOICES = ("knn", "knn3", "centroid", "logreg")
+MODEL_CHOICES = ("knn", "knn3", "centroid", "logreg", "mlp")
 
 
 def add_shift_command(subparsers: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> argparse.ArgumentParser:
