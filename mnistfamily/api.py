@@ -216,6 +216,10 @@ def _joined(reg: Registry, root: Path, spec: DatasetSpec, split: str, join: str,
         offered = ", ".join(spec.joins) or "none"
         raise UnknownNameError(f"{spec.name} [{split}] has no metadata {join!r} to join (offered: {offered})")
     other_name, _, other_split = spec.joins[join][split].partition(":")
+    if other_name == "cleanlab":  # a label-error list shipped with the package, not another dataset
+        from .label_errors import label_error_columns
+
+        return label_error_columns(other_split, arrays["index"], arrays["labels"], f"{spec.name} [{split}]")
     other = reg.dataset(other_name)
     part = other.splits[other_split]
     file = other.file(part.labels)

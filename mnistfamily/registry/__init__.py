@@ -84,7 +84,13 @@ class Registry:
             for join, targets in spec.joins.items():
                 for split, target in targets.items():
                     other, _, other_split = target.partition(":")
-                    if other not in merged or other_split not in merged[other].splits:
+                    if other == "cleanlab":  # a label-error list the package ships (mnistfamily.label_errors)
+                        from ..label_errors import LISTS
+
+                        if other_split not in LISTS:
+                            problems.append(f"datasets.{name}.joins.{join}.{split}: names {target!r}; the "
+                                            f"label-error lists are {', '.join(f'cleanlab:{k}' for k in LISTS)}")
+                    elif other not in merged or other_split not in merged[other].splits:
                         problems.append(f"datasets.{name}.joins.{join}.{split}: names {target!r}, which is not "
                                         "a dataset split")
             for size, target in spec.sizes.items():

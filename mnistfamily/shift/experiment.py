@@ -21,6 +21,7 @@ from .protocols import Protocol, ProtocolError, Selection, get_protocol
 from .splits import by_values, halves, published_size, writer_folds
 from .chart import (GRID, IN_DOMAIN_BAR, INTERVAL, OTHER_BAR, REFERENCE_LINE, TEXT, Bar,  # noqa: F401 (re-exported)
                     axis_range, draw_bars, save_picture, write_atomically)
+from .label_errors import known_errors
 from .stats import accuracy_summary
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -105,6 +106,10 @@ class DomainResult:
     ci_high: float
     #: ``accuracy - in-domain accuracy`` (0 for the in-domain row; negative: worse than in-domain)
     gap: float
+    #: confirmed label errors among the domain's examples (None: no known list covers the split)
+    label_errors: int | None = None
+    #: the accuracy on the domain's other examples (None: no known list covers the split)
+    accuracy_without_label_errors: float | None = None
 
 
 @dataclass
@@ -152,7 +157,9 @@ class Result:
     def table(self) -> str:
         """A text table: domain, n, accuracy, interval, error and gap (percentage points)."""
         level = f"{self.confidence:.0%}"
-        header = ("domain", "n", "accuracy", f"{level} interval", "error", "gap (pp)")
+        cleaned = any(r.label_errors is not None for r in self.rows)
+        header = ("domain", "n", "accuracy", f"{level} interval", "error", "gap (pp)",
+                  *(("w/o known label errors",) if cleaned else ()))
         lines = [f"{self.protocol}: {self.model}",
                  f"  trained on {self.train['n']:,} examples: {self.train.get('selection', '')}".rstrip(),
                  ]
@@ -160,7 +167,8 @@ class Result:
             lines.append(f"  limit: at most {self.limit:,} examples per selection (a seeded random subset)")
         cells = [header] + [
             (r.domain, f"{r.n:,}", f"{r.accuracy:.2%}", f"[{100 * r.ci_low:.2f}, {100 * r.ci_high:.2f}]",
-             f"{r.error:.2%}", "in-domain" if r.domain == self.in_domain else f"{100 * r.gap:+.2f}")
+             f"{r.error:.2%}", "in-domain" if r.domain == self.in_domain else f"{100 * r.gap:+.2f}",
+             *((_without(r),) if cleaned else ()))
             for r in self.rows]
         widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
         lines.append("")
@@ -188,6 +196,12 @@ class Result:
     def plot(self, path: PathLike, *, width: int = 900) -> Path:
         """Write the bar chart to ``path`` (PNG, or the format its suffix names), atomically."""
         return save_picture(self.image(width=width), path)
+
+
+def _without(row: DomainResult) -> str:
+    if row.label_errors is None or row.accuracy_without_label_errors is None:
+        return ""
+    return f"{row.accuracy_without_label_errors:.2%} ({row.label_errors} removed)"
 
 
 # ----------------------------------------------------------------------------- run
@@ -271,13 +285,18 @@ def run(protocol: "str | Protocol", model: Any, *, data_dir: PathLike | None = N
              time.perf_counter() - tic)
 
     summaries: dict[str, dict[str, Any]] = {}
-    for name, ds in domains.items():
+    for (name, ds), s in zip(domains.items(), protocol.domains.values()):
         tic = time.perf_counter()
         predicted = np.asarray(estimator.predict(_features(ds)))
         if predicted.shape != (len(ds),):
             raise ValueError(f"{estimator!r}.predict returned shape {predicted.shape} for {len(ds)} examples "
                              f"of domain {name!r}; expected one label per example")
-        summaries[name] = accuracy_summary(_labels_as_train(ds, train), predicted, confidence)
+        truth = _labels_as_train(ds, train)
+        summaries[name] = accuracy_summary(truth, predicted, confidence)
+        errors = known_errors(s.dataset, s.split, ds.index, ds.labels, registry) if s.dataset else None
+        if errors is not None and (~errors).any():
+            summaries[name]["label_errors"] = int(errors.sum())
+            summaries[name]["without"] = float(np.mean(truth[~errors] == predicted[~errors]))
         log.info("shift %s: %s: %.2f%% of %s in %.1f s", protocol.name, name, 100 * summaries[name]["accuracy"],
                  f"{len(ds):,}", time.perf_counter() - tic)
 
@@ -285,7 +304,9 @@ def run(protocol: "str | Protocol", model: Any, *, data_dir: PathLike | None = N
     rows = [DomainResult(domain=name, dataset=s.dataset, split=s.split, n=int(summaries[name]["n"]),
                          accuracy=float(summaries[name]["accuracy"]), error=float(summaries[name]["error"]),
                          ci_low=float(summaries[name]["ci_low"]), ci_high=float(summaries[name]["ci_high"]),
-                         gap=float(summaries[name]["accuracy"] - reference))
+                         gap=float(summaries[name]["accuracy"] - reference),
+                         label_errors=summaries[name].get("label_errors"),
+                         accuracy_without_label_errors=summaries[name].get("without"))
             for name, s in protocol.domains.items()]
     return Result(protocol=protocol.name, description=protocol.description, model=repr(estimator),
                   in_domain=protocol.in_domain, confidence=confidence, limit=None if limit is None else int(limit),
