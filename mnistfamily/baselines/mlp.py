@@ -206,7 +206,8 @@ class MLP:
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row of X (the first one on an exact tie)."""
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        logits = self.decision_function(X)  # first: it says when the model is not fitted
+        return self.classes_[np.argmax(logits, axis=1)]
 
     def score(self, X: Any, y: Any) -> float:
         """Accuracy: the fraction of rows of X whose prediction equals y."""
