@@ -240,9 +240,9 @@ def _unit(X: np.ndarray) -> np.ndarray:
 
 
 def _positive_int(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value > 0
+    return bool(not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value > 0)
 
 
 def _finite(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) \
-        and math.isfinite(value)
+    return bool(not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+                and math.isfinite(value))

@@ -100,7 +100,7 @@ def run_shift_command(args: argparse.Namespace) -> int:
     from ..errors import UnknownNameError
     from . import get_protocol
 
-    options = {"data_dir": getattr(args, "data_dir", None), "source": getattr(args, "source", None)}
+    options: dict[str, Any] = {"data_dir": getattr(args, "data_dir", None), "source": getattr(args, "source", None)}
     known = protocols(args.protocols)
     if args.protocol not in known and args.protocol in benchmarks():
         return _run_benchmark(args, options)

@@ -13,6 +13,7 @@ at DomainBed's six angles and others).
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
@@ -109,7 +110,7 @@ def _rotate(images: np.ndarray, degrees: float, interpolation: str) -> np.ndarra
     # edge pixels repeat: PIL clamps columns (XCLIP) and rows (YCLIP, then "v = previous row")
     cols = [np.clip(x0 + first + k, 0, w - 1) for k in range(taps)]
     rows = [np.clip(y0 + first + k, 0, h - 1) * w for k in range(taps)]
-    kernel = _cubic if interpolation == "bicubic" else _linear
+    kernel: Callable[..., np.ndarray] = _cubic if interpolation == "bicubic" else _linear
     out = np.zeros((n, h * w), np.float64)
     where = np.flatnonzero(inside)
     dx, dy = dx[where], dy[where]
