@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import mnistfamily as mf
+from mnistfamily.shift.errors import ShiftError
 from mnistfamily.shift.coloredmnist import (CLASSES, DOMAINBED_ENVIRONMENTS, IRM_ENVIRONMENTS, colour_images,
                                             coloredmnist_environments, domainbed_construction, irm_construction)
 from mnistfamily.shift.environments import leave_one_environment_out
@@ -78,7 +79,7 @@ def test_irm_construction_alternates_the_first_50000_and_keeps_the_rest_in_order
      "two training environments and a test one"),
 ])
 def test_bad_construction_arguments_are_refused(call, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ShiftError, match=message):
         call()
 
 
@@ -111,7 +112,7 @@ def test_colour_images_put_the_digit_in_the_colour_channel():
     (np.zeros((2, 4, 4), np.uint8), np.array([0, 1]), {"subsample": 0}, "subsample must be a positive integer"),
 ])
 def test_colour_images_refuse_what_they_cannot_colour(images, colour, kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ShiftError, match=message):
         colour_images(images, colour, **kwargs)
 
 
@@ -136,9 +137,9 @@ def test_environments_in_memory_carry_the_construction_as_columns():
     gray = coloredmnist_environments(train, test, seed=0, grayscale=True)
     assert gray["+90%"].images.shape[1:] == (28, 28)
     np.testing.assert_array_equal(gray["+90%"].images, envs["+90%"].images.sum(axis=-1))
-    with pytest.raises(ValueError, match="pass test="):
+    with pytest.raises(ShiftError, match="pass test="):
         coloredmnist_environments(train)
-    with pytest.raises(ValueError, match="protocol must be 'domainbed' or 'irm'"):
+    with pytest.raises(ShiftError, match="protocol must be 'domainbed' or 'irm'"):
         coloredmnist_environments(train, test, protocol="other")
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import mnistfamily as mf
+from mnistfamily.shift.errors import ShiftError
 from mnistfamily import transforms as T
 from mnistfamily.baselines import MLP, KNN, NearestCentroid
 from mnistfamily.dataset import Dataset
@@ -55,7 +56,7 @@ def test_holdout_is_domainbeds_split_dataset():
     (10, 0.0, "strictly between 0 and 1"), (10, 1.0, "strictly between 0 and 1"),
 ])
 def test_holdout_refuses_impossible_cuts(n, fraction, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ShiftError, match=message):
         holdout(n, fraction)
 
 
@@ -135,29 +136,32 @@ def test_environments_by_column_cuts_one_dataset(sample):
     assert set(envs["students"].metadata["hsf_series"]) == {4}
     assert list(environments_by_column(sample.select(slice(0, 10)), "label")) == \
         sorted({str(v) for v in sample.labels[:10]}, key=int)
-    with pytest.raises(ValueError, match="not one value per example"):
+    with pytest.raises(ShiftError, match="not one value per example"):
         environments_by_column(Dataset(np.zeros((2, 2, 2), np.uint8), np.zeros(2, np.int64), classes=["a"],
                                        metadata={"m": np.zeros((2, 3))}), "m")
 
 
 def test_what_cannot_be_evaluated_is_refused_clearly(rotated, sample):
-    with pytest.raises(ValueError, match="at least 2 environments"):
+    with pytest.raises(ShiftError, match="at least 2 environments"):
         leave_one_environment_out({"0": rotated["0"]}, "centroid")
-    with pytest.raises(ValueError, match=r"test environments \['90'\] are not among 0, 30, 60"):
+    with pytest.raises(ShiftError, match=r"test environments \['90'\] are not among 0, 30, 60"):
         leave_one_environment_out(rotated, "centroid", test_environments=["90"])
-    with pytest.raises(ValueError, match="limit must be a number of examples of at least 2"):
+    with pytest.raises(ShiftError, match="limit must be a number of examples of at least 2"):
         leave_one_environment_out(rotated, "centroid", limit=1)
-    with pytest.raises(ValueError, match="an empty list of candidates"):
+    with pytest.raises(ShiftError, match="an empty list of candidates"):
         leave_one_environment_out(rotated, [])
     with pytest.raises(ValueError, match="unknown model 'forest'"):
         leave_one_environment_out(rotated, "forest")
     with pytest.raises(TypeError, match="a model needs fit"):
         leave_one_environment_out(rotated, object())
     small = {"a": sample.select(slice(0, 50)), "b": sample.select(slice(50, 100)).map(T.Pad(2))}
-    with pytest.raises(ValueError, match=r"'b' has examples of shape \(32, 32\), 'a' of \(28, 28\)"):
+    with pytest.raises(ShiftError, match=r"'b' has examples of shape \(32, 32\), 'a' of \(28, 28\)"):
         leave_one_environment_out(small, "centroid")
+    multi = Dataset(sample.images[:50], np.eye(10, dtype=np.int64)[sample.labels[:50]], classes=sample.classes)
+    with pytest.raises(ShiftError, match="'b' is multi-label"):
+        leave_one_environment_out({"a": sample.select(slice(0, 50)), "b": multi}, "centroid")
     other = Dataset(sample.images[:50], sample.labels[:50], classes=list("abcdefghij"))
-    with pytest.raises(ValueError, match="must share their classes"):
+    with pytest.raises(ShiftError, match="must share their classes"):
         leave_one_environment_out({"a": sample.select(slice(0, 50)), "b": other}, "centroid")
 
     class OneLabel:
@@ -167,7 +171,7 @@ def test_what_cannot_be_evaluated_is_refused_clearly(rotated, sample):
         def predict(self, X):
             return np.zeros(1, np.int64)
 
-    with pytest.raises(ValueError, match="predict returned shape"):
+    with pytest.raises(ShiftError, match="predict returned shape"):
         leave_one_environment_out(rotated, OneLabel(), test_environments=["0"])
 
 

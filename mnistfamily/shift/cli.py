@@ -122,6 +122,7 @@ def run_shift_command(args: argparse.Namespace) -> int:
 
 def _run_benchmark(args: argparse.Namespace, options: dict[str, Any]) -> int:
     from .benchmarks import run_benchmark
+    from .errors import ShiftError
 
     if args.grayscale and not args.protocol.startswith("coloredmnist"):
         print(f"error: --grayscale applies to coloredmnist and coloredmnist-irm, not {args.protocol!r}",
@@ -134,11 +135,7 @@ def _run_benchmark(args: argparse.Namespace, options: dict[str, Any]) -> int:
     try:
         result = run_benchmark(args.protocol, args.model, limit=args.limit, grayscale=args.grayscale,
                                test_environments=args.test_envs, trial_seed=args.trial_seed, **options)
-    except ValueError as exc:  # a test environment that does not exist, a limit too small
-        from ..errors import MnistFamilyError
-
-        if isinstance(exc, MnistFamilyError):
-            raise
+    except ShiftError as exc:  # a test environment that does not exist, a limit too small: a usage error
         print(f"error: {exc}", file=sys.stderr)
         return 2
     _report(result, args)

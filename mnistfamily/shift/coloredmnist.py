@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from .errors import ShiftError
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..dataset import Dataset
 
@@ -114,9 +116,9 @@ def irm_construction(digits: Sequence[int] | np.ndarray, *, seed: int = 0, label
     digits = _digits(digits)
     envs = dict(IRM_ENVIRONMENTS if environments is None else environments)
     if len(envs) != 3:
-        raise ValueError(f"the IRM construction has two training environments and a test one; found {list(envs)}")
+        raise ShiftError(f"the IRM construction has two training environments and a test one; found {list(envs)}")
     if not 0 < train_size < len(digits):
-        raise ValueError(f"train_size must leave digits on both sides; found {train_size} of {len(digits)}")
+        raise ShiftError(f"train_size must leave digits on both sides; found {train_size} of {len(digits)}")
     rng = np.random.default_rng(seed)
     shuffled = rng.permutation(train_size)
     deal = [shuffled[0::2], shuffled[1::2], np.arange(train_size, len(digits))]
@@ -142,12 +144,12 @@ def colour_images(images: np.ndarray, colour: np.ndarray, *, subsample: int = 1)
     images = np.asarray(images)
     colour = np.asarray(colour)
     if images.ndim != 3:
-        raise ValueError(f"expected gray images (N, H, W); found shape {images.shape}")
+        raise ShiftError(f"expected gray images (N, H, W); found shape {images.shape}")
     if colour.shape != (len(images),) or not np.isin(colour, (0, 1)).all():
-        raise ValueError(f"colour must hold one 0 or 1 per image ({len(images)}); found shape {colour.shape} "
+        raise ShiftError(f"colour must hold one 0 or 1 per image ({len(images)}); found shape {colour.shape} "
                          f"and values {np.unique(colour)[:5].tolist()}")
     if isinstance(subsample, bool) or not isinstance(subsample, (int, np.integer)) or subsample < 1:
-        raise ValueError(f"subsample must be a positive integer; found {subsample!r}")
+        raise ShiftError(f"subsample must be a positive integer; found {subsample!r}")
     images = images[:, ::subsample, ::subsample]
     out = np.zeros((*images.shape, 2), images.dtype)
     rows = np.arange(len(images))
@@ -192,7 +194,7 @@ def coloredmnist_environments(train: "Dataset", test: "Dataset | None" = None, *
 
     if protocol == "domainbed":
         if test is None:
-            raise ValueError("DomainBed's ColoredMNIST joins MNIST's train and test splits: pass test=")
+            raise ShiftError("DomainBed's ColoredMNIST joins MNIST's train and test splits: pass test=")
         parts = [train, test]
         construction = domainbed_construction(np.concatenate([np.asarray(train.labels), np.asarray(test.labels)]),
                                               seed=seed)
@@ -202,7 +204,7 @@ def coloredmnist_environments(train: "Dataset", test: "Dataset | None" = None, *
         construction = irm_construction(np.asarray(train.labels), seed=seed)
         subsample = 2
     else:
-        raise ValueError(f"protocol must be 'domainbed' or 'irm'; found {protocol!r}")
+        raise ShiftError(f"protocol must be 'domainbed' or 'irm'; found {protocol!r}")
     sizes = np.cumsum([0, *[len(p) for p in parts]])
     out = {}
     for name in construction.names:
@@ -229,14 +231,14 @@ def coloredmnist_environments(train: "Dataset", test: "Dataset | None" = None, *
 def _digits(digits: Sequence[int] | np.ndarray) -> np.ndarray:
     digits = np.asarray(digits)
     if digits.ndim != 1 or not len(digits) or digits.dtype.kind not in "iu" or digits.min() < 0 or digits.max() > 9:
-        raise ValueError(f"expected MNIST digit labels 0-9, one per example; found {digits.dtype} {digits.shape}")
+        raise ShiftError(f"expected MNIST digit labels 0-9, one per example; found {digits.dtype} {digits.shape}")
     return digits.astype(np.int64)
 
 
 def _construct(digits: np.ndarray, deal: list[np.ndarray], envs: dict[str, float], rng: np.random.Generator,
                label_noise: float) -> Construction:
     if not 0 <= label_noise <= 1 or not all(0 <= e <= 1 for e in envs.values()):
-        raise ValueError(f"probabilities lie in [0, 1]; found label_noise={label_noise!r}, environments={envs!r}")
+        raise ShiftError(f"probabilities lie in [0, 1]; found label_noise={label_noise!r}, environments={envs!r}")
     rows, environment, noise, flip = [], [], [], []
     for i, (part, e) in enumerate(zip(deal, envs.values())):
         rows.append(part.astype(np.int64))

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .chart import Bar, draw_bars, save_picture, write_atomically
+from .errors import ShiftError
 from .stats import accuracy_summary
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,9 +84,9 @@ def holdout(n: int, fraction: float = HOLDOUT_FRACTION, seed: int = 0) -> tuple[
     (9334, 2333)
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise ValueError(f"an environment needs at least 2 examples to hold some out; found n={n!r}")
+        raise ShiftError(f"an environment needs at least 2 examples to hold some out; found n={n!r}")
     if not 0 < fraction < 1:
-        raise ValueError(f"holdout fraction must be strictly between 0 and 1 (DomainBed: 0.2); found {fraction!r}")
+        raise ShiftError(f"holdout fraction must be strictly between 0 and 1 (DomainBed: 0.2); found {fraction!r}")
     keys = np.arange(n)
     np.random.RandomState(seed).shuffle(keys)  # the legacy generator: DomainBed's draws, exactly
     cut = int(n * fraction)
@@ -125,7 +126,7 @@ def environments_by_column(ds: "Dataset", column: str = "environment",
     """
     values = np.asarray(ds.column(column))
     if values.ndim != 1:
-        raise ValueError(f"{ds.name or 'dataset'}: column {column!r} has shape {values.shape}, not one value "
+        raise ShiftError(f"{ds.name or 'dataset'}: column {column!r} has shape {values.shape}, not one value "
                          "per example")
     return {(names or {}).get(v.item(), str(v.item())): ds.select(np.flatnonzero(values == v))
             for v in np.unique(values)}
@@ -293,17 +294,17 @@ def leave_one_environment_out(environments: Mapping[str, "Dataset"], model: Any,
 
     envs = dict(environments)
     if len(envs) < 2:
-        raise ValueError(f"leave-one-environment-out needs at least 2 environments; found {len(envs)}")
+        raise ShiftError(f"leave-one-environment-out needs at least 2 environments; found {len(envs)}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 2):
-        raise ValueError(f"limit must be a number of examples of at least 2, or None; found {limit!r}")
+        raise ShiftError(f"limit must be a number of examples of at least 2, or None; found {limit!r}")
     _check_alike(envs)
     tests = list(envs) if test_environments is None else list(test_environments)
     unknown = [t for t in tests if t not in envs]
     if unknown or not tests:
-        raise ValueError(f"test environments {unknown or tests!r} are not among {', '.join(envs)}")
+        raise ShiftError(f"test environments {unknown or tests!r} are not among {', '.join(envs)}")
     candidates = list(model) if isinstance(model, (list, tuple)) else [model]
     if not candidates:
-        raise ValueError("model: an empty list of candidates; give a model or at least one candidate")
+        raise ShiftError("model: an empty list of candidates; give a model or at least one candidate")
     for candidate in candidates:  # a bad model fails here, before any fitting
         _fresh(candidate, make_model)
     if limit is not None:
@@ -336,7 +337,7 @@ def leave_one_environment_out(environments: Mapping[str, "Dataset"], model: Any,
         test_in = parts[test][0]
         predicted = np.asarray(chosen.predict(_features(test_in)))
         if predicted.shape != (len(test_in),):
-            raise ValueError(f"{chosen!r}.predict returned shape {predicted.shape} for {len(test_in)} examples; "
+            raise ShiftError(f"{chosen!r}.predict returned shape {predicted.shape} for {len(test_in)} examples; "
                              "expected one label per example")
         summary = accuracy_summary(np.asarray(test_in.labels), predicted, confidence)
         rows.append(EnvironmentRow(environment=test, n=int(summary["n"]), accuracy=float(summary["accuracy"]),
@@ -386,5 +387,5 @@ def _check_alike(envs: Mapping[str, "Dataset"]) -> None:
         if np.ndim(ds.labels) != 1:
             problems.append(f"{env_name!r} is multi-label; environments are scored as single-label classification")
     if problems:
-        raise ValueError("environments must share their classes and the shape of their examples: "
+        raise ShiftError("environments must share their classes and the shape of their examples: "
                          + "; ".join(problems))
