@@ -76,3 +76,19 @@ def test_the_label_error_report_is_wired_into_mnistfamily(realdata, cache, capsy
     assert main(["shift", "label-errors", "--model", "centroid", "--source", str(realdata / "mnist-kaggle-layout"),
                  "--data-dir", str(cache)]) == 0
     assert "label errors of mnist [test]: NearestCentroid()" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("module", [
+    "mnistfamily.shift.environments", "mnistfamily.shift.coloredmnist", "mnistfamily.shift.label_errors",
+    "mnistfamily.shift.benchmarks", "mnistfamily.shift.chart", "mnistfamily.shift.errors",
+    "mnistfamily.label_errors", "mnistfamily.prepare.environments", "mnistfamily.baselines.mlp",
+    "mnistfamily.transforms.rotation",
+])
+def test_docstring_examples_run(module, tmp_path, monkeypatch):
+    import doctest
+    import importlib
+
+    monkeypatch.chdir(tmp_path)  # examples may write results; keep them here
+    mod = importlib.import_module(module)
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS, report=True)
+    assert result.attempted > 0 and result.failed == 0, f"{result.failed} example(s) of {module} failed"
