@@ -54,6 +54,10 @@ def read_list(name: str) -> list[dict[str, Any]]:
 
     from .errors import FormatError
 
+    if name not in LISTS:  # registries are checked for this; a compiled registry edited by hand is not
+        from .errors import UnknownNameError
+
+        raise UnknownNameError(f"no label-error list {name!r}: the package ships {', '.join(LISTS)}")
     file_name, sha256, size = LISTS[name]
     path = FOLDER / file_name
     try:
@@ -115,13 +119,13 @@ def label_error_columns(name: str, positions: Any, labels: Any, what: str) -> di
 
     from .errors import FormatError
 
+    records = read_list(name)  # first: it checks the name and the file
     positions = np.asarray(positions, dtype=np.int64)
     labels = np.asarray(labels)
     size = LISTS[name][2]
     if positions.size and (positions.min() < 0 or positions.max() >= size):
         raise FormatError(f"{what}: positions up to {positions.max()} but the {name} test set the label-error "
                           f"list describes has {size:,} rows; they do not describe the same examples.")
-    records = read_list(name)
     table = np.full((size, len(COLUMNS)), -1, np.int64)
     table[:, 0] = 0
     table[:, 1] = 0

@@ -304,3 +304,22 @@ def test_rotatedmnist_on_real_mnist_covers_all_70000_digits(realdata, cache):
     counts = np.stack([np.bincount(ds.labels, minlength=10) for ds in envs.values()])
     overall = counts.sum(axis=0) / 70_000
     assert np.abs(counts / counts.sum(axis=1, keepdims=True) - overall).max() < 0.01
+
+
+def test_verify_finds_a_damaged_environment_and_repair_rebuilds_it(served, cache):
+    _, mini = served
+    before = mf.load("rotatedmnist", "45", registry=mini.registry, data_dir=cache)
+    expected = np.array(before.images)
+    del before
+    entry = next(p for p in (cache / "prepared" / "rotatedmnist").glob("45@*") if p.is_dir())
+    path = entry / "images.npy"
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    problems = mf.verify("rotatedmnist", registry=mini.registry, data_dir=cache)
+    assert [p.path for p in problems] == [str(entry)] and "images.npy" in problems[0] and "CRC-32" in problems[0]
+    repaired = mf.verify("rotatedmnist", registry=mini.registry, data_dir=cache, repair=True)
+    assert repaired[0].repair.startswith("deleted and rebuilt")
+    assert mf.verify("rotatedmnist", registry=mini.registry, data_dir=cache) == []
+    np.testing.assert_array_equal(mf.load("rotatedmnist", "45", registry=mini.registry, data_dir=cache).images,
+                                  expected)

@@ -54,6 +54,11 @@ def test_a_changed_list_is_refused(tmp_path, monkeypatch):
         read_list("mnist")
 
 
+def test_an_unknown_list_is_named():
+    with pytest.raises(UnknownNameError, match="no label-error list 'cifar10': the package ships mnist"):
+        read_list("cifar10")
+
+
 def test_a_list_in_another_layout_is_refused(tmp_path, monkeypatch):
     import hashlib
 
