@@ -64,7 +64,8 @@ def _info(spec: DatasetSpec, report: dict | None = None) -> DatasetInfo:
         license=spec.license, citation=spec.citation, classes=spec.classes,
         image_shape=spec.image_shape, splits={k: s.num_examples for k, s in spec.splits.items()},
         files=tuple(f.checksum_record() for f in spec.files.values()),
-        metadata_columns=spec.label_columns, notes=spec.notes,
+        metadata_columns=spec.label_columns + (spec.environments.columns() if spec.environments else ()),
+        notes=spec.notes,
         urls={f.name: tuple(u for u in [*spec.mirror_urls(f), spec.canonical_url(f)] if u)
               for f in spec.files.values()},
     )
@@ -232,6 +233,10 @@ def _joined(reg: Registry, root: Path, spec: DatasetSpec, split: str, join: str,
         offered = ", ".join(spec.joins) or "none"
         raise UnknownNameError(f"{spec.name} [{split}] has no metadata {join!r} to join (offered: {offered})")
     other_name, _, other_split = spec.joins[join][split].partition(":")
+    if other_name == "cleanlab":  # a label-error list shipped with the package, not another dataset
+        from .label_errors import label_error_columns
+
+        return label_error_columns(other_split, arrays["index"], arrays["labels"], f"{spec.name} [{split}]")
     other = reg.dataset(other_name)
     part = other.splits[other_split]
     file = other.file(part.labels)
@@ -287,6 +292,11 @@ def _recipe(reg: Registry, spec: DatasetSpec, split: SplitSpec, orientation: str
     if spec.base is None:
         return recipe(spec, split, orientation)
     base = reg.dataset(spec.base)
+    if spec.environments is not None:
+        from .prepare.environments import environment_recipe
+
+        return environment_recipe(spec, split, {s: _recipe(reg, base, base.splits[s], orientation)
+                                                for s in spec.environments.source})
     return variant_recipe(spec, split, _recipe(reg, base, base.splits[split.name], orientation))
 
 
@@ -296,6 +306,17 @@ def _load_variant(reg: Registry, root: Path, spec: DatasetSpec, split: SplitSpec
     from .prepare.variant import prepare_variant, variant_entry
 
     base_spec = reg.dataset(spec.base or "")
+    if spec.environments is not None:  # environments dealt from several base splits
+        from .prepare.environments import environment_entry, prepare_environment
+
+        recipes = {s: _recipe(reg, base_spec, base_spec.splits[s], orientation) for s in spec.environments.source}
+        entry = read_entry(environment_entry(root, spec, split, recipes), required_arrays(spec))
+        if entry is not None:
+            return entry
+        bases = {s: load(base_spec.name, s, data_dir=root, registry=reg, orientation=orientation, **options)
+                 for s in spec.environments.source}
+        sources = [{"base": base_spec.name, "split": s} for s in spec.environments.source]
+        return prepare_environment(root, spec, split, bases, recipes, sources)
     base_recipe = _recipe(reg, base_spec, base_spec.splits[split.name], orientation)
     entry = read_entry(variant_entry(root, spec, split, base_recipe), required_arrays(spec))
     if entry is not None:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import mnistfamily as mf
-from mnistfamily.baselines import KNN, Classifier, ConvergenceWarning, LogisticRegression, NearestCentroid
+from mnistfamily.baselines import KNN, MLP, Classifier, ConvergenceWarning, LogisticRegression, NearestCentroid
 from mnistfamily.baselines.knn import vote
 from mnistfamily.baselines.logistic import softmax_loss_and_grad
 
@@ -334,6 +334,98 @@ def test_logistic_regression_errors_and_warnings():
         LogisticRegression(max_iter=1).fit(rng.random((40, 5)), rng.integers(0, 3, 40))
 
 
+# ---------------------------------------------------------------------------------------------- MLP
+
+
+def test_mlp_gradients_match_finite_differences():
+    rng = np.random.default_rng(0)
+    X = rng.random((7, 5))
+    codes = np.array([0, 1, 2, 1, 0, 2, 2])
+    model = MLP(hidden=(4, 3), weight_decay=0.1)
+    model.weights_ = [rng.normal(size=s) for s in ((5, 4), (4, 3), (3, 3))]  # float64: exact enough to compare
+    model.biases_ = [rng.normal(size=s) for s in (4, 3, 3)]
+    loss, grads = model._loss_and_grads(X, codes)
+    params = [*model.weights_, *model.biases_]
+    for p, g in zip(params, grads):
+        numeric = np.zeros_like(p)
+        for i in np.ndindex(p.shape):
+            keep = p[i]
+            p[i] = keep + 1e-6
+            up = model._loss_and_grads(X, codes)[0]
+            p[i] = keep - 1e-6
+            down = model._loss_and_grads(X, codes)[0]
+            p[i] = keep
+            numeric[i] = (up - down) / 2e-6
+        np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_mlp_learns_digits_and_is_reproducible_for_a_seed(split):
+    Xtr, ytr, Xte, yte = split
+    model = MLP(hidden=(128,), epochs=15, seed=3).fit(Xtr, ytr)
+    assert model.score(Xte, yte) > 0.85
+    again = MLP(hidden=(128,), epochs=15, seed=3).fit(Xtr, ytr)
+    for a, b in zip(model.weights_, again.weights_):
+        np.testing.assert_array_equal(a, b)
+    other = MLP(hidden=(128,), epochs=15, seed=4).fit(Xtr, ytr)
+    assert not np.array_equal(model.weights_[0], other.weights_[0])
+    losses = [h["loss"] for h in model.history_]
+    assert len(losses) == 15 and losses[-1] < losses[0] / 3
+    probabilities = model.predict_proba(Xte[:5])
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-6)
+    assert model.predict(Xte[:5]).tolist() == model.classes_[probabilities.argmax(axis=1)].tolist()
+
+
+def test_mlp_keeps_the_epoch_that_validates_best(split):
+    Xtr, ytr, Xte, yte = split
+    model = MLP(hidden=(64,), epochs=6, seed=0).fit(Xtr[:300], ytr[:300], validation=[(Xte[:200], yte[:200]),
+                                                                                  (Xte[200:400], yte[200:400])])
+    scores = [h["validation"] for h in model.history_]
+    assert model.best_epoch_ == int(np.argmax(scores)) + 1
+    assert np.mean([model.score(Xte[:200], yte[:200]), model.score(Xte[200:400], yte[200:400])]) == \
+        pytest.approx(max(scores))
+    plain = MLP(hidden=(64,), epochs=6, seed=0).fit(Xtr[:300], ytr[:300])
+    assert plain.best_epoch_ == 6 and "validation" not in plain.history_[0]
+
+
+def test_mlp_takes_any_labels_and_any_example_shape(sample):
+    two_channels = np.stack([sample.images, np.zeros_like(sample.images)], axis=-1)[:400]  # (N, 28, 28, 2)
+    names = np.array(["small" if d < 5 else "large" for d in sample.labels[:400]])
+    model = MLP(hidden=(16,), epochs=3).fit(two_channels, names)
+    assert model.classes_.tolist() == ["large", "small"] and set(model.predict(two_channels)) <= {"large", "small"}
+    assert model.n_features_in_ == 28 * 28 * 2
+    floats = MLP(hidden=(), epochs=2).fit(sample.images[:200] / 255.0, sample.labels[:200])  # softmax regression
+    assert len(floats.weights_) == 1 and floats.weights_[0].shape == (784, 10)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"hidden": (0,)}, "hidden must be a list of positive layer widths"),
+    ({"hidden": 256}, "hidden must be a list of positive layer widths"),
+    ({"epochs": 0}, "epochs must be a positive integer"),
+    ({"batch_size": 1.5}, "batch_size must be a positive integer"),
+    ({"learning_rate": 0}, "learning_rate must be a positive number"),
+    ({"learning_rate": float("nan")}, "learning_rate must be a positive number"),
+    ({"weight_decay": -1}, "weight_decay must be a non-negative number"),
+    ({"seed": -1}, "seed must be a non-negative integer"),
+])
+def test_mlp_rejects_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MLP(**kwargs)
+
+
+def test_mlp_rejects_bad_inputs(sample):
+    with pytest.raises(RuntimeError, match="this MLP is not fitted yet"):
+        MLP().predict(sample.images[:2])
+    with pytest.raises(ValueError, match="a classifier needs at least two"):
+        MLP().fit(sample.images[:3], [1, 1, 1])
+    model = MLP(hidden=(4,), epochs=1).fit(sample.images[:20], sample.labels[:20])
+    with pytest.raises(ValueError, match="MLP was fitted on 784 features per example but X has 4"):
+        model.predict(np.zeros((2, 2, 2), np.uint8))
+    with pytest.raises(ValueError, match=r"MLP \(validation set 0\) was fitted on 784 features"):
+        MLP(epochs=1).fit(sample.images[:20], sample.labels[:20], validation=[(np.zeros((2, 3)), [0, 1])])
+    with pytest.raises(ValueError, match="validation set 0: X has 2 rows but y has shape"):
+        MLP(epochs=1).fit(sample.images[:20], sample.labels[:20], validation=[(sample.images[:2], [0])])
+
+
 # ------------------------------------------------------------------------------------- the protocol
 
 
@@ -345,7 +437,7 @@ def test_every_baseline_and_a_plain_object_is_a_classifier():
         def predict(self, X):
             return np.zeros(len(X))
 
-    for model in (KNN(), NearestCentroid(), LogisticRegression(), Majority()):
+    for model in (KNN(), NearestCentroid(), LogisticRegression(), MLP(), Majority()):
         assert isinstance(model, Classifier)
     assert not isinstance(object(), Classifier)
 

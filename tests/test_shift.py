@@ -430,7 +430,7 @@ def test_result_json_and_table(result, tmp_path):
     assert record["spec"]["train"]["writer_fold"] == {"folds": 4, "fold": 1, "side": "train", "seed": 7,
                                                       "column": "writer_id"}
     assert set(record["rows"][0]) == {"domain", "dataset", "split", "n", "accuracy", "error", "ci_low",
-                                      "ci_high", "gap"}
+                                      "ci_high", "gap", "label_errors", "accuracy_without_label_errors"}
     table = result.table()
     assert str(result) == table
     assert "in-domain" in table and "95% interval" in table and "1,039" in table

@@ -42,6 +42,7 @@ EXAMPLES: dict[str, T.Transform] = {t.spec()["name"]: t for t in [
     T.RandomAffine(degrees=(-10, 30), translate=(0.1, 0.2), scale=(0.8, 1.1), shear=7, anisotropic=True,
                    size=(32, 30), seed=5),
     T.Deskew(), T.CenterOfMass(subpixel=True), T.MNISTify(box=16, size=24, threshold=0.2, invert=False),
+    T.RotateDegrees(20, interpolation="bilinear"),
     T.ShotNoise(rate=10, seed=5), T.ImpulseNoise(amount=0.1, seed=5),
     T.GlassBlur(sigma=0.9, max_delta=2, iterations=1, seed=5), T.MotionBlur(radius=6, sigma=2, max_degrees=30, seed=5),
     T.Shear(radians=0.3, seed=5), T.Scale(factor=0.8), T.Rotate(radians=0.3, seed=5), T.Brightness(0.3),

@@ -1,11 +1,12 @@
 """Baseline classifiers for the distribution-shift experiments: numpy (and scipy to fit).
 
-Three models with scikit-learn's ``fit(X, y)`` / ``predict(X)`` convention, taking images
-``(N, H, W)`` or flat features ``(N, D)``, uint8 included:
+Four models with scikit-learn's ``fit(X, y)`` / ``predict(X)`` convention, taking images
+``(N, H, W)`` (any shape: channels too) or flat features ``(N, D)``, uint8 included:
 
 - :class:`KNN` -- exact k-nearest neighbours under L2, from chunked float32 products;
 - :class:`NearestCentroid` -- the nearest class mean;
-- :class:`LogisticRegression` -- softmax regression with an L2 penalty, fitted by L-BFGS.
+- :class:`LogisticRegression` -- softmax regression with an L2 penalty, fitted by L-BFGS;
+- :class:`MLP` -- ReLU layers and a softmax, trained by Adam in numpy (no torch).
 
 Any object that satisfies :class:`Classifier` (a scikit-learn estimator, a torch wrapper)
 plugs into the same places as these.
@@ -28,8 +29,9 @@ from typing import Any, Protocol, runtime_checkable
 from .centroid import NearestCentroid
 from .knn import KNN
 from .logistic import ConvergenceWarning, LogisticRegression
+from .mlp import MLP
 
-__all__ = ["Classifier", "KNN", "NearestCentroid", "LogisticRegression", "ConvergenceWarning"]
+__all__ = ["Classifier", "KNN", "NearestCentroid", "LogisticRegression", "MLP", "ConvergenceWarning"]
 
 
 @runtime_checkable

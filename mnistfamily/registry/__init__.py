@@ -84,7 +84,13 @@ class Registry:
             for join, targets in spec.joins.items():
                 for split, target in targets.items():
                     other, _, other_split = target.partition(":")
-                    if other not in merged or other_split not in merged[other].splits:
+                    if other == "cleanlab":  # a label-error list the package ships (mnistfamily.label_errors)
+                        from ..label_errors import LISTS
+
+                        if other_split not in LISTS:
+                            problems.append(f"datasets.{name}.joins.{join}.{split}: names {target!r}; the "
+                                            f"label-error lists are {', '.join(f'cleanlab:{k}' for k in LISTS)}")
+                    elif other not in merged or other_split not in merged[other].splits:
                         problems.append(f"datasets.{name}.joins.{join}.{split}: names {target!r}, which is not "
                                         "a dataset split")
             for size, target in spec.sizes.items():
@@ -181,12 +187,16 @@ def _resolve_variants(specs: dict[str, DatasetSpec], problems: list[str]) -> dic
         base = resolve(spec.base, (*trail, name))
         if base is None:
             return None
-        splits = {k: SplitSpec(name=k, num_examples=s.num_examples, inputs=MappingProxyType({}),
-                               description=s.description) for k, s in base.splits.items()}
+        if spec.environments is None:
+            splits = {k: SplitSpec(name=k, num_examples=s.num_examples, inputs=MappingProxyType({}),
+                                   description=s.description) for k, s in base.splits.items()}
+        else:
+            splits = _environment_splits(name, spec, base, problems)
         resolved[name] = replace(
             spec, classes=base.classes, image_shape=spec.image_shape or base.image_shape,
             image_dtype=spec.image_dtype or base.image_dtype, multi_label=base.multi_label,
-            label_columns=base.label_columns, label_column=base.label_column, joins=base.joins,
+            label_columns=base.label_columns, label_column=base.label_column,
+            joins=base.joins if spec.environments is None else MappingProxyType({}),  # joins name base splits
             homepage=spec.homepage or base.homepage, license=spec.license or base.license,
             citation=spec.citation or base.citation, splits=MappingProxyType(splits))
         return resolved[name]
@@ -194,6 +204,27 @@ def _resolve_variants(specs: dict[str, DatasetSpec], problems: list[str]) -> dic
     for name in specs:
         resolve(name, ())
     return resolved
+
+
+def _environment_splits(name: str, spec: DatasetSpec, base: DatasetSpec, problems: list[str]) -> dict[str, SplitSpec]:
+    """The splits of a dataset dealt into environments: one per environment, sized by the deal."""
+    from types import MappingProxyType
+
+    environments = spec.environments
+    assert environments is not None
+    missing = [s for s in environments.source if s not in base.splits]
+    if missing:
+        problems.append(f"datasets.{name}.environments.from: {', '.join(map(repr, missing))} "
+                        f"{'is not a split' if len(missing) == 1 else 'are not splits'} of {base.name} "
+                        f"(its splits: {', '.join(base.splits)})")
+        return {}
+    counts = [base.splits[s].num_examples for s in environments.source]
+    total = None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
+    k = len(environments.splits)
+    # environment i takes every k-th row of the shuffled whole, starting at row i
+    return {e.name: SplitSpec(name=e.name, num_examples=None if total is None else len(range(i, total, k)),
+                              inputs=MappingProxyType({}), description=e.description)
+            for i, e in enumerate(environments.splits)}
 
 
 def _unknown_dataset(name: object, names: list[str]) -> str:

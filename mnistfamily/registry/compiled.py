@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from types import MappingProxyType
 
-from .schema import DatasetSpec, FileSpec, SplitSpec
+from .schema import DatasetSpec, EnvironmentsSpec, FileSpec, SplitSpec
 
 
 
@@ -29,7 +29,7 @@ def _log():
     import logging
 
     return logging.getLogger("mnistfamily.registry")
-COMPILED_FORMAT = 6
+COMPILED_FORMAT = 7  # 7: derived datasets may deal environments
 
 
 def compiled_path(folder: Path, stats: tuple) -> Path:
@@ -64,6 +64,7 @@ def to_json(specs: dict[str, DatasetSpec], *, extra: dict | None = None) -> str:
         fields = {f.name: getattr(spec, f.name) for f in dataclasses.fields(spec)}
         fields["sizes"] = dict(spec.sizes)
         fields["joins"] = {k: dict(v) for k, v in spec.joins.items()}
+        fields["environments"] = None if spec.environments is None else spec.environments.to_dict()
         fields["files"] = {k: dataclasses.asdict(v) for k, v in spec.files.items()}
         fields["splits"] = {k: {"name": v.name, "num_examples": v.num_examples, "inputs": dict(v.inputs),
                                 "options": dict(v.options), "description": v.description}
@@ -86,6 +87,8 @@ def spec_from_fields(fields: dict) -> DatasetSpec:
         fields[key] = tuple(fields[key])
     fields["sizes"] = MappingProxyType({int(k): v for k, v in fields["sizes"].items()})
     fields["joins"] = MappingProxyType({k: MappingProxyType(v) for k, v in fields["joins"].items()})
+    if fields.get("environments") is not None:
+        fields["environments"] = EnvironmentsSpec.from_dict(fields["environments"])
     return DatasetSpec(**fields, files=MappingProxyType(files), splits=MappingProxyType(splits))
 
 

@@ -39,6 +39,8 @@ def spec_to_dict(spec: DatasetSpec) -> dict[str, Any]:
     if spec.base is not None:  # a derived entry: only what it sets itself
         derived: dict[str, Any] = {"base": spec.base, "title": spec.title,
                                    "transforms": [dict(t) for t in spec.transforms]}
+        if spec.environments is not None:
+            derived["environments"] = spec.environments.to_dict()
         if spec.seed is not None:
             derived["seed"] = spec.seed
         for key in ("description", "notes", "homepage", "license", "citation"):

@@ -15,8 +15,8 @@ from typing import Any, Callable
 import yaml
 
 from ..errors import RegistryError
-from .names import dataset_name_problem, file_name_problem, split_name_problem
-from .schema import DatasetSpec, FileSpec, SplitSpec
+from .names import column_name_problem, dataset_name_problem, file_name_problem, split_name_problem
+from .schema import DatasetSpec, EnvironmentSpec, EnvironmentsSpec, FileSpec, SplitSpec
 
 try:  # libyaml parses the registry several times faster
     from yaml import CSafeLoader as _Loader
@@ -240,9 +240,18 @@ def _walk(walker: _Walker, root: yaml.Node, source: str) -> dict[str, DatasetSpe
 
 
 _VARIANT_KEYS = {
-    "base": True, "title": True, "transforms": True, "description": False, "notes": False, "seed": False,
+    "base": True, "title": True, "transforms": False, "description": False, "notes": False, "seed": False,
     "image_shape": False, "image_dtype": False, "homepage": False, "license": False, "citation": False,
+    "environments": False,
 }
+_ENVIRONMENTS_KEYS = {"from": True, "seed": True, "splits": True, "column": False}
+_ENVIRONMENT_KEYS = {"transforms": False, "columns": False, "description": False}
+#: columns every environment split carries besides its own: they cannot be declared again
+ENVIRONMENT_COLUMNS = ("source_split", "source_index")
+
+
+def _is_chain(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(t, dict) and isinstance(t.get("name"), str) for t in v)
 
 
 def _variant(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec | None:
@@ -255,10 +264,12 @@ def _variant(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
     if base == name:
         w.problem(f"{path}.base", f["base"][0], "a dataset cannot be its own base")
     title = w.typed(f, "title", path, _is_str, "a non-empty string", "")
-    chain = w.typed(f, "transforms", path,
-                    lambda v: isinstance(v, list) and len(v) > 0 and all(
-                        isinstance(t, dict) and isinstance(t.get("name"), str) for t in v),
+    environments = _environments(w, f["environments"][0], f"{path}.environments") if "environments" in f else None
+    chain = w.typed(f, "transforms", path, lambda v: _is_chain(v) and (len(v) > 0 or "environments" in f),
                     "a non-empty list of transform specs, each a mapping with a 'name'", [])
+    if "transforms" not in f and "environments" not in f:
+        w.problem(f"{path}.transforms", node, "missing required field (a derived dataset needs transforms, "
+                                              "environments, or both)")
     seed = w.typed(f, "seed", path, lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
     shape = w.typed(f, "image_shape", path,
                     lambda v: isinstance(v, list) and len(v) in (1, 2, 3) and all(_is_count(x) and x > 0 for x in v),
@@ -274,7 +285,46 @@ def _variant(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
         license=text["license"], citation=text["citation"].strip(), format="variant", classes=(),
         image_shape=tuple(shape), files=MappingProxyType({}), splits=MappingProxyType({}),
         image_dtype=image_dtype, notes=text["notes"], origin=source,
-        base=base, transforms=tuple(chain), seed=seed)
+        base=base, transforms=tuple(chain), seed=seed, environments=environments)
+
+
+def _environments(w: _Walker, node: yaml.Node, path: str) -> EnvironmentsSpec | None:
+    """``environments: {from: [splits of the base], seed: int, column: name, splits: {name: {...}}}``."""
+    f = w.fields(node, path, _ENVIRONMENTS_KEYS)
+    before = len(w.problems)
+    source = w.typed(f, "from", path, lambda v: isinstance(v, list) and len(v) > 0 and all(_is_str(x) for x in v)
+                     and len(set(v)) == len(v), "a non-empty list of the base's split names, each once", [])
+    seed = w.typed(f, "seed", path, lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+                   "a non-negative integer (the seed of the shuffle before dealing)", 0)
+    column = w.typed(f, "column", path, lambda v: column_name_problem(v) is None, "a column name", "environment")
+    splits: list[EnvironmentSpec] = []
+    if "splits" in f:
+        items = w.mapping(f["splits"][0], f"{path}.splits")
+        if isinstance(f["splits"][0], yaml.MappingNode) and len(items) < 2:
+            w.problem(f"{path}.splits", f["splits"][0], "expected at least two environments to deal the rows into")
+        for name, (snode, key_node) in items.items():
+            where = f"{path}.splits.{name}"
+            problem = split_name_problem(name)
+            if problem is not None:
+                w.problem(where, key_node, problem)
+                continue
+            sf = w.fields(snode, where, _ENVIRONMENT_KEYS)
+            chain = w.typed(sf, "transforms", where, _is_chain,
+                            "a list of transform specs, each a mapping with a 'name'", [])
+            columns = w.typed(sf, "columns", where, lambda v: isinstance(v, dict) and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in v.values()),
+                "a mapping of column names to numbers", {})
+            for key in columns:
+                problem = column_name_problem(key)
+                if problem is not None or key in (column, *ENVIRONMENT_COLUMNS):
+                    w.problem(f"{where}.columns.{key}", sf["columns"][0],
+                              problem or f"{key!r} is a column every environment carries already")
+            description = w.typed(sf, "description", where, lambda v: isinstance(v, str), "a string", "")
+            splits.append(EnvironmentSpec(name=name, transforms=tuple(chain),
+                                          columns=MappingProxyType(dict(columns)), description=description))
+    if len(w.problems) > before:
+        return None
+    return EnvironmentsSpec(source=tuple(source), seed=seed, splits=tuple(splits), column=column)
 
 
 def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec | None:

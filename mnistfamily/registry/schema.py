@@ -90,6 +90,69 @@ class SplitSpec:
 
 
 @dataclass(frozen=True)
+class EnvironmentSpec:
+    """One environment of a derived dataset: its split name, its own transforms, constant columns."""
+
+    name: str
+    transforms: tuple[dict, ...] = ()  # applied after the entry's own chain
+    columns: Mapping[str, int | float] = field(default_factory=dict)  # the same value on every row
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class EnvironmentsSpec:
+    """Splits dealt from the base: join ``source`` splits, shuffle with ``seed``, deal round-robin.
+
+    Row ``j`` of the joined base splits (in ``source`` order) goes to environment
+    ``position % k`` where ``position`` is its place in the permutation
+    ``numpy.random.default_rng(seed).permutation(N)`` and ``k`` the number of environments,
+    as DomainBed deals MNIST (``shuffled[i::k]``). ``column`` holds each row's environment number.
+    """
+
+    source: tuple[str, ...]
+    seed: int
+    splits: tuple[EnvironmentSpec, ...]
+    column: str = "environment"
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.splits)
+
+    def columns(self) -> tuple[str, ...]:
+        """The metadata columns every environment split carries."""
+        declared = dict.fromkeys(c for s in self.splits for c in s.columns)
+        return (self.column, "source_split", "source_index", *declared)
+
+    def split(self, name: str) -> EnvironmentSpec:
+        return next(s for s in self.splits if s.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The registry mapping (``from``, ``seed``, ``column``, ``splits``), also the cache recipe."""
+        splits: dict[str, Any] = {}
+        for s in self.splits:
+            entry: dict[str, Any] = {}
+            if s.transforms:
+                entry["transforms"] = [dict(t) for t in s.transforms]
+            if s.columns:
+                entry["columns"] = dict(s.columns)
+            if s.description:
+                entry["description"] = s.description
+            splits[s.name] = entry
+        return {"from": list(self.source), "seed": self.seed, "column": self.column, "splits": splits}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "EnvironmentsSpec":
+        """The inverse of :meth:`to_dict` (for data already validated by the loader)."""
+        from types import MappingProxyType
+
+        splits = tuple(EnvironmentSpec(name=name, transforms=tuple(dict(t) for t in s.get("transforms", ())),
+                                       columns=MappingProxyType(dict(s.get("columns", {}))),
+                                       description=s.get("description", ""))
+                       for name, s in data["splits"].items())
+        return cls(source=tuple(data["from"]), seed=int(data["seed"]), splits=splits,
+                   column=data.get("column", "environment"))
+
+
+@dataclass(frozen=True)
 class DatasetSpec:
     """A dataset entry of the registry, validated."""
 
@@ -120,6 +183,7 @@ class DatasetSpec:
     base: str | None = None  # a derived dataset: this base entry ...
     transforms: tuple[dict, ...] = ()  # ... through this transform chain (specs, see mnistfamily.transforms)
     seed: int | None = None  # ... with this seed for the random transforms that do not set their own
+    environments: EnvironmentsSpec | None = None  # ... whose splits are environments dealt from base splits
     notes: str = ""
     origin: str = field(default="", compare=False)  # the registry file it came from
 

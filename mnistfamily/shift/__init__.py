@@ -6,7 +6,12 @@
   your own): a training selection plus named test domains; ``protocols()`` lists them;
 - :mod:`~mnistfamily.shift.experiment`: ``run(protocol, model)`` -> ``Result`` (per-domain accuracy,
   error, n, Wilson interval, gap to the in-domain accuracy; table, JSON, bar chart);
-- :mod:`~mnistfamily.shift.stats`: ``wilson_interval`` and ``accuracy_summary``.
+- :mod:`~mnistfamily.shift.stats`: ``wilson_interval`` and ``accuracy_summary``;
+- :mod:`~mnistfamily.shift.environments`: DomainBed-style evaluation, ``leave_one_environment_out``
+  (20 % holdout per environment, training-domain validation) -> ``EnvironmentResult``;
+- :mod:`~mnistfamily.shift.coloredmnist`: ColoredMNIST's construction (DomainBed's and the IRM paper's);
+- :mod:`~mnistfamily.shift.label_errors`: ``label_error_report`` (accuracy without known label errors);
+- :mod:`~mnistfamily.shift.benchmarks`: the named benchmarks of ``mnistfamily shift``.
 
 ``import mnistfamily.shift`` imports PyYAML only; numpy and the rest load on first use.
 
@@ -24,6 +29,7 @@ __all__ = [
     "protocols", "get_protocol", "load_protocols", "Protocol", "Selection", "WriterFold", "ProtocolError",
     "by_values", "writer_folds", "halves",
     "wilson_interval", "accuracy_summary",
+    "leave_one_environment_out", "load_environments", "EnvironmentResult", "label_error_report", "ShiftError",
 ]
 
 # ``protocols`` is both a submodule and a function. Importing a submodule sets the package
@@ -36,11 +42,16 @@ _LAZY = {
     "run": "experiment", "Result": "experiment", "DomainResult": "experiment", "MODELS": "experiment",
     "by_values": "splits", "writer_folds": "splits", "halves": "splits",
     "wilson_interval": "stats", "accuracy_summary": "stats",
+    "leave_one_environment_out": "environments", "load_environments": "environments",
+    "EnvironmentResult": "environments", "label_error_report": "label_errors", "ShiftError": "errors",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .experiment import MODELS, DomainResult, Result, run
     from .splits import by_values, halves, writer_folds
+    from .environments import EnvironmentResult, leave_one_environment_out, load_environments
+    from .errors import ShiftError
+    from .label_errors import label_error_report
     from .stats import accuracy_summary, wilson_interval
 
 

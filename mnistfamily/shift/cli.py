@@ -8,6 +8,9 @@ Wired into :mod:`mnistfamily.cli` by :func:`add_shift_command`; the handler prin
     $ mnistfamily shift --list
     $ mnistfamily shift writers --model knn --json writers.json --plot writers.png
     $ mnistfamily shift mine --protocols my-protocols.yaml --model centroid --limit 2000
+    $ mnistfamily shift rotatedmnist --model mlp --plot rotated.png
+    $ mnistfamily shift coloredmnist --model mlp [--grayscale]
+    $ mnistfamily shift label-errors --model knn
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 # the baseline names of mnistfamily.shift.experiment.MODELS, repeated so that building the parser imports no numpy
-MODEL_CHOICES = ("knn", "knn3", "centroid", "logreg")
+MODEL_CHOICES = ("knn", "knn3", "centroid", "logreg", "mlp")
 
 
 def add_shift_command(subparsers: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> argparse.ArgumentParser:
@@ -49,10 +52,13 @@ def add_shift_command(subparsers: Any, parents: Sequence[argparse.ArgumentParser
         "shift", help=help, description=description, parents=list(parents),
         epilog="Protocols are data: `mnistfamily shift --list` shows the built-in ones; docs/shift.md "
                "has the schema for your own file (--protocols FILE).")
-    sub.add_argument("protocol", metavar="PROTOCOL", nargs="?", help="a protocol name (see --list)")
-    sub.add_argument("--list", action="store_true", help="list the protocols and exit")
+    sub.add_argument("protocol", metavar="PROTOCOL", nargs="?",
+                     help="a protocol or benchmark name (see --list): writers, rotatedmnist, coloredmnist, "
+                          "label-errors, ...")
+    sub.add_argument("--list", action="store_true", help="list the protocols and benchmarks and exit")
     sub.add_argument("--model", choices=MODEL_CHOICES, default="knn",
-                     help="baseline: knn (1-NN, default), knn3, centroid (nearest class mean), logreg")
+                     help="baseline: knn (1-NN, default), knn3, centroid (nearest class mean), logreg, "
+                          "mlp (one hidden layer of 256, 10 epochs)")
     sub.add_argument("--json", metavar="FILE", type=Path, help="write the result as JSON")
     sub.add_argument("--plot", metavar="FILE.png", type=Path,
                      help="draw a bar chart of accuracy per domain with its interval")
@@ -60,6 +66,12 @@ def add_shift_command(subparsers: Any, parents: Sequence[argparse.ArgumentParser
                      help="at most N examples per training set and domain (a seeded subset; quick runs)")
     sub.add_argument("--protocols", metavar="FILE", type=Path,
                      help="a protocols file of your own (its names win over the built-in ones)")
+    sub.add_argument("--test-env", metavar="NAME", action="append", dest="test_envs",
+                     help="environment benchmarks: hold out only this environment (repeatable; default: each)")
+    sub.add_argument("--trial-seed", metavar="N", type=int, default=0,
+                     help="environment benchmarks: DomainBed's trial seed of the 20 percent holdouts (default 0)")
+    sub.add_argument("--grayscale", action="store_true",
+                     help="coloredmnist: give the model the gray digit, not the coloured one (colour-blind)")
     given = {option for parser in parents for option in parser._option_string_actions}
     if "--data-dir" not in given:
         sub.add_argument("--data-dir", metavar="DIR",
@@ -75,24 +87,63 @@ def run_shift_command(args: argparse.Namespace) -> int:
     """Handler of ``mnistfamily shift``: 0 on success, 2 on a usage error."""
     from . import protocols
 
+    from .benchmarks import benchmarks
+
     if args.list:
         _print_protocols(protocols(args.protocols))
+        _print_benchmarks(benchmarks())
         return 0
     if not args.protocol:
-        print("error: name a protocol (`mnistfamily shift --list` shows them), e.g. "
+        print("error: name a protocol or benchmark (`mnistfamily shift --list` shows them), e.g. "
               "`mnistfamily shift writers --model knn`", file=sys.stderr)
         return 2
     from ..errors import UnknownNameError
     from . import get_protocol
+
+    options: dict[str, Any] = {"data_dir": getattr(args, "data_dir", None), "source": getattr(args, "source", None)}
+    known = protocols(args.protocols)
+    if args.protocol not in known and args.protocol in benchmarks():
+        return _run_benchmark(args, options)
+    if args.grayscale or args.test_envs:
+        print("error: --grayscale and --test-env apply to the environment benchmarks (rotatedmnist, "
+              f"coloredmnist, ...), not to the protocol {args.protocol!r}", file=sys.stderr)
+        return 2
     from .experiment import run
 
     try:  # here, so that the error does not get the CLI's hint about dataset names
         protocol = get_protocol(args.protocol, args.protocols)
     except UnknownNameError as exc:
+        print(f"error: {exc}; benchmarks: {', '.join(benchmarks())}", file=sys.stderr)
+        return 2
+    result = run(protocol, args.model, limit=args.limit, protocols_file=args.protocols, **options)
+    _report(result, args)
+    return 0
+
+
+def _run_benchmark(args: argparse.Namespace, options: dict[str, Any]) -> int:
+    from .benchmarks import run_benchmark
+    from .errors import ShiftError
+
+    if args.grayscale and not args.protocol.startswith("coloredmnist"):
+        print(f"error: --grayscale applies to coloredmnist and coloredmnist-irm, not {args.protocol!r}",
+              file=sys.stderr)
+        return 2
+    if args.protocol == "label-errors" and (args.limit or args.test_envs):
+        print("error: the label-error report scores the whole test set: --limit and --test-env do not apply",
+              file=sys.stderr)
+        return 2
+    try:
+        result = run_benchmark(args.protocol, args.model, limit=args.limit, grayscale=args.grayscale,
+                               test_environments=args.test_envs, trial_seed=args.trial_seed, **options)
+    except ShiftError as exc:  # a test environment that does not exist, a limit too small: a usage error
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = run(protocol, args.model, data_dir=getattr(args, "data_dir", None),
-                 source=getattr(args, "source", None), limit=args.limit, protocols_file=args.protocols)
+    _report(result, args)
+    return 0
+
+
+def _report(result: Any, args: argparse.Namespace) -> None:
+    """Print the table; write the JSON record and the chart when asked."""
     print(result.table())
     if args.json is not None:
         result.to_json(args.json)
@@ -100,7 +151,14 @@ def run_shift_command(args: argparse.Namespace) -> int:
     if args.plot is not None:
         path = result.plot(args.plot)
         print(f"{'' if args.json is not None else chr(10)}plot written to {path.resolve()}")
-    return 0
+
+
+def _print_benchmarks(found: dict[str, str]) -> None:
+    print("benchmarks")
+    for name, description in found.items():
+        print(f"  {name}")
+        print(textwrap.indent(textwrap.fill(description, 90), "      "))
+    print()
 
 
 def _print_protocols(found: dict[str, Any]) -> None:

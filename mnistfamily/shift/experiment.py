@@ -13,13 +13,15 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from .protocols import Protocol, ProtocolError, Selection, get_protocol
 from .splits import by_values, halves, published_size, writer_folds
-from ..preview import _latin1, _text_width  # the preview grid's text helpers: one place for font quirks
+from .chart import (GRID, IN_DOMAIN_BAR, INTERVAL, OTHER_BAR, REFERENCE_LINE, TEXT, Bar,  # noqa: F401 (re-exported)
+                    axis_range, draw_bars, save_picture, write_atomically)
+from .label_errors import known_errors
 from .stats import accuracy_summary
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,9 +56,15 @@ def _logreg() -> Any:
     return LogisticRegression()
 
 
+def _mlp() -> Any:
+    from ..baselines import MLP
+
+    return MLP(hidden=(256,), epochs=10)
+
+
 #: baseline names accepted by :func:`run` (and ``mnistfamily shift --model``)
 MODELS: dict[str, Callable[[], Any]] = {
-    "knn": _knn(1), "knn3": _knn(3), "centroid": _centroid, "logreg": _logreg,
+    "knn": _knn(1), "knn3": _knn(3), "centroid": _centroid, "logreg": _logreg, "mlp": _mlp,
 }
 
 #: the seed of the examples kept by ``limit=``
@@ -98,6 +106,10 @@ class DomainResult:
     ci_high: float
     #: ``accuracy - in-domain accuracy`` (0 for the in-domain row; negative: worse than in-domain)
     gap: float
+    #: confirmed label errors among the domain's examples (None: no known list covers the split)
+    label_errors: int | None = None
+    #: the accuracy on the domain's other examples (None: no known list covers the split)
+    accuracy_without_label_errors: float | None = None
 
 
 @dataclass
@@ -139,13 +151,15 @@ class Result:
         """The result as JSON text; with ``path``, also written there (atomically)."""
         text = json.dumps(self.to_dict(), indent=indent, ensure_ascii=False) + "\n"
         if path is not None:
-            _write_atomically(Path(path), lambda f: f.write(text.encode("utf-8")))
+            write_atomically(Path(path), lambda f: f.write(text.encode("utf-8")))
         return text
 
     def table(self) -> str:
         """A text table: domain, n, accuracy, interval, error and gap (percentage points)."""
         level = f"{self.confidence:.0%}"
-        header = ("domain", "n", "accuracy", f"{level} interval", "error", "gap (pp)")
+        cleaned = any(r.label_errors is not None for r in self.rows)
+        header = ("domain", "n", "accuracy", f"{level} interval", "error", "gap (pp)",
+                  *(("w/o known label errors",) if cleaned else ()))
         lines = [f"{self.protocol}: {self.model}",
                  f"  trained on {self.train['n']:,} examples: {self.train.get('selection', '')}".rstrip(),
                  ]
@@ -153,7 +167,8 @@ class Result:
             lines.append(f"  limit: at most {self.limit:,} examples per selection (a seeded random subset)")
         cells = [header] + [
             (r.domain, f"{r.n:,}", f"{r.accuracy:.2%}", f"[{100 * r.ci_low:.2f}, {100 * r.ci_high:.2f}]",
-             f"{r.error:.2%}", "in-domain" if r.domain == self.in_domain else f"{100 * r.gap:+.2f}")
+             f"{r.error:.2%}", "in-domain" if r.domain == self.in_domain else f"{100 * r.gap:+.2f}",
+             *((_without(r),) if cleaned else ()))
             for r in self.rows]
         widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
         lines.append("")
@@ -168,17 +183,25 @@ class Result:
 
     def image(self, *, width: int = 900) -> "Image.Image":
         """The bar chart as a Pillow image (RGB): accuracy per domain with its interval."""
-        return _draw(self, width=width)
+        level = f"{self.confidence:.0%}"
+        reference = next((r.accuracy for r in self.rows if r.domain == self.in_domain), None)
+        return draw_bars(
+            [Bar(f"{r.domain} (n={r.n:,})", r.accuracy, r.ci_low, r.ci_high, r.domain == self.in_domain)
+             for r in self.rows],
+            title=f"{self.protocol}: {self.model}",
+            subtitle=(f"accuracy per domain with {level} Wilson intervals; red line: in-domain ({self.in_domain}); "
+                      f"trained on {self.train['n']:,} examples"),
+            reference=reference, width=width)
 
     def plot(self, path: PathLike, *, width: int = 900) -> Path:
         """Write the bar chart to ``path`` (PNG, or the format its suffix names), atomically."""
-        from PIL import Image
+        return save_picture(self.image(width=width), path)
 
-        picture = self.image(width=width)
-        target = Path(path)
-        image_format = Image.registered_extensions().get(target.suffix.lower(), "PNG")
-        _write_atomically(target, lambda f: picture.save(f, format=image_format))
-        return target
+
+def _without(row: DomainResult) -> str:
+    if row.label_errors is None or row.accuracy_without_label_errors is None:
+        return ""
+    return f"{row.accuracy_without_label_errors:.2%} ({row.label_errors} removed)"
 
 
 # ----------------------------------------------------------------------------- run
@@ -195,7 +218,7 @@ def run(protocol: "str | Protocol", model: Any, *, data_dir: PathLike | None = N
     protocol
         A protocol name (:func:`mnistfamily.shift.protocols` lists them) or a :class:`Protocol`.
     model
-        A baseline name (``"knn"`` = 1-NN, ``"knn3"``, ``"centroid"``, ``"logreg"``) or any
+        A baseline name (``"knn"`` = 1-NN, ``"knn3"``, ``"centroid"``, ``"logreg"``, ``"mlp"``) or any
         object with ``fit(X, y)`` and ``predict(X)``; it receives flat features ``(N, D)``
         (uint8 pixels, or whatever the protocol's transforms make) and labels that index
         the training dataset's classes. An object is fitted in place.
@@ -262,13 +285,18 @@ def run(protocol: "str | Protocol", model: Any, *, data_dir: PathLike | None = N
              time.perf_counter() - tic)
 
     summaries: dict[str, dict[str, Any]] = {}
-    for name, ds in domains.items():
+    for (name, ds), s in zip(domains.items(), protocol.domains.values()):
         tic = time.perf_counter()
         predicted = np.asarray(estimator.predict(_features(ds)))
         if predicted.shape != (len(ds),):
             raise ValueError(f"{estimator!r}.predict returned shape {predicted.shape} for {len(ds)} examples "
                              f"of domain {name!r}; expected one label per example")
-        summaries[name] = accuracy_summary(_labels_as_train(ds, train), predicted, confidence)
+        truth = _labels_as_train(ds, train)
+        summaries[name] = accuracy_summary(truth, predicted, confidence)
+        errors = known_errors(s.dataset, s.split, ds.index, ds.labels, registry) if s.dataset else None
+        if errors is not None and (~errors).any():
+            summaries[name]["label_errors"] = int(errors.sum())
+            summaries[name]["without"] = float(np.mean(truth[~errors] == predicted[~errors]))
         log.info("shift %s: %s: %.2f%% of %s in %.1f s", protocol.name, name, 100 * summaries[name]["accuracy"],
                  f"{len(ds):,}", time.perf_counter() - tic)
 
@@ -276,7 +304,9 @@ def run(protocol: "str | Protocol", model: Any, *, data_dir: PathLike | None = N
     rows = [DomainResult(domain=name, dataset=s.dataset, split=s.split, n=int(summaries[name]["n"]),
                          accuracy=float(summaries[name]["accuracy"]), error=float(summaries[name]["error"]),
                          ci_low=float(summaries[name]["ci_low"]), ci_high=float(summaries[name]["ci_high"]),
-                         gap=float(summaries[name]["accuracy"] - reference))
+                         gap=float(summaries[name]["accuracy"] - reference),
+                         label_errors=summaries[name].get("label_errors"),
+                         accuracy_without_label_errors=summaries[name].get("without"))
             for name, s in protocol.domains.items()]
     return Result(protocol=protocol.name, description=protocol.description, model=repr(estimator),
                   in_domain=protocol.in_domain, confidence=confidence, limit=None if limit is None else int(limit),
@@ -392,121 +422,3 @@ def _labels_as_train(ds: "Dataset", train: "Dataset") -> np.ndarray:
     position = {c: i for i, c in enumerate(train.classes)}
     table = np.array([position.get(c, -1) for c in ds.classes], dtype=np.int64)
     return table[labels]
-
-
-# ----------------------------------------------------------------------------- output
-
-
-def _write_atomically(target: Path, write: Callable[[IO[bytes]], Any]) -> None:
-    """Write through a marked temporary area beside ``target`` and rename it into place."""
-    from ..safe_write import atomic_write
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(target, write)
-
-
-#: colours of the chart (RGB)
-IN_DOMAIN_BAR = (31, 119, 180)
-OTHER_BAR = (158, 202, 225)
-INTERVAL = (0, 0, 0)
-REFERENCE_LINE = (214, 39, 40)
-GRID = (225, 225, 225)
-TEXT = (30, 30, 30)
-_ROW = 30  # pixels per domain
-_BAR = 18  # bar thickness
-_PAD = 14
-
-
-def axis_range(lowest: float) -> tuple[float, float]:
-    """``(start, tick step)`` of the accuracy axis, which always ends at 1.
-
-    The axis starts at 0 when some interval reaches below 50 %; otherwise just below the
-    lowest interval, on a round tick, so that differences of a fraction of a percent show.
-    """
-    if lowest < 0.5:
-        return 0.0, 0.1
-    raw = max(0.0, lowest - max(0.005, 0.1 * (1.0 - lowest)))
-    for step in (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1):
-        start = np.floor(raw / step + 1e-9) * step
-        if (1.0 - start) / step <= 10:
-            return float(start), step
-    return 0.0, 0.1
-
-
-def _draw(result: Result, *, width: int) -> "Image.Image":
-    from PIL import Image, ImageDraw
-
-    font = _font(13)
-    rows = result.rows
-    level = f"{result.confidence:.0%}"
-    labels = [f"{r.domain} (n={r.n:,})" for r in rows]
-    values = [f"{100 * r.accuracy:.2f}%  [{100 * r.ci_low:.2f}, {100 * r.ci_high:.2f}]" for r in rows]
-    label_width = max(_text_width(font, t) for t in labels) + _PAD
-    value_width = max(_text_width(font, t) for t in values) + _PAD
-    title = f"{result.protocol}: {result.model}"
-    subtitle = (f"accuracy per domain with {level} Wilson intervals; red line: in-domain ({result.in_domain}); "
-                f"trained on {result.train['n']:,} examples")
-    width = max(width, 2 * _PAD + max(_text_width(font, title), _text_width(font, subtitle)))
-    x0 = _PAD + label_width
-    x1 = width - _PAD - value_width
-    if x1 - x0 < 120:
-        width += 120 - (x1 - x0)
-        x1 = x0 + 120
-    top = _PAD + 2 * 20 + 8
-    height = top + len(rows) * _ROW + 46
-    start, step = axis_range(min(r.ci_low for r in rows))
-
-    def x(v: float) -> float:
-        return x0 + (min(max(v, start), 1.0) - start) / (1.0 - start) * (x1 - x0)
-
-    picture = Image.new("RGB", (width, height), (255, 255, 255))
-    draw = ImageDraw.Draw(picture)
-    _text(draw, (_PAD, _PAD + 7), title, font)
-    _text(draw, (_PAD, _PAD + 27), subtitle, font)
-
-    bottom = top + len(rows) * _ROW
-    ticks = np.arange(start, 1.0 + step / 2, step)
-    for t in ticks:
-        draw.line([(x(t), top), (x(t), bottom)], fill=GRID, width=1)
-    for i, r in enumerate(rows):
-        middle = top + i * _ROW + _ROW / 2
-        colour = IN_DOMAIN_BAR if r.domain == result.in_domain else OTHER_BAR
-        draw.rectangle([x(start), middle - _BAR / 2, x(r.accuracy), middle + _BAR / 2], fill=colour)
-        low, high = x(r.ci_low), x(r.ci_high)
-        draw.line([(low, middle), (high, middle)], fill=INTERVAL, width=2)
-        for end in (low, high):
-            draw.line([(end, middle - 6), (end, middle + 6)], fill=INTERVAL, width=2)
-        _text(draw, (_PAD, middle), labels[i], font)
-        _text(draw, (x1 + _PAD, middle), values[i], font)
-    reference = next((r.accuracy for r in rows if r.domain == result.in_domain), None)
-    if reference is not None:
-        for y in range(top, bottom, 8):  # dashed
-            draw.line([(x(reference), y), (x(reference), min(y + 4, bottom))], fill=REFERENCE_LINE, width=2)
-    draw.line([(x0, bottom), (x1, bottom)], fill=TEXT, width=1)
-    decimals = max(0, int(-np.floor(np.log10(step * 100) + 1e-9)))
-    for t in ticks:
-        draw.line([(x(t), bottom), (x(t), bottom + 4)], fill=TEXT, width=1)
-        tick = f"{100 * t:.{decimals}f}"
-        _text(draw, (x(t) - _text_width(font, tick) / 2, bottom + 13), tick, font)
-    axis = "accuracy (%)" + (f", axis from {100 * start:.{decimals}f}%" if start > 0 else "")
-    _text(draw, ((x0 + x1) / 2 - _text_width(font, axis) / 2, bottom + 33), axis, font)
-    return picture
-
-
-def _font(size: int) -> Any:
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)  # FreeType build of Pillow >= 10.1: scalable
-    except (TypeError, ImportError, OSError):
-        return ImageFont.load_default()  # the fixed bitmap font
-
-
-def _text(draw: Any, xy: tuple[float, float], text: str, font: Any) -> None:
-    """Text whose left end is at ``xy[0]``, centred vertically on ``xy[1]``."""
-    try:
-        draw.text(xy, text, fill=TEXT, font=font, anchor="lm")
-    except (UnicodeEncodeError, ValueError):  # the bitmap font: Latin-1 only and no anchors
-        text = _latin1(text)
-        _, top, _, bottom = font.getbbox(text)
-        draw.text((xy[0], xy[1] - (top + bottom) / 2), text, fill=TEXT, font=font)

@@ -135,12 +135,35 @@ def _variant_expected(spec: DatasetSpec, expected: dict) -> dict:
     from ..prepare.variant import chain_spec
     from ..transforms import from_spec
 
+    if spec.environments is not None:
+        return _environments_expected(spec, expected)
     transform = from_spec(chain_spec(spec))
     out = {}
     for (name, split), arrays in list(expected.items()):
         if name == spec.base:
             images = transform(np.asarray(arrays["images"]), index=arrays["index"])
             out[(spec.name, split)] = {**arrays, "images": images}
+    return out
+
+
+def _environments_expected(spec: DatasetSpec, expected: dict) -> dict:
+    """What loading a miniature dealt into environments must give, environment by environment."""
+    from ..dataset import Dataset
+    from ..prepare.environments import environment_arrays, environment_chain
+    from ..transforms import from_spec
+
+    assert spec.environments is not None
+    bases = {s: Dataset(expected[(spec.base, s)]["images"], expected[(spec.base, s)]["labels"], classes=spec.classes,
+                        index=expected[(spec.base, s)]["index"])
+             for s in spec.environments.source}
+    out = {}
+    for name in spec.environments.names():
+        arrays = environment_arrays(spec, name, bases)
+        joined = arrays.pop("joined")
+        images = from_spec(environment_chain(spec, name))(arrays.pop("images"), index=joined)
+        out[(spec.name, name)] = {"images": images, "labels": arrays.pop("labels"),
+                                  "index": np.arange(len(joined), dtype=np.int64),
+                                  "metadata": {k[len("meta."):]: v for k, v in arrays.items()}}
     return out
 
 

@@ -25,6 +25,7 @@ from .corruptions import MNIST_C, Brightness, ImpulseNoise, ShotNoise, Spatter, 
 from .fog import Fog
 from .geometric import CenterOfMass, Deskew, ElasticDistortion, RandomAffine, Resize, moments
 from .mnistify import MNISTify
+from .rotation import RotateDegrees
 from .strokes import DottedLine, Zigzag
 from .warps import Rotate, Scale, Shear, Translate
 
@@ -42,6 +43,7 @@ __all__ = [
     "GaussianNoise",
     # geometric
     "Resize", "RandomAffine", "ElasticDistortion", "Deskew", "CenterOfMass", "MNISTify", "moments",
+    "RotateDegrees",
     # MNIST-C corruptions
     "MNIST_C", "mnist_c", "ShotNoise", "ImpulseNoise", "GlassBlur", "MotionBlur", "Shear", "Scale", "Rotate",
     "Brightness", "Translate", "Stripe", "Fog", "Spatter", "DottedLine", "Zigzag", "CannyEdges",
