@@ -3,7 +3,7 @@
 The property: whatever the bytes, a reader returns or raises a ``MnistFamilyError``; it
 never allocates or decompresses far beyond what the file can hold, and writes nothing
 outside the cache. Mutation tests are bounded hypothesis runs over the targets of
-``mnistfamily.testing.fuzz`` (``benchmarks/fuzz.py`` runs the same targets for minutes);
+``harness.fuzz`` (``benchmarks/fuzz.py`` runs the same targets for minutes);
 the explicit tests below pin each protection with a measured bound, so removing a check
 makes one of them fail.
 """
@@ -31,8 +31,8 @@ from hypothesis import strategies as st
 import mnistfamily as mf
 from mnistfamily.errors import FormatError, MnistFamilyError, RegistryError
 from mnistfamily.formats.idx import read_idx
-from mnistfamily.testing import fuzz
-from mnistfamily.testing.fuzz import TARGETS, mutate, run_target
+from harness import fuzz
+from harness.fuzz import TARGETS, mutate, run_target
 
 MiB = 1 << 20
 #: examples per reader in the mutation property: bounded so the whole file stays ~15 s

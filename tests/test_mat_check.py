@@ -23,7 +23,7 @@ import scipy.io  # imported before any measurement: an import's allocations are 
 from mnistfamily.errors import FormatError
 from mnistfamily.formats.mat_check import MAX_DEPTH, check_mat_v5
 from mnistfamily.prepare import mat_split  # noqa: F401 - imported before measuring, like scipy.io
-from mnistfamily.testing.fuzz import TARGETS
+from harness.fuzz import TARGETS
 from mnistfamily.testing.mini_mat import mat_bytes, struct_fields, zip_bytes
 
 MiB = 1 << 20

@@ -28,7 +28,7 @@ BASE_SHAPE = (6, 5)
 
 
 def _base_dataset():
-    from ...dataset import Dataset
+    from mnistfamily.dataset import Dataset
 
     rng = np.random.default_rng(0)
     return Dataset(rng.integers(0, 256, (24, *BASE_SHAPE), dtype=np.uint8), np.arange(24) % 3,
@@ -39,7 +39,7 @@ def _base_dataset():
 @functools.lru_cache(maxsize=None)
 def base_export(encoding: str = "raw") -> dict[str, bytes]:
     """The files of a complete export of a 24-row dataset in 3 shards: ``{relative path: bytes}``."""
-    from ...outputs import export
+    from mnistfamily.outputs import export
 
     with tempfile.TemporaryDirectory(prefix="mnistfamily-fuzz-") as folder:
         result = export(_base_dataset(), folder, rows_per_shard=10, image_encoding=encoding)
@@ -56,7 +56,7 @@ def base_card(encoding: str = "raw") -> dict[str, Any]:
 
 
 def _format(described: dict[str, Any], encoding: str | None = None):
-    from ...outputs.schema import ShardFormat
+    from mnistfamily.outputs.schema import ShardFormat
 
     return ShardFormat(image_shape=tuple(described["image_shape"]), classes=tuple(described["classes"]),
                        metadata_columns=tuple((n, d) for n, d in described["metadata_columns"]),
@@ -372,8 +372,8 @@ def run_parquet(data: bytes, folder: Path) -> None:
 
     The export must stay inside ``folder/cache`` whatever names the shard declared.
     """
-    from ...dataset import Dataset
-    from ...outputs import export, read_parquet
+    from mnistfamily.dataset import Dataset
+    from mnistfamily.outputs import export, read_parquet
 
     path = folder / "input.bin"
     path.write_bytes(data)
@@ -384,7 +384,7 @@ def run_parquet(data: bytes, folder: Path) -> None:
 
 def run_export_card(data: bytes, folder: Path) -> None:
     """``read_parquet`` of the base export's folder with the bytes as its ``_dataset_card.json``."""
-    from ...outputs import read_parquet
+    from mnistfamily.outputs import read_parquet
 
     root = folder / "cache" / "lake" / BASE_NAME.replace("/", "--")
     for relative, content in base_export("raw").items():

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...safe_write import TEMP_PREFIX
+from mnistfamily.safe_write import TEMP_PREFIX
 from .invariants import array_digest, check_invariants
 from .worker import EXIT_EXISTS, PHASES, read_phases
 from .zygote import Zygote
@@ -50,8 +50,8 @@ def run_campaign(workdir: str | os.PathLike[str], *, kills: int, seed: int = 0, 
     """
     import random
 
-    from ... import api
-    from .. import Fault, serve_directory, write_miniatures
+    from mnistfamily import api
+    from mnistfamily.testing import Fault, serve_directory, write_miniatures
 
     started = time.monotonic()
     workdir = Path(workdir)
