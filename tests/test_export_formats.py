@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import mnistfamily as mf
-from mnistfamily.outputs import (ExportError, ExportExistsError, add_export_command, export_idx, export_npz,
+from mnistfamily.cli.export import add_export_command
+from mnistfamily.outputs import (ExportError, ExportExistsError, export_idx, export_npz,
                                 read_parquet)
 
 SAMPLE = "mnist/sample"

@@ -28,7 +28,8 @@ import pytest
 import mnistfamily as mf
 from mnistfamily.errors import DownloadError, InsecureTransportError, MnistFamilyError, OfflineError, RegistryError
 from mnistfamily.fetch import UnverifiedFileWarning, transfer
-from mnistfamily.fetch.locations import is_loopback_url, plain_http_refusal, redact, secret_values
+from mnistfamily.fetch.locations import is_loopback_url, plain_http_refusal
+from mnistfamily.redaction import redact, secret_values
 from mnistfamily.registry import FileSpec, Registry
 from mnistfamily.testing import Fault, serve_directory, write_miniatures
 

@@ -14,7 +14,7 @@ from mnistfamily import shift
 from mnistfamily.dataset import Dataset
 from mnistfamily.errors import UnknownNameError
 from mnistfamily.shift import ProtocolError, by_values, halves, load_protocols, protocols, writer_folds
-from mnistfamily.shift.cli import add_shift_command
+from mnistfamily.cli.shift import add_shift_command
 from mnistfamily.shift.experiment import (IN_DOMAIN_BAR, INTERVAL, OTHER_BAR, REFERENCE_LINE, Result, axis_range,
                                    check_datasets, load_selection)
 

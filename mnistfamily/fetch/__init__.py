@@ -28,89 +28,16 @@ from .. import config, safe_write
 from ..errors import (CacheError, ChecksumError, DownloadError, InsecureTransportError, MnistFamilyError,
                       OfflineError, UnverifiedFileError)
 from ..registry import DatasetSpec, FileSpec, packaged_data_dir
-from .locations import (Location, failure_advice, plain_http_refusal, redact, remote_locations, secret_values,
-                        source_locations)
+from ..redaction import redact, redact_records, redacting
+from .locations import Location, failure_advice, plain_http_refusal, remote_locations, source_locations
 from .transfer import TransferFailed, copy_to, missing_backend, retry_budget
 from .verify import Verification, verify_file
 
 __all__ = ["fetch_file", "cached_path", "missing_files_error", "Verification", "verify_file", "UnverifiedFileWarning",
-           "redacting", "retry_budget"]
+           "retry_budget"]
 
 log = logging.getLogger("mnistfamily.fetch")
-
-#: secret strings of the storage_options of fetches in progress, with a count of their users.
-#: Global rather than per context: third-party records come from fsspec's event-loop thread.
-_ACTIVE_SECRETS: collections.Counter[str] = collections.Counter()
-_SECRETS_LOCK = threading.Lock()
-#: loggers of the filesystem libraries that dump requests (with their auth headers) at DEBUG level
-_THIRD_PARTY_LOGGERS = ("botocore.endpoint", "botocore.auth", "botocore.parsers", "botocore.hooks",
-                        "aiobotocore.endpoint", "s3fs", "fsspec", "fsspec.http", "gcsfs", "adlfs",
-                        "urllib3.connectionpool", "aiohttp.client")
-
-
-def _active_secrets() -> list[str]:
-    with _SECRETS_LOCK:
-        return list(_ACTIVE_SECRETS)
-
-
-class _RedactingFilter(logging.Filter):
-    """Redacts URL credentials and the secrets of fetches in progress from a logger's records."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record is the logging module's to report
-            return True
-        cleaned = redact(message, _active_secrets())
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
-
-
-def _install_filter(logger: logging.Logger) -> None:
-    if not any(isinstance(f, _RedactingFilter) for f in logger.filters):  # never stacked
-        logger.addFilter(_RedactingFilter())
-
-
-_install_filter(log)  # archive.py logs through this logger too
-
-
-class _Secrets:
-    """While a fetch runs: its secrets are redacted from this package's and its filesystems' logs.
-
-    Public as :func:`redacting`, for other stages that hand ``storage_options`` to fsspec.
-    """
-
-    def __init__(self, storage_options: dict | None):
-        self.values = secret_values(storage_options)
-
-    def __enter__(self) -> "_Secrets":
-        if self.values:
-            for name in _THIRD_PARTY_LOGGERS:  # a filter only sees records of its own logger
-                _install_filter(logging.getLogger(name))
-            with _SECRETS_LOCK:
-                _ACTIVE_SECRETS.update(self.values)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self.values:
-            with _SECRETS_LOCK:
-                _ACTIVE_SECRETS.subtract(self.values)
-                for value in [v for v, n in _ACTIVE_SECRETS.items() if n <= 0]:
-                    del _ACTIVE_SECRETS[value]
-
-
-def redacting(storage_options: dict | None) -> _Secrets:
-    """A context manager: inside it, the secrets of ``storage_options`` are replaced by ``***`` in the
-    records of this package's fetch logger and of the filesystem libraries' request loggers
-    (botocore, s3fs, fsspec, aiohttp, ...), which dump auth headers at DEBUG level.
-
-    >>> with redacting({"key": "AKIAEXAMPLE"}) as secrets:
-    ...     secrets.values
-    ['AKIAEXAMPLE']
-    """
-    return _Secrets(storage_options)
-
+redact_records(log)  # archive.py logs through this logger too
 
 class UnverifiedFileWarning(UserWarning):
     """A file was used although the registry has no checksum to verify it against."""
@@ -138,7 +65,7 @@ def fetch_file(
     Errors raised from here never show credentials: URL user info, signed query values
     and the secret values of ``storage_options`` are replaced by ``***``.
     """
-    with _Secrets(storage_options) as secrets, retry_budget():
+    with redacting(storage_options) as secrets, retry_budget():
         try:
             return _fetch_file(spec, file, root=root, source=source, download=download,
                                allow_unverified=allow_unverified, storage_options=storage_options)

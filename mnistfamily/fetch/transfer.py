@@ -24,7 +24,8 @@ from ..errors import CacheError, MnistFamilyError
 from ..registry import FileSpec
 from .failures import TransferFailed, classify
 from .http import USER_AGENT, BufferedRangeReader, HttpAnswer, Limits, RangeReader, SpeedGuard, http_filesystem
-from .locations import Location, plain_http_refusal, redact, secret_values, split_credentials
+from ..redaction import redact, secret_values, split_credentials
+from .locations import Location, plain_http_refusal
 
 log = logging.getLogger("mnistfamily.fetch")
 

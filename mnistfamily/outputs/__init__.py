@@ -15,7 +15,6 @@ mnistfamily`` and a warm ``load`` stay free of them. See docs/parquet-and-lakes.
 
 from __future__ import annotations
 
-from .command import add_export_command, run_export_command
 from .errors import (CorruptExportError, ExportDestinationError, ExportDiskFullError, ExportError, ExportExistsError,
                      ExportWarning, IncompleteExportError)
 from .formats_out import export_idx, export_npz
@@ -26,5 +25,4 @@ __all__ = [
     "export", "read_parquet", "schema_metadata", "export_npz", "export_idx", "ExportResult",
     "ExportError", "ExportExistsError", "IncompleteExportError", "ExportDiskFullError", "CorruptExportError",
     "ExportDestinationError", "ExportWarning", "DEFAULT_ROWS_PER_SHARD",
-    "add_export_command", "run_export_command",
 ]

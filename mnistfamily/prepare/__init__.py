@@ -99,7 +99,7 @@ def load_prepared(root: Path, spec: DatasetSpec, split: SplitSpec,
 def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[str, Path],
                   sources: list[dict], orientation: str = "upright") -> PreparedEntry:
     """Decode a split from verified local files into the cache and return its arrays."""
-    from .. import __version__
+    from .._version import __version__
     from .cache import build_entry
 
     final = entry_for(root, spec, split, orientation)

@@ -19,7 +19,7 @@ import numpy as np
 
 from .protocols import Protocol, ProtocolError, Selection, get_protocol
 from .splits import by_values, halves, published_size, writer_folds
-from ..preview import _latin1, _text_width  # the preview grid's text helpers: one place for font quirks
+from ..drawing import default_font, draw_text, text_width  # one place for the default font's quirks
 from .stats import accuracy_summary
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -322,13 +322,13 @@ def load_selection(selection: Selection, *, limit: int | None = None, data_dir: 
     >>> len(load_selection(Selection("mnist/sample", "test", where={"hsf_series": (4,)}, half="first")))
     961
     """
-    import mnistfamily as mf
+    from ..api import load
 
     key = (selection.dataset, selection.split, selection.metadata)
     if loaded is not None and key in loaded:
         ds = loaded[key]
     else:
-        ds = mf.load(selection.dataset, selection.split, data_dir=data_dir, source=source, registry=registry,
+        ds = load(selection.dataset, selection.split, data_dir=data_dir, source=source, registry=registry,
                      metadata=selection.metadata)
         if loaded is not None:
             loaded[key] = ds
@@ -436,17 +436,17 @@ def axis_range(lowest: float) -> tuple[float, float]:
 def _draw(result: Result, *, width: int) -> "Image.Image":
     from PIL import Image, ImageDraw
 
-    font = _font(13)
+    font = default_font(13)
     rows = result.rows
     level = f"{result.confidence:.0%}"
     labels = [f"{r.domain} (n={r.n:,})" for r in rows]
     values = [f"{100 * r.accuracy:.2f}%  [{100 * r.ci_low:.2f}, {100 * r.ci_high:.2f}]" for r in rows]
-    label_width = max(_text_width(font, t) for t in labels) + _PAD
-    value_width = max(_text_width(font, t) for t in values) + _PAD
+    label_width = max(text_width(font, t) for t in labels) + _PAD
+    value_width = max(text_width(font, t) for t in values) + _PAD
     title = f"{result.protocol}: {result.model}"
     subtitle = (f"accuracy per domain with {level} Wilson intervals; red line: in-domain ({result.in_domain}); "
                 f"trained on {result.train['n']:,} examples")
-    width = max(width, 2 * _PAD + max(_text_width(font, title), _text_width(font, subtitle)))
+    width = max(width, 2 * _PAD + max(text_width(font, title), text_width(font, subtitle)))
     x0 = _PAD + label_width
     x1 = width - _PAD - value_width
     if x1 - x0 < 120:
@@ -487,26 +487,12 @@ def _draw(result: Result, *, width: int) -> "Image.Image":
     for t in ticks:
         draw.line([(x(t), bottom), (x(t), bottom + 4)], fill=TEXT, width=1)
         tick = f"{100 * t:.{decimals}f}"
-        _text(draw, (x(t) - _text_width(font, tick) / 2, bottom + 13), tick, font)
+        _text(draw, (x(t) - text_width(font, tick) / 2, bottom + 13), tick, font)
     axis = "accuracy (%)" + (f", axis from {100 * start:.{decimals}f}%" if start > 0 else "")
-    _text(draw, ((x0 + x1) / 2 - _text_width(font, axis) / 2, bottom + 33), axis, font)
+    _text(draw, ((x0 + x1) / 2 - text_width(font, axis) / 2, bottom + 33), axis, font)
     return picture
-
-
-def _font(size: int) -> Any:
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)  # FreeType build of Pillow >= 10.1: scalable
-    except (TypeError, ImportError, OSError):
-        return ImageFont.load_default()  # the fixed bitmap font
 
 
 def _text(draw: Any, xy: tuple[float, float], text: str, font: Any) -> None:
     """Text whose left end is at ``xy[0]``, centred vertically on ``xy[1]``."""
-    try:
-        draw.text(xy, text, fill=TEXT, font=font, anchor="lm")
-    except (UnicodeEncodeError, ValueError):  # the bitmap font: Latin-1 only and no anchors
-        text = _latin1(text)
-        _, top, _, bottom = font.getbbox(text)
-        draw.text((xy[0], xy[1] - (top + bottom) / 2), text, fill=TEXT, font=font)
+    draw_text(draw, xy, text, font, fill=TEXT)
