@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 _LAZY = {
-    "datasets": "api", "info": "api", "load": "api", "download": "api", "verify": "api",
+    "datasets": "api", "info": "api", "load": "api", "download": "api", "verify": "cache_check",
     "read_idx": "formats.idx", "write_idx": "formats.idx",
     "Dataset": "dataset", "DatasetInfo": "dataset",
     "MnistFamilyError": "errors",
@@ -29,7 +29,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .api import datasets, download, info, load, verify
+    from .api import datasets, download, info, load
+    from .cache_check import verify
     from .dataset import Dataset, DatasetInfo
     from .errors import MnistFamilyError
     from .formats.idx import read_idx, write_idx

@@ -112,3 +112,7 @@ class LockTimeoutError(MnistFamilyError, TimeoutError):
         return cls(f"{what}: waited {seconds:g} s for {lock}, held by {holder}. If that process is still "
                    "working, let it finish (its result will be used); if it hangs, stop it. To wait longer, "
                    "set MNISTFAMILY_LOCK_TIMEOUT (seconds).")
+
+
+class UnverifiedFileWarning(UserWarning):
+    """A file was used although the registry has no checksum to verify it against."""

@@ -30,7 +30,7 @@ STAGES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("fetch", ("fetch",), ("foundation", "registry", "formats")),
     ("prepare", ("prepare",), ("foundation", "registry", "formats", "transforms")),
     ("dataset", ("dataset", "split_expressions"), ("foundation", "transforms")),
-    ("load", ("api", "cache_check"), ("foundation", "registry", "formats", "transforms", "fetch", "prepare",
+    ("load", ("api", "build", "join", "cache_check"), ("foundation", "registry", "formats", "transforms", "fetch", "prepare",
                                       "dataset")),
     ("baselines", ("baselines",), ("foundation",)),
     ("outputs", ("outputs",), ("foundation", "registry", "formats", "dataset", "load")),

@@ -68,9 +68,7 @@ def served(tmp_path):
 
 
 def test_download_on_a_full_disk_leaves_no_partial_file_and_keeps_the_cache(served, small_disk, monkeypatch):
-    from mnistfamily.fetch import transfer
-
-    monkeypatch.setattr(transfer, "BACKOFF", 0.001)
+    monkeypatch.setenv("MNISTFAMILY_BACKOFF", "0.001")
     _, mini = served
     cache = small_disk / "cache"
     mf.load("mnist", "test", registry=mini.registry, data_dir=cache)

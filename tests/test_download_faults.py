@@ -3,8 +3,8 @@ next location, or a DownloadError that lists every location tried with its reaso
 never in anything but verified files in the cache's download folder.
 
 Retry settings come from the environment (MNISTFAMILY_RETRIES, MNISTFAMILY_BACKOFF,
-MNISTFAMILY_READ_TIMEOUT), which the fetch layer reads when a download starts; the module
-overrides that conftest sets are cleared here so the environment is what counts.
+MNISTFAMILY_READ_TIMEOUT), which the fetch layer reads when a download starts (a
+:class:`~mnistfamily.config.FetchSettings` given to ``fetch_file`` overrides them).
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ import numpy as np
 import pytest
 
 import mnistfamily as mf
-from mnistfamily.errors import ConfigError, DownloadError
-from mnistfamily.fetch import transfer
+from mnistfamily.errors import ConfigError, DownloadError, OfflineError
 from mnistfamily.testing import Fault, serve_directory, write_miniatures
 
 IMAGES = "t10k-images-idx3-ubyte.gz"
 LABELS = "t10k-labels-idx1-ubyte.gz"
 CANONICAL = f"mnist/{IMAGES}"          # path of the canonical URL on the server
 MIRROR = f"m1/mnist/{IMAGES}"          # path of the same file on an environment mirror
+CANONICAL_LABELS = f"mnist/{LABELS}"
 RETRIES = 3
 READ_TIMEOUT = 0.4                     # seconds of silence inside a body before giving up
 
@@ -37,8 +37,6 @@ READ_TIMEOUT = 0.4                     # seconds of silence inside a body before
 @pytest.fixture
 def served(tmp_path, monkeypatch):
     """Miniature MNIST served at ``/mnist/`` (the registry's canonical URLs) and at ``/m1/mnist/``."""
-    for name in ("BACKOFF", "READ_TIMEOUT", "ATTEMPTS", "CONNECT_TIMEOUT"):
-        monkeypatch.setattr(transfer, name, None)  # read the environment, as a user's process does
     monkeypatch.setenv("MNISTFAMILY_RETRIES", str(RETRIES))
     monkeypatch.setenv("MNISTFAMILY_BACKOFF", "0.01")
     monkeypatch.setenv("MNISTFAMILY_READ_TIMEOUT", str(READ_TIMEOUT))
@@ -123,6 +121,26 @@ def test_the_retry_count_is_read_from_the_environment_when_a_download_starts(ser
     _load(mini, cache)
     assert server.count(CANONICAL) == 2 + 3
     assert_only_verified_files(cache, mini)
+
+
+def test_fetch_settings_override_the_environment_for_one_fetch(served, cache, monkeypatch):
+    """``FetchSettings`` carries source, network and retry settings in one object down to the transfer."""
+    from mnistfamily.config import FetchSettings
+    from mnistfamily.fetch import fetch_file
+
+    server, mini = served
+    spec = mini.registry.dataset("mnist")
+    labels = spec.file(LABELS)
+    server.add_fault(CANONICAL_LABELS, Fault.status(503, times=3))
+    monkeypatch.setenv("MNISTFAMILY_RETRIES", "5")  # the settings' own number wins over it
+    with pytest.raises(DownloadError, match=r"HTTP 503 \(after 2 attempts\)"):
+        fetch_file(spec, labels, root=cache, settings=FetchSettings(retries=2, backoff=0))
+    assert server.count(CANONICAL_LABELS) == 2
+    path, how = fetch_file(spec, labels, root=cache, settings=FetchSettings(retries=2, backoff=0))
+    assert server.count(CANONICAL_LABELS) == 4 and how.method == "published" and path.is_file()
+    with pytest.raises(OfflineError, match="download=False was given"):  # no request at all
+        fetch_file(spec, spec.file(IMAGES), root=cache, settings=FetchSettings(download=False))
+    assert server.count(CANONICAL) == 0
 
 
 @pytest.mark.parametrize("variable, value", [("MNISTFAMILY_RETRIES", "three"), ("MNISTFAMILY_RETRIES", "0"),
@@ -694,8 +712,6 @@ EMNIST_ZIP = "emnist/gzip.zip"
 
 @pytest.fixture
 def emnist_served(tmp_path, monkeypatch):
-    for name in ("BACKOFF", "READ_TIMEOUT", "ATTEMPTS", "CONNECT_TIMEOUT"):
-        monkeypatch.setattr(transfer, name, None)
     monkeypatch.setenv("MNISTFAMILY_RETRIES", str(RETRIES))
     monkeypatch.setenv("MNISTFAMILY_BACKOFF", "0.01")
     monkeypatch.setenv("MNISTFAMILY_READ_TIMEOUT", str(READ_TIMEOUT))

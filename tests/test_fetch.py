@@ -313,9 +313,11 @@ def test_unwritable_cache_root_is_a_clear_error(served, tmp_path):
 
 
 def test_storage_options_keep_identity_encoding_and_timeouts():
-    from mnistfamily.fetch.transfer import _http_filesystem
+    from mnistfamily.config import FetchSettings
+    from mnistfamily.fetch.http import http_filesystem
+    from mnistfamily.fetch.transfer import _limits
 
-    fs = _http_filesystem({"client_kwargs": {"headers": {"Authorization": "Bearer x"}}})
+    fs = http_filesystem({"client_kwargs": {"headers": {"Authorization": "Bearer x"}}}, None, _limits(FetchSettings()))
     headers = fs.client_kwargs["headers"]
     assert headers["Authorization"] == "Bearer x" and headers["Accept-Encoding"] == "identity"
     assert "timeout" in fs.client_kwargs
@@ -576,7 +578,9 @@ def _range_file(server, path):
     from mnistfamily.fetch.locations import Location
     from mnistfamily.fetch.transfer import open_random_access
 
-    return open_random_access(Location(server.url_for(path), "mirror"), None, None)
+    from mnistfamily.config import FetchSettings
+
+    return open_random_access(Location(server.url_for(path), "mirror"), FetchSettings())
 
 
 def test_range_reads_refused_or_cut_short_are_the_location_s_failure(served):

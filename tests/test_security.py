@@ -52,7 +52,7 @@ SECRETS = [BEARER, "tok-BEARER-7f3a9c", CLIENT_PASSWORD, URL_PASSWORD, URL_USER,
 
 @pytest.fixture
 def served(tmp_path, monkeypatch):
-    monkeypatch.setattr(transfer, "ATTEMPTS", 2)
+    monkeypatch.setenv("MNISTFAMILY_RETRIES", "2")
     folder = tmp_path / "served"
     folder.mkdir()
     with serve_directory(folder) as server:
@@ -179,15 +179,15 @@ def test_credentials_in_the_url_still_authenticate(served, cache, monkeypatch):
 
 def test_fsspec_never_sees_the_credentials_of_a_url(served):
     """fsspec logs URLs at DEBUG level and puts them in its errors: it gets them without user info."""
+    from mnistfamily.config import FetchSettings
     from mnistfamily.fetch.locations import Location
 
     server, mini = served
-    size = mini.files["mnist"][IMAGES].stat().st_size
-    with transfer._open(Location(_with_credentials(server.url_for(CANONICAL)), "mirror"), None, size) as f:
+    with transfer._open(Location(_with_credentials(server.url_for(CANONICAL)), "mirror"), FetchSettings()) as f:
         assert f.url == server.url_for(CANONICAL)
         assert f.read() == mini.files["mnist"][IMAGES].read_bytes()
     with transfer.open_random_access(Location(_with_credentials(server.url_for(CANONICAL)), "mirror"),
-                                     None, size) as f:
+                                     FetchSettings()) as f:
         assert f.url == server.url_for(CANONICAL)
 
 

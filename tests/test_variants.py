@@ -60,7 +60,7 @@ def test_variant_loads_as_the_base_through_the_chain(served, cache):
 
 
 def test_cache_key_follows_the_chain_and_the_base_files(served, cache):
-    from mnistfamily.api import _recipe
+    from mnistfamily.prepare import recipe_for
     from mnistfamily.prepare.variant import variant_entry
 
     _, mini = served
@@ -71,7 +71,7 @@ def test_cache_key_follows_the_chain_and_the_base_files(served, cache):
 
     def entry(s, b):
         registry = Registry({"mnist": b, s.name: s})
-        return variant_entry(cache, s, split, _recipe(registry, b, b.splits["test"], "upright"))
+        return variant_entry(cache, s, split, recipe_for(registry, b, b.splits["test"], "upright"))
 
     original = entry(spec, base)
     assert entry(replace(spec, seed=1), base) != original

@@ -7,7 +7,6 @@ import textwrap
 from pathlib import Path
 from typing import Any, Sequence
 
-from .types import positive_int  # noqa: F401 - the shared argument types, for whoever adds options here
 
 
 def add_commands(command: Any, cache: argparse.ArgumentParser, source: argparse.ArgumentParser) -> None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from .. import config
 from ..errors import DownloadError
 from ..redaction import redact
-from ..registry import DatasetSpec, FileSpec, join_url
+from ..registry import DatasetSpec, FileSpec, join_url, packaged_data_dir
 
 LOCAL_PROTOCOLS = {"", "file", "local", "memory"}
 _DOTTED = re.compile(r"-(idx\d+-)")
@@ -42,6 +43,13 @@ class Location:
     def shown(self) -> str:
         """The URL as logs and errors may show it: without user, password or signed query values."""
         return redact(self.url)
+
+
+def cached_path(root: Path, spec: DatasetSpec, file: FileSpec) -> Path:
+    """Where the verified copy of ``file`` lives in the cache (or inside the package)."""
+    if spec.packaged:
+        return packaged_data_dir() / spec.family / file.name
+    return config.downloads_dir(root) / spec.family / file.name
 
 
 def protocol_of(url: str) -> str:

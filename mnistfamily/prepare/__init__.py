@@ -9,13 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ..registry import DatasetSpec, SplitSpec
+from ..registry import DatasetSpec, Registry, SplitSpec
 from .entry import PreparedEntry, entry_dir, entry_key, read_entry, verify_entry
 
 if TYPE_CHECKING:
     from .cache import EntryWriter
 
-__all__ = ["prepare_split", "entry_for", "read_entry", "verify_entry", "BUILDERS", "builder", "PreparedEntry",
+__all__ = ["prepare_split", "recipe", "recipe_for", "entry_for", "read_entry", "verify_entry", "BUILDERS", "builder", "PreparedEntry",
            "required_arrays"]
 
 
@@ -78,6 +78,16 @@ def recipe(spec: DatasetSpec, split: SplitSpec, orientation: str = "upright") ->
         "label_column": spec.label_column, "label_offset": spec.label_offset,
         "num_classes": len(spec.classes), "transpose": transposes(spec, orientation),
     }
+
+
+def recipe_for(reg: Registry, spec: DatasetSpec, split: SplitSpec, orientation: str = "upright") -> dict:
+    """The cache recipe of a split, following derived datasets down to their published base."""
+    if spec.base is None:
+        return recipe(spec, split, orientation)
+    from .variant import variant_recipe
+
+    base = reg.dataset(spec.base)
+    return variant_recipe(spec, split, recipe_for(reg, base, base.splits[split.name], orientation))
 
 
 def entry_for(root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str = "upright") -> Path:
