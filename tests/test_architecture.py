@@ -12,6 +12,7 @@ no test runs the function that holds it.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,3 +183,44 @@ def test_the_rule_catches_a_wrong_import(tmp_path):
     found = imports_of("mnistfamily.fetch.bad", bad)
     assert [(i.imported, i.lazy) for i in found] == [("mnistfamily.api", True)]
     assert stage_of("mnistfamily.api") not in dict((s, a) for s, _, a in STAGES)["fetch"]
+
+
+#: exception classes that may live outside errors.py: signals between the functions of one module, never raised
+#: to a caller (each is caught and turned into an error of errors.py within its module or stage)
+INTERNAL_SIGNALS = {
+    "mnistfamily.fetch.failures.TransferFailed": "one failed attempt at a location; becomes a line of DownloadError",
+    "mnistfamily.fetch.http._Deadline": "the header deadline of one answer; becomes a TransferFailed",
+    "mnistfamily.formats.safe_pickle._Refused": "a pickle opcode refused; becomes a FormatError",
+    "mnistfamily.registry.loader._Abort": "stops parsing a registry file; its problems become a RegistryError",
+    "mnistfamily.prepare.png_tar_split._HostileHeader": "a tar member refused; becomes a FormatError",
+    "mnistfamily.prepare.entry.EntryDamage": "why a prepared entry is not used; the entry is rebuilt or reported",
+    "mnistfamily.outputs.images.PngError": "a PNG a codec could not read; becomes a CorruptExportError",
+}
+
+
+def test_exceptions_live_in_errors_py():
+    """Every exception or warning class a caller may catch is defined in mnistfamily/errors.py."""
+    stray = []
+    for module, path in MODULES.items():
+        if module == "mnistfamily.errors":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and any(
+                    re.search(r"(Error|Exception|Warning|TarError)$", ast.unparse(b)) for b in node.bases):
+                name = f"{module}.{node.name}"
+                if name not in INTERNAL_SIGNALS:
+                    stray.append(name)
+    assert not stray, f"exception classes outside mnistfamily/errors.py: {stray}"
+
+
+def test_the_stages_re_export_the_errors_their_users_catch():
+    import mnistfamily.errors as errors
+    from mnistfamily import adapters, baselines, outputs, shift, transforms
+    from mnistfamily.baselines import logistic
+
+    assert transforms.TransformError is errors.TransformError
+    assert outputs.ExportError is errors.ExportError and outputs.ExportWarning is errors.ExportWarning
+    assert shift.ProtocolError is errors.ProtocolError
+    assert adapters.AdapterError is errors.AdapterError
+    assert logistic.ConvergenceWarning is errors.ConvergenceWarning and baselines is not None
+    assert issubclass(errors.ExportDiskFullError, (errors.MnistFamilyError, OSError))

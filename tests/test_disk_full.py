@@ -160,3 +160,20 @@ def test_a_full_disk_while_committing_puts_the_previous_export_back(tmp_path, mo
     assert files_of(folder) == before  # old split, old card, _SUCCESS: all back
     assert hidden_leftovers(tmp_path) == []
     assert len(read_parquet(folder)["test"]) == 300
+
+
+def test_a_full_disk_reported_without_an_errno_still_gets_the_full_disk_advice(tmp_path):
+    """One detection for the cache and the exports: pyarrow and worker processes re-raise ENOSPC as
+    an OSError with the text only."""
+    from mnistfamily.errors import CacheError, ExportDiskFullError, is_disk_full
+    from mnistfamily.outputs.errors import disk_full_error
+
+    rewrapped = OSError("[Errno 28] No space left on device")
+    assert rewrapped.errno is None and is_disk_full(rewrapped)
+    error = CacheError.cannot_write("train-images-idx3-ubyte.gz", tmp_path, rewrapped)
+    assert "is full" in str(error)
+    with pytest.raises(CacheError, match=r"The disk \(or your quota\) is full: free some space"):
+        raise error
+    with pytest.raises(ExportDiskFullError, match="the disk holding out/ is full"):
+        raise disk_full_error(rewrapped, "mnist", "out/")
+    assert not is_disk_full(PermissionError(13, "Permission denied"))

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from ..errors import MnistFamilyError, UnknownNameError
+from ..errors import MnistFamilyError, ProtocolError, UnknownNameError
 
 __all__ = ["Protocol", "Selection", "WriterFold", "ProtocolError", "protocols", "get_protocol",
            "load_protocols", "BUILTIN_PROTOCOLS"]
@@ -39,17 +39,6 @@ _SELECTION_KEYS = {"dataset": True, "split": True, "metadata": False, "where": F
 _FOLD_KEYS = {"folds": True, "fold": True, "side": True, "seed": False, "column": False}
 _HALVES = ("first", "last")
 _SIDES = ("train", "test")
-
-
-class ProtocolError(MnistFamilyError, ValueError):
-    """A protocols file is malformed, or a protocol cannot be run; lists every problem found."""
-
-    def __init__(self, source: str, problems: list[str] | tuple[str, ...]):
-        self.source = source
-        self.problems = list(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{source}: {len(self.problems)} problem(s) in the shift protocols:\n{lines}\n"
-                         "Fix these entries (the schema is in docs/shift.md) and try again.")
 
 
 @dataclass(frozen=True)
