@@ -10,13 +10,13 @@ never pays for it.
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .drawing import default_font, draw_text, text_width
+from .safe_write import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -119,8 +119,9 @@ def preview_grid(dataset: "Dataset", *, per_class: int = 8, scale: int = 2,
 def save_preview(dataset: "Dataset", path: str | os.PathLike[str], **kw: Any) -> Path:
     """Write :func:`preview_grid` to ``path`` (PNG, or the format its suffix names).
 
-    The image is written under a temporary name in the same folder and renamed into
-    place, so ``path`` holds the old file or the complete new one, never half of it.
+    The image is written in a marked temporary area in the same folder and renamed into
+    place (:func:`mnistfamily.safe_write.atomic_write`), so ``path`` holds the old file or the
+    complete new one, never half of it.
     Missing parent folders are created.
 
     Parameters
@@ -153,12 +154,9 @@ def save_preview(dataset: "Dataset", path: str | os.PathLike[str], **kw: Any) ->
     target = Path(path)
     image_format = Image.registered_extensions().get(target.suffix.lower(), "PNG")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-    try:
-        picture.save(tmp, format=image_format)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # a marked temporary area beside the target (safe_write): a killed save leaves no half picture,
+    # and what a dead process left there is removed by the next save
+    atomic_write(target, lambda out: picture.save(out, format=image_format))
     return target
 
 
