@@ -224,3 +224,14 @@ def test_the_stages_re_export_the_errors_their_users_catch():
     assert adapters.AdapterError is errors.AdapterError
     assert logistic.ConvergenceWarning is errors.ConvergenceWarning and baselines is not None
     assert issubclass(errors.ExportDiskFullError, (errors.MnistFamilyError, OSError))
+
+
+def test_every_pytest_raises_says_which_message_it_expects():
+    """A ``pytest.raises`` without ``match=`` passes on any error of the type, the wrong one included."""
+    missing = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and ast.unparse(node.func) == "pytest.raises"
+                    and not any(k.arg == "match" for k in node.keywords)):
+                missing.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not missing, f"pytest.raises without match=: {', '.join(missing)}"

@@ -73,7 +73,7 @@ def test_download_on_a_full_disk_leaves_no_partial_file_and_keeps_the_cache(serv
     cache = small_disk / "cache"
     mf.load("mnist", "test", registry=mini.registry, data_dir=cache)
     fill(small_disk)
-    with pytest.raises(OSError):  # DownloadError or CacheError: both are OSErrors
+    with pytest.raises(OSError, match="No space left on device"):  # DownloadError or CacheError: both are OSErrors
         mf.load("mnist", "train", registry=mini.registry, data_dir=cache)
     assert hidden_leftovers(cache) == []
     assert not (cache / "downloads" / "mnist" / "train-images-idx3-ubyte.gz").exists()

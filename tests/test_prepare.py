@@ -309,7 +309,7 @@ def test_a_full_disk_while_preparing_is_a_clear_error_and_leaves_nothing(served,
 
     monkeypatch.setattr(cache_module.ArrayStream, "write", full)
     monkeypatch.setattr("mnistfamily.prepare.idx_split._CHUNK_BYTES", 784)  # one image per chunk
-    with pytest.raises(CacheError) as caught:
+    with pytest.raises(CacheError, match=r"cannot write into .*\(No space left on device\)") as caught:
         mf.load("qmnist", "test50k", registry=mini.registry, data_dir=cache)
     message = str(caught.value)
     assert "qmnist [test50k]" in message and "No space left on device" in message

@@ -178,7 +178,7 @@ def test_pillow_is_imported_only_when_a_preview_is_drawn(monkeypatch, sample, ca
         importlib.reload(mnistfamily.preview)
         importlib.reload(mnistfamily.cli)
         assert mnistfamily.cli.main(["list"]) == 0
-        with pytest.raises(ImportError):
+        with pytest.raises(ImportError, match="import of PIL halted"):
             mnistfamily.preview.preview_grid(sample)
     finally:
         monkeypatch.undo()

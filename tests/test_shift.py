@@ -207,7 +207,7 @@ protocols:
 
 
 def test_every_problem_of_a_file_is_reported_at_once_with_protocol_and_key():
-    with pytest.raises(ProtocolError) as caught:
+    with pytest.raises(ProtocolError, match=r"14 problem\(s\) in the shift protocols") as caught:
         load_protocols(BROKEN)
     problems = caught.value.problems
     text = str(caught.value)
@@ -497,7 +497,7 @@ def test_cli_lists_and_runs_protocols(sample_file, tmp_path, capsys):
     assert json.loads(json_path.read_text())["limit"] == 400 and png_path.stat().st_size > 1000
     assert _cli(["shift"]) == 2
     assert "name a protocol" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="^2$"):
         _cli(["shift", "writers", "--model", "svm"])
 
 

@@ -103,12 +103,12 @@ def test_bad_variant_entries_are_reported(tmp_path):
             title: D
             transforms: Deskew
         """))
-    with pytest.raises(RegistryError) as caught:
+    with pytest.raises(RegistryError, match="expected a non-empty list of transform specs") as caught:
         Registry.from_files([path])
     text = str(caught.value)
     assert "mine/d.transforms" in text and "a non-empty list of transform specs" in text
     path.write_text(path.read_text().replace("    transforms: Deskew", "    transforms: [{name: Deskew}]"))
-    with pytest.raises(RegistryError) as caught:
+    with pytest.raises(RegistryError, match=r"(?s)names \'mnsit\', which is not a dataset.*a cycle of bases") as caught:
         mf.datasets(registry=path)
     text = str(caught.value)
     assert "mine/a.base: names 'mnsit', which is not a dataset: did you mean 'mnist'" in text
