@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from ..log import logger
 from ..registry import DatasetSpec, Registry, SplitSpec
 from .entry import PreparedEntry, entry_dir, entry_key, read_entry, verify_entry
 
@@ -17,14 +18,6 @@ if TYPE_CHECKING:
 
 __all__ = ["prepare_split", "recipe", "recipe_for", "entry_for", "read_entry", "verify_entry", "BUILDERS", "builder", "PreparedEntry",
            "required_arrays"]
-
-
-
-def _log():
-    """The module's logger; ``logging`` is imported only when something is logged."""
-    import logging
-
-    return logging.getLogger("mnistfamily.prepare")
 
 #: format name in registry.yaml -> "module:function" decoding one split into an EntryWriter.
 #: Dotted paths, imported on first use: a warm load never imports a decoder.
@@ -115,7 +108,7 @@ def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[s
     final = entry_for(root, spec, split, orientation)
 
     def build(writer: EntryWriter) -> dict:
-        _log().info("preparing %s [%s] in %s", spec.name, split.name, final)
+        logger("mnistfamily.prepare").info("preparing %s [%s] in %s", spec.name, split.name, final)
         builder(spec.format)(spec, split, paths, writer, transpose=transposes(spec, orientation))
         return {"dataset": spec.name, "split": split.name, "library_version": __version__,
                 "recipe": recipe(spec, split, orientation), "sources": sources}
