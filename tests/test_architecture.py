@@ -235,3 +235,31 @@ def test_every_pytest_raises_says_which_message_it_expects():
                     and not any(k.arg == "match" for k in node.keywords)):
                 missing.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not missing, f"pytest.raises without match=: {', '.join(missing)}"
+
+
+def test_the_module_map_names_every_module():
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    table = "\n".join(line for line in text.splitlines() if line.startswith("| `"))
+    named = set(re.findall(r"`([\w/.]+\.py)`", table))
+    # a row may name a folder's files as `folder/a.py`, `b.py`: relative names count in that folder
+    expanded = set()
+    for row in table.splitlines():
+        files = re.findall(r"`([\w/.]+\.py)`", row)
+        folder = next((f.rpartition("/")[0] for f in files if "/" in f), "")
+        expanded |= {f if "/" in f or not folder else f"{folder}/{f}" for f in files}
+    missing = []
+    for path in MODULES.values():
+        rel = path.relative_to(PACKAGE).as_posix()
+        if rel not in named | expanded and f"mnistfamily/{rel}" not in named:
+            missing.append(rel)
+    assert not missing, f"docs/architecture.md's module map does not name: {', '.join(missing)}"
+
+
+def test_the_diagram_matches_the_table():
+    """docs/architecture.md shows each stage with the stages it may import, as this table declares them."""
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    for stage, _, allowed in STAGES:
+        line = re.search(rf"^\s*{re.escape(stage)}\s+may import:?\s*(.*)$", text, re.MULTILINE)
+        assert line is not None, f"docs/architecture.md does not say what {stage} may import"
+        shown = {w for w in re.split(r"[,\s]+", line.group(1).strip()) if w and w != "nothing"}
+        assert shown == set(allowed), f"{stage}: the docs say {sorted(shown)}, the table {sorted(allowed)}"
