@@ -191,7 +191,8 @@ INTERNAL_SIGNALS = {
     "mnistfamily.fetch.failures.TransferFailed": "one failed attempt at a location; becomes a line of DownloadError",
     "mnistfamily.fetch.http._Deadline": "the header deadline of one answer; becomes a TransferFailed",
     "mnistfamily.formats.safe_pickle._Refused": "a pickle opcode refused; becomes a FormatError",
-    "mnistfamily.registry.loader._Abort": "stops parsing a registry file; its problems become a RegistryError",
+    "mnistfamily.registry.strict_yaml.Abort": "stops walking a YAML file; its problems become a RegistryError or "
+                                              "a ProtocolError",
     "mnistfamily.prepare.png_tar_split._HostileHeader": "a tar member refused; becomes a FormatError",
     "mnistfamily.prepare.entry.EntryDamage": "why a prepared entry is not used; the entry is rebuilt or reported",
     "mnistfamily.outputs.images.PngError": "a PNG a codec could not read; becomes a CorruptExportError",
