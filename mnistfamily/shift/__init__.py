@@ -17,7 +17,7 @@ True
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 __all__ = [
     "run", "Result", "DomainResult", "MODELS",
@@ -25,6 +25,8 @@ __all__ = [
     "by_values", "writer_folds", "halves",
     "wilson_interval", "accuracy_summary",
 ]
+
+from ..lazy import lazy_names  # noqa: E402
 
 # ``protocols`` is both a submodule and a function. Importing a submodule sets the package
 # attribute of its name to the module, so the module is imported here, first (it needs PyYAML
@@ -44,16 +46,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .stats import accuracy_summary, wilson_interval
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mnistfamily.shift' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)

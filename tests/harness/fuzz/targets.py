@@ -197,7 +197,7 @@ def _mat_seeds() -> tuple[bytes, ...]:
 
     savemat(compressed, {"affNISTdata": {"image": np.zeros((1600, 6), np.uint8),
                                          "label_int": np.zeros((1, 6), np.uint8)}}, do_compression=True)
-    # every structure formats/mat_check accepts, for mutations to start from: a variable whose
+    # every structure formats/mat.py accepts, for mutations to start from: a variable whose
     # name and value fit in their tags (small data elements), a cell, a logical, a nested struct
     cells = np.empty(2, dtype=object)
     cells[:] = [np.ones(2), np.zeros((0, 3))]
