@@ -255,14 +255,21 @@ def _sizes(w: _Walker, f: dict, path: str) -> dict[int, str]:
     return out
 
 
-def _hash(w: _Walker, items: dict, key: str, path: str) -> str | None:
-    """A lower-case hex digest, or None where the registry says ``unknown``."""
+def _known(w: _Walker, items: dict, key: str, path: str) -> tuple[yaml.Node, Any] | None:
+    """The node and value of ``key``; None when it is absent or the registry says ``unknown``."""
     if key not in items:
         return None
     node = items[key][0]
     value = w.value(node, f"{path}.{key}")
-    if value == UNKNOWN:
+    return None if value == UNKNOWN else (node, value)
+
+
+def _hash(w: _Walker, items: dict, key: str, path: str) -> str | None:
+    """A lower-case hex digest, or None where the registry says ``unknown``."""
+    known = _known(w, items, key, path)
+    if known is None:
         return None
+    node, value = known
     text = str(value).lower()
     if text.startswith(f"{key}:"):
         text = text[len(key) + 1:]
@@ -275,12 +282,11 @@ def _hash(w: _Walker, items: dict, key: str, path: str) -> str | None:
 
 
 def _size(w: _Walker, items: dict, key: str, path: str) -> int | None:
-    if key not in items:
+    """A byte count, or None where the registry says ``unknown``."""
+    known = _known(w, items, key, path)
+    if known is None:
         return None
-    node = items[key][0]
-    value = w.value(node, f"{path}.{key}")
-    if value == UNKNOWN:
-        return None
+    node, value = known
     if not _is_count(value):
         w.problem(f"{path}.{key}", node, f"expected a byte count or '{UNKNOWN}', found {value!r}")
         return None
