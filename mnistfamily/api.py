@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Callable, overload
 import numpy as np
 
 from . import config
-from .build import one_retry_budget
 from .config import FetchSettings
 from .dataset import Dataset, DatasetInfo
 from .registry import DatasetSpec, Registry, SplitSpec, get_registry
@@ -200,18 +199,22 @@ def _entry(reg: Registry, root: Path, spec: DatasetSpec, split: SplitSpec, orien
 
     if spec.base is not None:
         return _variant_entry(reg, root, spec, split, orientation, fetching)
-    from .build import unverified_inputs
-
     # a split read from files without a checksum is prepared again from source= when one is given:
     # the cache cannot vouch that its copies are the files the caller now points at
-    cached = None if fetching.source is not None and unverified_inputs(spec, split) else \
+    cached = None if fetching.source is not None and _unverified(spec, split) else \
         load_prepared(root, spec, split, orientation)
     if cached is not None:
         _refuse_unverified(spec, split.name, cached, fetching.allow_unverified)
         return cached
-    from .build import fetch_and_prepare
+    from .build import fetch_and_prepare  # the cold path: imported only when it is taken
 
     return fetch_and_prepare(root, spec, split, orientation, fetching)
+
+
+def _unverified(spec: DatasetSpec, split: SplitSpec) -> list[str]:
+    from .build import unverified_inputs  # only with source=: the warm path never imports build.py
+
+    return unverified_inputs(spec, split)
 
 
 def _variant_entry(reg: Registry, root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str,
@@ -282,7 +285,6 @@ def _refuse_unverified(spec: DatasetSpec, split: str, entry: "PreparedEntry", al
             "(or set MNISTFAMILY_ALLOW_UNVERIFIED=1) to use them anyway, or add the file's sha256 to the registry.")
 
 
-@one_retry_budget
 def download(name: str, split: str | None = None, *, source: PathLike | None = None,
              data_dir: PathLike | None = None, allow_unverified: bool | None = None,
              storage_options: dict | None = None, registry: "PathLike | Registry | None" = None) -> list[Path]:
@@ -296,7 +298,7 @@ def download(name: str, split: str | None = None, *, source: PathLike | None = N
     'mnist-sample-images-idx3-ubyte.gz'
     """
     from .build import check_source
-    from .fetch import fetch_file
+    from .fetch import fetch_file, retry_budget
 
     fetching = FetchSettings(source=source, allow_unverified=allow_unverified, storage_options=storage_options)
     reg = get_registry(registry)
@@ -305,4 +307,5 @@ def download(name: str, split: str | None = None, *, source: PathLike | None = N
     names = dict.fromkeys(f for s in splits for f in s.files())
     root = config.cache_root(data_dir)
     check_source(root, spec, list(names), source, spec.name if split is None else f"{spec.name} [{split}]")
-    return [fetch_file(spec, spec.file(f), root=root, settings=fetching)[0] for f in names]
+    with retry_budget():  # every file of the call shares one budget of retries
+        return [fetch_file(spec, spec.file(f), root=root, settings=fetching)[0] for f in names]
