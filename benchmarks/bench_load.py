@@ -238,9 +238,9 @@ def _importtime(code: str, cwd: Path) -> list[dict]:
     return rows
 
 
-WARM_BREAKDOWN_CHILD = r'''
-import time, importlib
-T = {{}}
+#: what both instrumented children use: wrap a function to add its wall and CPU time to T[key]
+TIMING_HELPERS = r'''
+T = {}
 def wrap(key, fn):
     def timed(*a, **k):
         t = time.perf_counter(); tc = time.process_time()
@@ -256,7 +256,11 @@ def patch(modname, attr, key):
     except (ImportError, AttributeError):
         return
     setattr(mod, attr, wrap(key, fn))
-def step(key, fn):
+'''
+
+WARM_BREAKDOWN_CHILD = r'''
+import time, importlib
+{timing}def step(key, fn):
     t = time.perf_counter(); tc = time.process_time(); out = fn()
     T[key] = [time.perf_counter() - t, 1, time.process_time() - tc]; return out
 step("import numpy", lambda: importlib.import_module("numpy"))
@@ -292,7 +296,8 @@ def warm_breakdown(p: dict[str, Path], rounds: int) -> dict[str, dict]:
     wall: dict[str, list[float]] = defaultdict(list)
     cpu: dict[str, list[float]] = defaultdict(list)
     for _ in range(rounds):
-        got = c.child_json(c.spawn(WARM_BREAKDOWN_CHILD.format(data_dir=str(p["warm_dir"])), cwd=p["work"]))
+        code = WARM_BREAKDOWN_CHILD.format(timing=TIMING_HELPERS, data_dir=str(p["warm_dir"]))
+        got = c.child_json(c.spawn(code, cwd=p["work"]))
         for key, (seconds, _n, cpu_seconds) in got.items():
             wall[key].append(seconds)
             cpu[key].append(cpu_seconds)
@@ -465,31 +470,15 @@ BREAKDOWN_TREE = [
 
 BREAKDOWN_CHILD = r'''
 {disable}import numpy, time, json, importlib
-T = {{}}
-def wrap(key, fn):
-    def timed(*a, **k):
-        t = time.perf_counter(); tc = time.process_time()
-        try:
-            return fn(*a, **k)
-        finally:
-            e = T.setdefault(key, [0.0, 0, 0.0])
-            e[0] += time.perf_counter() - t; e[1] += 1; e[2] += time.process_time() - tc
-    return timed
-def patch(modname, attr, key):
-    try:
-        mod = importlib.import_module(modname); fn = getattr(mod, attr)
-    except (ImportError, AttributeError):
-        return
-    setattr(mod, attr, wrap(key, fn))
-t = time.perf_counter(); tc = time.process_time()
+{timing}t = time.perf_counter(); tc = time.process_time()
 import mnistfamily as mf, mnistfamily.api, mnistfamily.fetch, mnistfamily.prepare
 T["imports"] = [time.perf_counter() - t, 1, time.process_time() - tc]
 for modname, attr, key in [
         ("mnistfamily.api", "get_registry", "get_registry"),
         ("mnistfamily.prepare", "load_prepared", "load_prepared"),
         ("mnistfamily.fetch", "fetch_file", "fetch_file"),
-        ("mnistfamily.fetch", "copy_to", "copy_to"),
-        ("mnistfamily.fetch", "verify_file", "verify_file"),
+        ("mnistfamily.fetch.attempts", "copy_to", "copy_to"),
+        ("mnistfamily.fetch.attempts", "verify_file", "verify_file"),
         ("mnistfamily.fetch.verify", "hash_payload", "hash_payload"),
         ("mnistfamily.fetch.verify", "hash_file", "hash_file"),
         ("mnistfamily.prepare", "prepare_split", "prepare_split"),
@@ -520,7 +509,7 @@ def _cold_breakdown(p: dict[str, Path], isal: bool, rounds: int) -> dict[str, di
     data_dir = p["work"] / "cold-breakdown"
     for _ in range(rounds):
         shutil.rmtree(data_dir, ignore_errors=True)
-        code = BREAKDOWN_CHILD.format(disable=NO_ISAL if not isal else "", source=str(p["gz_source"]),
+        code = BREAKDOWN_CHILD.format(timing=TIMING_HELPERS, disable=NO_ISAL if not isal else "", source=str(p["gz_source"]),
                                       data_dir=str(data_dir))
         got = c.child_json(c.spawn(code, cwd=p["work"]))
         for key, (seconds, n, cpu_seconds) in got.items():

@@ -4,7 +4,7 @@
     python benchmarks/fuzz.py --minutes 2 --reader idx --reader npz --out fuzz-out
     python benchmarks/fuzz.py --replay fuzz-out/idx-0123abcd.bin --reader idx
 
-The targets, seeds and mutators are those of ``mnistfamily.testing.fuzz`` (the same the
+The targets, seeds and mutators are those of ``harness.fuzz`` (``tests/harness/fuzz/``, the same the
 bounded hypothesis tests use). For each input the harness checks the library's contract:
 only ``MnistFamilyError`` subclasses escape, no file appears outside the scratch cache, the
 Python heap's peak (tracemalloc) stays below ``--memory-limit`` MiB plus 1,100 times the
@@ -38,7 +38,9 @@ from collections import Counter
 from pathlib import Path
 
 from mnistfamily.errors import MnistFamilyError
-from mnistfamily.testing.fuzz import TARGETS, Target, UnexpectedOutcome, mutate, run_target
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the harnesses live beside the tests
+from harness.fuzz import TARGETS, Target, UnexpectedOutcome, mutate, run_target
 
 
 class _Timeout(Exception):
@@ -66,7 +68,7 @@ def _one(target: Target, data: bytes, scratch: Path, timeout: float, memory_limi
     signature = "ok"
     try:
         try:
-            from mnistfamily.testing import fuzz
+            from harness import fuzz
 
             folder.mkdir(exist_ok=True)
             target.run(data, folder)

@@ -1,6 +1,6 @@
 """SIGKILL campaign: kill workers at hundreds of points of download, prepare and export.
 
-Each kill is followed by ``mnistfamily.testing.crash.check_invariants`` (downloads verify or
+Each kill is followed by ``harness.crash.check_invariants`` (``tests/harness/crash/``) (downloads verify or
 are temporary, visible prepared entries verify, an export has ``_SUCCESS`` and reads back
 equal or is refused by ``read_parquet``); each round ends with a run that must finish with
 the published arrays. Prints kill points per phase and every violation; exit 1 if any.
@@ -14,6 +14,7 @@ import argparse
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 
 def main() -> int:
@@ -25,7 +26,8 @@ def main() -> int:
     parser.add_argument("--time-limit", type=float, default=None, help="stop after this many seconds")
     args = parser.parse_args()
 
-    from mnistfamily.testing.crash import run_campaign
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the harnesses live beside the tests
+    from harness.crash import run_campaign
 
     last = [time.monotonic()]
 

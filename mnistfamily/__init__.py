@@ -10,9 +10,10 @@ Heavy modules (numpy included) load on first use, so ``import mnistfamily`` is c
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._version import __version__
+from .lazy import lazy_names
 
 __all__ = [
     "__version__", "datasets", "info", "load", "download", "verify", "read_idx", "write_idx",
@@ -20,7 +21,7 @@ __all__ = [
 ]
 
 _LAZY = {
-    "datasets": "api", "info": "api", "load": "api", "download": "api", "verify": "api",
+    "datasets": "api", "info": "api", "load": "api", "download": "api", "verify": "cache_check",
     "read_idx": "formats.idx", "write_idx": "formats.idx",
     "Dataset": "dataset", "DatasetInfo": "dataset",
     "MnistFamilyError": "errors",
@@ -29,7 +30,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .api import datasets, download, info, load, verify
+    from .api import datasets, download, info, load
+    from .cache_check import verify
     from .dataset import Dataset, DatasetInfo
     from .errors import MnistFamilyError
     from .formats.idx import read_idx, write_idx
@@ -42,20 +44,4 @@ if TYPE_CHECKING:  # pragma: no cover
 _SUBPACKAGES = {"transforms", "baselines", "shift", "testing", "outputs"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SUBPACKAGES:
-        import importlib
-
-        return importlib.import_module(f".{name}", __name__)
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mnistfamily' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__) | _SUBPACKAGES)
+__getattr__, __dir__ = lazy_names(globals(), _LAZY, _SUBPACKAGES)

@@ -1,4 +1,4 @@
-"""What ``mf.verify`` does: rehash the cache, say what is wrong, and repair it on request.
+"""``mf.verify``: rehash the cache, say what is wrong, and repair it on request.
 
 Three kinds of problem are found:
 
@@ -22,7 +22,8 @@ from typing import Iterable
 
 from . import config
 from .errors import ChecksumError, LockTimeoutError, MnistFamilyError
-from .registry import DatasetSpec, FileSpec, Registry, SplitSpec
+from .config import FetchSettings
+from .registry import DatasetSpec, FileSpec, Registry, SplitSpec, get_registry
 
 PathLike = str | os.PathLike[str]
 
@@ -56,6 +57,34 @@ class VerifyReport(list[Problem]):
         super().__init__(problems)
         #: paths of cached files checked without a checksum (whether or not a problem was found)
         self.unverified: list[str] = list(unverified)
+
+
+def verify(name: str | None = None, *, data_dir: PathLike | None = None, repair: bool = False,
+           registry: "PathLike | Registry | None" = None, source: PathLike | None = None) -> "VerifyReport":
+    """Rehash what the cache holds (downloads and prepared arrays); return the problems found.
+
+    Every cached download is checked against the registry (size and sha256/md5, or the
+    decompressed content; a file the registry has no checksum for against the size and, for
+    IDX files, the number of examples and the image shape it gives), every prepared entry's
+    manifest and array headers, and every array against the CRC-32 in its manifest.
+    Temporary areas that interrupted runs left behind (recognised by their owner marker, and
+    only when no live process holds their lock) are listed. With ``repair=True`` damaged
+    downloads are fetched again (from ``source=`` when given), damaged prepared entries are
+    deleted and rebuilt, and leftovers deleted; each problem's ``repair`` says what was done.
+
+    The result is a list of :class:`~mnistfamily.cache_check.Problem` (each a ``str`` with
+    ``path``, ``kind`` and ``repair``); its ``unverified`` attribute lists the cached files that
+    could only be checked against sizes and counts, for want of a checksum.
+
+    Examples
+    --------
+    >>> import mnistfamily as mf
+    >>> mf.verify("mnist/sample")
+    []
+    """
+    reg = get_registry(registry)
+    specs = [reg.dataset(name)] if name else list(reg)
+    return verify_cache(reg, specs, config.cache_root(data_dir), repair=repair, source=source)
 
 
 def verify_cache(reg: Registry, specs: list[DatasetSpec], root: Path, *, repair: bool,
@@ -156,7 +185,6 @@ def _check_prepared(reg: Registry, specs: list[DatasetSpec], root: Path, repair:
 def _refetch(spec: DatasetSpec, file: FileSpec, path: Path, root: Path, source: PathLike | None) -> str:
     """Replace a damaged download by a verified copy; say what happened."""
     from .fetch import fetch_file
-
     from .safe_write import locked
 
     if spec.packaged:
@@ -167,7 +195,8 @@ def _refetch(spec: DatasetSpec, file: FileSpec, path: Path, root: Path, source: 
     except (MnistFamilyError, OSError) as exc:
         return f"not repaired: {exc}"
     try:
-        fetch_file(spec, file, root=root, source=source, allow_unverified=not file.verifiable or None)
+        fetch_file(spec, file, root=root,
+                   settings=FetchSettings(source=source, allow_unverified=not file.verifiable or None))
     except (MnistFamilyError, OSError) as exc:
         return (f"deleted; fetching it again failed ({exc}); the next load fetches it, or pass "
                 "source= a folder holding it")
@@ -178,8 +207,8 @@ def _refetch(spec: DatasetSpec, file: FileSpec, path: Path, root: Path, source: 
 def _rebuild(reg: Registry, root: Path, spec: DatasetSpec, split: SplitSpec, entry: Path,
              source: PathLike | None) -> str:
     """Delete a damaged prepared entry (atomically, under its lock) and build it again if it is current."""
-    from . import api
-    from .prepare import ORIENTATIONS, required_arrays
+    from .api import load
+    from .prepare import ORIENTATIONS, recipe_for, required_arrays
     from .prepare.cache import discard_entry
     from .prepare.entry import entry_dir, entry_key, verify_entry
     from .safe_write import locked
@@ -193,10 +222,10 @@ def _rebuild(reg: Registry, root: Path, spec: DatasetSpec, split: SplitSpec, ent
         return f"not repaired: {exc}"
     # the folder name holds the recipe's key: find which orientation made it, if any still does
     for orientation in ORIENTATIONS:
-        if entry_dir(root, spec.name, split.name, entry_key(api._recipe(reg, spec, split, orientation))) != entry:
+        if entry_dir(root, spec.name, split.name, entry_key(recipe_for(reg, spec, split, orientation))) != entry:
             continue
         try:
-            api.load(spec.name, split.name, data_dir=root, registry=reg, orientation=orientation, source=source)
+            load(spec.name, split.name, data_dir=root, registry=reg, orientation=orientation, source=source)
         except (MnistFamilyError, OSError) as exc:
             return f"deleted; rebuilding it failed ({exc}); the next load rebuilds it"
         return f"deleted and rebuilt: {entry} is verified" if not verify_entry(entry, required_arrays(spec)) else \

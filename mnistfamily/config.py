@@ -52,9 +52,12 @@ the variable.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -202,3 +205,76 @@ def max_unknown_size() -> int:
 def lock_timeout() -> float:
     """Seconds to wait for another process's lock (``MNISTFAMILY_LOCK_TIMEOUT``, default 3600)."""
     return _env_number("MNISTFAMILY_LOCK_TIMEOUT", 3600.0, minimum=0)
+
+
+# ---------------------------------------------------------------------------
+# The settings of a fetch, in one object
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """Where files may come from and how long a transfer may take, in one object.
+
+    ``mf.load``, ``mf.download`` and ``mf.verify(repair=True)`` build one from their keywords
+    and hand it down to every file they fetch, as Hugging Face ``datasets`` hands a
+    ``DownloadConfig`` down. A setting left ``None`` is read from the environment when a
+    download starts, so a variable set after import still counts.
+
+    Parameters
+    ----------
+    source
+        A folder or fsspec URL holding the raw files, used *instead of* mirrors and the internet.
+    download
+        ``False`` forbids network access (as ``MNISTFAMILY_OFFLINE=1`` does).
+    allow_unverified
+        Use files the registry has no checksum for; ``None``: ``MNISTFAMILY_ALLOW_UNVERIFIED``.
+    storage_options
+        fsspec options of ``source=`` URLs and mirrors (credentials, endpoints).
+    retries
+        Attempts per location for transient failures; ``None``: ``MNISTFAMILY_RETRIES``.
+    backoff
+        Seconds before the first retry, doubled at each one; ``None``: ``MNISTFAMILY_BACKOFF``.
+    connect_timeout, read_timeout
+        Seconds to connect, and of silence within a body; ``None``: ``MNISTFAMILY_CONNECT_TIMEOUT``,
+        ``MNISTFAMILY_READ_TIMEOUT``.
+
+    Examples
+    --------
+    >>> from mnistfamily.config import FetchSettings
+    >>> settings = FetchSettings(source="~/mnist", retries=2)
+    >>> settings.attempts(), settings.download
+    (2, True)
+    >>> settings.replace(source=None).source is None
+    True
+    """
+
+    source: str | os.PathLike[str] | None = None
+    download: bool = True
+    allow_unverified: bool | None = None
+    storage_options: dict[str, Any] | None = None
+    retries: int | None = None
+    backoff: float | None = None
+    connect_timeout: float | None = None
+    read_timeout: float | None = None
+
+    def replace(self, **changes: Any) -> "FetchSettings":
+        """A copy with ``changes``."""
+        return dataclasses.replace(self, **changes)
+
+    def unverified_allowed(self) -> bool:
+        """Whether files without a registry checksum may be used (this setting, then the environment)."""
+        return allow_unverified(self.allow_unverified)
+
+    def attempts(self) -> int:
+        """Attempts per location for transient failures (at least 1)."""
+        return max(int(self.retries), 1) if self.retries is not None else retries()
+
+    def first_backoff(self) -> float:
+        """Seconds before the first retry."""
+        return float(self.backoff) if self.backoff is not None else backoff()
+
+    def timeouts(self) -> tuple[float, float]:
+        """Seconds to connect, and of silence within a body."""
+        return (float(self.connect_timeout) if self.connect_timeout is not None else connect_timeout(),
+                float(self.read_timeout) if self.read_timeout is not None else read_timeout())

@@ -10,11 +10,13 @@ never pays for it.
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from .drawing import default_font, draw_text, text_width
+from .safe_write import atomic_write
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -100,7 +102,7 @@ def preview_grid(dataset: "Dataset", *, per_class: int = 8, scale: int = 2,
 
     font = _font(cell_height=images.shape[1] * scale)
     names = [_shorten(c) for c in classes]
-    label_width = max(_text_width(font, n) for n in names) + 2 * _LABEL_PAD
+    label_width = max(text_width(font, n) for n in names) + 2 * _LABEL_PAD
 
     canvas = np.full((cells.shape[0], label_width + cells.shape[1]), BACKGROUND, dtype=np.uint8)
     canvas[:, label_width:] = cells
@@ -110,15 +112,16 @@ def preview_grid(dataset: "Dataset", *, per_class: int = 8, scale: int = 2,
     row_height = images.shape[1] * scale + CELL_GAP
     for row, name in enumerate(names):
         middle = CELL_GAP + row * row_height + (row_height - CELL_GAP) / 2
-        _draw_text(draw, (_LABEL_PAD, middle), name, font)
+        draw_text(draw, (_LABEL_PAD, middle), name, font, fill=TEXT)
     return picture
 
 
 def save_preview(dataset: "Dataset", path: str | os.PathLike[str], **kw: Any) -> Path:
     """Write :func:`preview_grid` to ``path`` (PNG, or the format its suffix names).
 
-    The image is written under a temporary name in the same folder and renamed into
-    place, so ``path`` holds the old file or the complete new one, never half of it.
+    The image is written in a marked temporary area in the same folder and renamed into
+    place (:func:`mnistfamily.safe_write.atomic_write`), so ``path`` holds the old file or the
+    complete new one, never half of it.
     Missing parent folders are created.
 
     Parameters
@@ -151,12 +154,9 @@ def save_preview(dataset: "Dataset", path: str | os.PathLike[str], **kw: Any) ->
     target = Path(path)
     image_format = Image.registered_extensions().get(target.suffix.lower(), "PNG")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part")
-    try:
-        picture.save(tmp, format=image_format)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # a marked temporary area beside the target (safe_write): a killed save leaves no half picture,
+    # and what a dead process left there is removed by the next save
+    atomic_write(target, lambda out: picture.save(out, format=image_format))
     return target
 
 
@@ -241,37 +241,8 @@ def _as_uint8(images: np.ndarray) -> np.ndarray:
 
 
 def _font(cell_height: int) -> Any:
-    from PIL import ImageFont
-
-    size = max(8, min(24, round(cell_height * 0.45)))
-    try:
-        return ImageFont.load_default(size=size)  # FreeType build of Pillow >= 10.1: scalable
-    except (TypeError, ImportError, OSError):
-        return ImageFont.load_default()  # the fixed bitmap font
+    return default_font(max(8, min(24, round(cell_height * 0.45))))
 
 
 def _shorten(name: str) -> str:
     return name if len(name) <= MAX_LABEL_CHARS else name[: MAX_LABEL_CHARS - 1] + "\u2026"
-
-
-def _text_width(font: Any, text: str) -> int:
-    try:
-        left, _, right, _ = font.getbbox(text)
-    except UnicodeEncodeError:  # the bitmap font knows Latin-1 only
-        left, _, right, _ = font.getbbox(_latin1(text))
-    return int(np.ceil(right - min(left, 0)))
-
-
-def _draw_text(draw: Any, xy: tuple[float, float], text: str, font: Any) -> None:
-    try:
-        draw.text(xy, text, fill=TEXT, font=font, anchor="lm")
-    except (UnicodeEncodeError, ValueError):
-        # the bitmap font: Latin-1 only and no anchors, so centre by hand
-        text = _latin1(text)
-        _, top, _, bottom = font.getbbox(text)
-        draw.text((xy[0], xy[1] - (top + bottom) / 2), text, fill=TEXT, font=font)
-
-
-def _latin1(text: str) -> str:
-    return text.encode("latin-1", "replace").decode("latin-1")
-

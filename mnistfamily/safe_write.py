@@ -42,19 +42,13 @@ from typing import IO, Any, Callable, Iterator
 
 from . import config
 from .errors import CacheError, LockTimeoutError
+from .log import logger
 
 TEMP_PREFIX = ".mnistfamily-tmp-"
 MARKER = ".mnistfamily-owner.json"
 _AREA_NAME = re.compile(r"^\.mnistfamily-tmp-(?P<token>[0-9a-f]{32})$")
 #: a marker is a few hundred bytes; anything much larger is not ours and is not read whole
 _MARKER_MAX_BYTES = 4096
-
-
-def _log():
-    """The module's logger; ``logging`` is imported only when something is logged."""
-    import logging
-
-    return logging.getLogger("mnistfamily.safe_write")
 
 
 def new_token() -> str:
@@ -191,7 +185,7 @@ def remove_leftovers(folder: Path, target_name: str, why: str = "an interrupted 
     """
     removed = leftovers(folder, target_name)
     for area in removed:
-        _log().info("removing %s, left by %s", area, why)
+        logger("mnistfamily.safe_write").info("removing %s, left by %s", area, why)
         shutil.rmtree(area, ignore_errors=True)
     return removed + _remove_empty_areas(folder)
 
@@ -211,7 +205,7 @@ def remove_dead_leftovers(folder: Path, target_name: str) -> list[Path]:
             continue
         if _process_exists(record["pid"]):
             continue
-        _log().info("removing %s, left by process %s, which has ended", area, record["pid"])
+        logger("mnistfamily.safe_write").info("removing %s, left by process %s, which has ended", area, record["pid"])
         shutil.rmtree(area, ignore_errors=True)
         removed.append(area)
     return removed + _remove_empty_areas(folder)
@@ -282,7 +276,7 @@ def locked(target: Path, what: str, timeout: float | None = None) -> Iterator[No
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        _log().info("waiting for %s (%s) to finish %s", path, describe_holder(path), what)
+        logger("mnistfamily.safe_write").info("waiting for %s (%s) to finish %s", path, describe_holder(path), what)
         try:
             lock.acquire()
         except Timeout:

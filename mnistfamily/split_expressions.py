@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from .errors import MnistFamilyError
+from .errors import SplitExpressionError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .dataset import Dataset
@@ -35,10 +35,6 @@ _PART = re.compile(rf"(?P<split>[a-z0-9][a-z0-9_-]*)"
                    rf"(?:\[(?P<start>{_BOUND})?(?P<start_pct>%)?:(?P<stop>{_BOUND})?(?P<stop_pct>%)?\])?"
                    rf"(?:\((?P<rounding>[a-z0-9_]+)\))?")
 ROUNDINGS = ("closest", "pct1_dropremainder")
-
-
-class SplitExpressionError(MnistFamilyError, ValueError):
-    """A split expression that does not parse, or that asks for rows the split does not have."""
 
 
 @dataclass(frozen=True)

@@ -62,12 +62,11 @@ def isolated_env(monkeypatch, tmp_path):
     """Each test: its own cache root, no user mirrors or registries, fast retries."""
     monkeypatch.setenv("MNISTFAMILY_HOME", str(tmp_path / "home-cache"))
     for name in ("MNISTFAMILY_MIRROR", "MNISTFAMILY_OFFLINE", "MNISTFAMILY_REGISTRY",
-                 "MNISTFAMILY_ALLOW_UNVERIFIED", "MNISTFAMILY_PROGRESS"):
+                 "MNISTFAMILY_ALLOW_UNVERIFIED", "MNISTFAMILY_PROGRESS", "MNISTFAMILY_RETRIES",
+                 "MNISTFAMILY_CONNECT_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)
-    from mnistfamily.fetch import transfer
-
-    monkeypatch.setattr(transfer, "BACKOFF", 0.01)
-    monkeypatch.setattr(transfer, "READ_TIMEOUT", 5.0)
+    monkeypatch.setenv("MNISTFAMILY_BACKOFF", "0.01")
+    monkeypatch.setenv("MNISTFAMILY_READ_TIMEOUT", "5")
 
 
 @pytest.fixture

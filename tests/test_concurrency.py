@@ -11,14 +11,14 @@ import numpy as np
 
 from mnistfamily.outputs import read_parquet
 from mnistfamily.testing import Fault
-from mnistfamily.testing.crash import EXIT_EXISTS, array_digest, check_invariants
+from harness.crash import EXIT_EXISTS, array_digest, check_invariants
 
 PROCESSES = 8
 
 
 
 def _workers(mini, cache, *extra: str) -> list[subprocess.CompletedProcess]:
-    argv = [sys.executable, "-m", "mnistfamily.testing.crash", "--registry", str(mini.registry_path),
+    argv = [sys.executable, "-m", "harness.crash", "--registry", str(mini.registry_path),
             "--data-dir", str(cache), *extra]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     procs = [subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

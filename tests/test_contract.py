@@ -35,7 +35,7 @@ def _unverifiable(spec) -> bool:
 def _load_all(name, mini, tmp_path):
     spec = mini.registry.dataset(name)
     if _unverifiable(spec):
-        with pytest.raises(UnverifiedFileError):
+        with pytest.raises(UnverifiedFileError, match="the registry has no checksum for .*allow_unverified=True"):
             mf.load(name, registry=mini.registry, data_dir=tmp_path)
         with pytest.warns(UnverifiedFileWarning):
             return mf.load(name, registry=mini.registry, data_dir=tmp_path, allow_unverified=True)

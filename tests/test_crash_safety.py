@@ -1,6 +1,6 @@
 """SIGKILL at random points of download, prepare and export: the cache and exports stay valid.
 
-The kill campaign (``mnistfamily.testing.crash.run_campaign``) forks workers from a process
+The kill campaign (``harness.crash.run_campaign``) forks workers from a process
 that has done its imports, kills them at seeded points spread over each phase, and checks
 ``check_invariants`` after every kill; a last run per round must finish with the published
 arrays. ``benchmarks/kill_campaign.py`` runs the same campaign with hundreds of kills.
@@ -22,7 +22,7 @@ import mnistfamily as mf
 from mnistfamily import safe_write
 from mnistfamily.outputs import IncompleteExportError, export, read_parquet
 from mnistfamily.testing import Fault
-from mnistfamily.testing.crash import array_digest, check_invariants, read_phases, run_campaign
+from harness.crash import array_digest, check_invariants, read_phases, run_campaign
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32" or not hasattr(os, "pidfd_open"),
                                 reason="SIGKILL through a pidfd: Linux only")
@@ -48,7 +48,7 @@ def test_a_fresh_interpreter_killed_mid_download_then_finishes(served, tmp_path)
     for name in mini.files["mnist"]:
         server.add_fault(f"mnist/{name}", Fault.trickle(1024, 0.02))  # ~1 s for the training images
     cache, phases = tmp_path / "cache", tmp_path / "phases"
-    argv = [sys.executable, "-m", "mnistfamily.testing.crash", "--registry", str(mini.registry_path),
+    argv = [sys.executable, "-m", "harness.crash", "--registry", str(mini.registry_path),
             "--data-dir", str(cache), "--phase-file", str(phases)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -68,14 +68,12 @@ def served(tmp_path):
 
 
 def test_download_on_a_full_disk_leaves_no_partial_file_and_keeps_the_cache(served, small_disk, monkeypatch):
-    from mnistfamily.fetch import transfer
-
-    monkeypatch.setattr(transfer, "BACKOFF", 0.001)
+    monkeypatch.setenv("MNISTFAMILY_BACKOFF", "0.001")
     _, mini = served
     cache = small_disk / "cache"
     mf.load("mnist", "test", registry=mini.registry, data_dir=cache)
     fill(small_disk)
-    with pytest.raises(OSError):  # DownloadError or CacheError: both are OSErrors
+    with pytest.raises(OSError, match="No space left on device"):  # DownloadError or CacheError: both are OSErrors
         mf.load("mnist", "train", registry=mini.registry, data_dir=cache)
     assert hidden_leftovers(cache) == []
     assert not (cache / "downloads" / "mnist" / "train-images-idx3-ubyte.gz").exists()
@@ -162,3 +160,20 @@ def test_a_full_disk_while_committing_puts_the_previous_export_back(tmp_path, mo
     assert files_of(tmp_path) == before  # old split, old card, _SUCCESS: all back
     assert hidden_leftovers(tmp_path) == []
     assert len(read_parquet(folder)["test"]) == 300
+
+
+def test_a_full_disk_reported_without_an_errno_still_gets_the_full_disk_advice(tmp_path):
+    """One detection for the cache and the exports: pyarrow and worker processes re-raise ENOSPC as
+    an OSError with the text only."""
+    from mnistfamily.errors import CacheError, ExportDiskFullError, is_disk_full
+    from mnistfamily.outputs.errors import disk_full_error
+
+    rewrapped = OSError("[Errno 28] No space left on device")
+    assert rewrapped.errno is None and is_disk_full(rewrapped)
+    error = CacheError.cannot_write("train-images-idx3-ubyte.gz", tmp_path, rewrapped)
+    assert "is full" in str(error)
+    with pytest.raises(CacheError, match=r"The disk \(or your quota\) is full: free some space"):
+        raise error
+    with pytest.raises(ExportDiskFullError, match="the disk holding out/ is full"):
+        raise disk_full_error(rewrapped, "mnist", "out/")
+    assert not is_disk_full(PermissionError(13, "Permission denied"))

@@ -3,8 +3,8 @@ next location, or a DownloadError that lists every location tried with its reaso
 never in anything but verified files in the cache's download folder.
 
 Retry settings come from the environment (MNISTFAMILY_RETRIES, MNISTFAMILY_BACKOFF,
-MNISTFAMILY_READ_TIMEOUT), which the fetch layer reads when a download starts; the module
-overrides that conftest sets are cleared here so the environment is what counts.
+MNISTFAMILY_READ_TIMEOUT), which the fetch layer reads when a download starts (a
+:class:`~mnistfamily.config.FetchSettings` given to ``fetch_file`` overrides them).
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ import numpy as np
 import pytest
 
 import mnistfamily as mf
-from mnistfamily.errors import ConfigError, DownloadError
-from mnistfamily.fetch import transfer
+from mnistfamily.errors import ConfigError, DownloadError, OfflineError
 from mnistfamily.testing import Fault, serve_directory, write_miniatures
 
 IMAGES = "t10k-images-idx3-ubyte.gz"
 LABELS = "t10k-labels-idx1-ubyte.gz"
 CANONICAL = f"mnist/{IMAGES}"          # path of the canonical URL on the server
 MIRROR = f"m1/mnist/{IMAGES}"          # path of the same file on an environment mirror
+CANONICAL_LABELS = f"mnist/{LABELS}"
 RETRIES = 3
 READ_TIMEOUT = 0.4                     # seconds of silence inside a body before giving up
 
@@ -37,8 +37,6 @@ READ_TIMEOUT = 0.4                     # seconds of silence inside a body before
 @pytest.fixture
 def served(tmp_path, monkeypatch):
     """Miniature MNIST served at ``/mnist/`` (the registry's canonical URLs) and at ``/m1/mnist/``."""
-    for name in ("BACKOFF", "READ_TIMEOUT", "ATTEMPTS", "CONNECT_TIMEOUT"):
-        monkeypatch.setattr(transfer, name, None)  # read the environment, as a user's process does
     monkeypatch.setenv("MNISTFAMILY_RETRIES", str(RETRIES))
     monkeypatch.setenv("MNISTFAMILY_BACKOFF", "0.01")
     monkeypatch.setenv("MNISTFAMILY_READ_TIMEOUT", str(READ_TIMEOUT))
@@ -125,6 +123,26 @@ def test_the_retry_count_is_read_from_the_environment_when_a_download_starts(ser
     assert_only_verified_files(cache, mini)
 
 
+def test_fetch_settings_override_the_environment_for_one_fetch(served, cache, monkeypatch):
+    """``FetchSettings`` carries source, network and retry settings in one object down to the transfer."""
+    from mnistfamily.config import FetchSettings
+    from mnistfamily.fetch import fetch_file
+
+    server, mini = served
+    spec = mini.registry.dataset("mnist")
+    labels = spec.file(LABELS)
+    server.add_fault(CANONICAL_LABELS, Fault.status(503, times=3))
+    monkeypatch.setenv("MNISTFAMILY_RETRIES", "5")  # the settings' own number wins over it
+    with pytest.raises(DownloadError, match=r"HTTP 503 \(after 2 attempts\)"):
+        fetch_file(spec, labels, root=cache, settings=FetchSettings(retries=2, backoff=0))
+    assert server.count(CANONICAL_LABELS) == 2
+    path, how = fetch_file(spec, labels, root=cache, settings=FetchSettings(retries=2, backoff=0))
+    assert server.count(CANONICAL_LABELS) == 4 and how.method == "published" and path.is_file()
+    with pytest.raises(OfflineError, match="download=False was given"):  # no request at all
+        fetch_file(spec, spec.file(IMAGES), root=cache, settings=FetchSettings(download=False))
+    assert server.count(CANONICAL) == 0
+
+
 @pytest.mark.parametrize("variable, value", [("MNISTFAMILY_RETRIES", "three"), ("MNISTFAMILY_RETRIES", "0"),
                                              ("MNISTFAMILY_BACKOFF", "-1"), ("MNISTFAMILY_READ_TIMEOUT", "nan")])
 def test_a_bad_retry_setting_is_a_config_error_naming_the_variable(served, cache, monkeypatch, variable, value):
@@ -155,7 +173,7 @@ def test_a_connection_reset_mid_body_is_retried(served, cache, caplog):
 def test_resets_on_every_attempt_end_in_an_error_with_the_reason(served, cache):
     server, mini = served
     server.add_fault(CANONICAL, Fault.reset(at=1000))
-    with pytest.raises(DownloadError) as caught:
+    with pytest.raises(DownloadError, match=r"(?s)no location gave a verified copy of t10k-images-idx3-ubyte\.gz.*cut short") as caught:
         _load(mini, cache)
     assert f"{server.url}/{CANONICAL}: the body was cut short" in str(caught.value)
     assert f"(after {RETRIES} attempts)" in str(caught.value)
@@ -210,7 +228,7 @@ def test_an_html_page_with_status_200_is_named_as_such_and_falls_back(served, ca
     monkeypatch.setenv("MNISTFAMILY_MIRROR", f"{server.url}/m1")
     server.add_fault(MIRROR, Fault.html_page())
     server.add_fault(CANONICAL, Fault.html_page(times=1))
-    with pytest.raises(DownloadError) as caught:
+    with pytest.raises(DownloadError, match=r"(?s)no location gave a verified copy.*sent an HTML page") as caught:
         _load(mini, cache)
     for path in (MIRROR, CANONICAL):
         assert f"{server.url}/{path}: the server sent an HTML page" in str(caught.value)
@@ -291,7 +309,7 @@ def test_every_location_down_lists_each_one_with_its_reason(served, cache, monke
     monkeypatch.setenv("MNISTFAMILY_MIRROR", f"{refused},{server.url}/m1,{server.url}/gone")
     server.add_fault(MIRROR, Fault.status(503))
     server.add_fault(CANONICAL, Fault.reset(at=10))
-    with pytest.raises(DownloadError) as caught:
+    with pytest.raises(DownloadError, match=r"(?s)cannot connect to 127\.0\.0\.1:\d+: connection refused") as caught:
         _load(mini, cache)
     message = str(caught.value)
     lines = [line for line in message.splitlines() if line.startswith("  - ")]
@@ -577,7 +595,7 @@ def test_without_a_network_the_builtin_mnist_fails_at_once_with_advice_that_fits
     first = spec.file(spec.splits["train"].files()[0])
     hosts = [u.split("/")[2] for u in [*spec.mirror_urls(first), spec.canonical_url(first)]]
     with caplog.at_level(logging.WARNING, logger="mnistfamily.fetch"):
-        with pytest.raises(DownloadError) as caught:
+        with pytest.raises(DownloadError, match=r"(?s)no location gave a verified copy.*cannot resolve the host name") as caught:
             mf.load("mnist", data_dir=cache)
     message = str(caught.value)
     lines = [line for line in message.splitlines() if line.startswith("  - ")]
@@ -694,8 +712,6 @@ EMNIST_ZIP = "emnist/gzip.zip"
 
 @pytest.fixture
 def emnist_served(tmp_path, monkeypatch):
-    for name in ("BACKOFF", "READ_TIMEOUT", "ATTEMPTS", "CONNECT_TIMEOUT"):
-        monkeypatch.setattr(transfer, name, None)
     monkeypatch.setenv("MNISTFAMILY_RETRIES", str(RETRIES))
     monkeypatch.setenv("MNISTFAMILY_BACKOFF", "0.01")
     monkeypatch.setenv("MNISTFAMILY_READ_TIMEOUT", str(READ_TIMEOUT))
@@ -728,7 +744,7 @@ def test_without_a_network_an_archive_member_s_error_names_the_cause_not_a_damag
         tmp_path, cache, no_name_resolves):
     # the registry's only location is a host that does not resolve, as EMNIST's is without a network
     mini = write_miniatures(tmp_path / "unserved", "https://files.mnistfamily.invalid", names=["emnist/balanced"])
-    with pytest.raises(DownloadError) as caught:
+    with pytest.raises(DownloadError, match=r"(?s)cannot resolve the host name files\.mnistfamily\.invalid") as caught:
         mf.load("emnist/balanced", "test", registry=mini.registry, data_dir=cache)
     message = str(caught.value)
     assert f"https://files.mnistfamily.invalid/{EMNIST_ZIP}: cannot resolve the host name" in message

@@ -137,7 +137,7 @@ def test_bad_environment_entries_are_reported_at_once(tmp_path):
             title: D
             environments: {from: [test], seed: 1, splits: {x: {transforms: Deskew}, y: {}}, deal: random}
         """))
-    with pytest.raises(RegistryError) as caught:
+    with pytest.raises(RegistryError, match="problem") as caught:
         mf.datasets(registry=path)
     text = str(caught.value)
     for expected in [
@@ -173,7 +173,7 @@ def test_bad_environment_entries_are_reported_at_once(tmp_path):
             title: F
             environments: {from: [test], seed: 0, splits: {alone: {}}}
         """))
-    with pytest.raises(RegistryError) as caught:
+    with pytest.raises(RegistryError, match="problem") as caught:
         mf.datasets(registry=path)
     text = str(caught.value)
     assert "mine/e.environments.splits.one.columns.environment" in text
@@ -229,7 +229,7 @@ def test_environments_are_dealt_as_domainbed_deals_and_rotated_by_their_angle(se
 
 
 def test_environment_cache_keys_follow_the_deal_and_the_angles(served, cache):
-    from mnistfamily.api import _recipe
+    from mnistfamily.prepare import recipe_for as _recipe
     from mnistfamily.prepare.entry import entry_key
     from mnistfamily.registry.schema import EnvironmentSpec
 

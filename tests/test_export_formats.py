@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import mnistfamily as mf
-from mnistfamily.outputs import (ExportError, ExportExistsError, add_export_command, export_idx, export_npz,
+from mnistfamily.cli.export import add_export_command
+from mnistfamily.outputs import (ExportError, ExportExistsError, export_idx, export_npz,
                                 read_parquet)
 
 SAMPLE = "mnist/sample"
@@ -67,7 +68,7 @@ def test_idx_export_equals_the_published_files(tmp_path):
     sample = mf.load(SAMPLE, "test")
     np.testing.assert_array_equal(mf.read_idx(tmp_path / names[0]), sample.images)
     np.testing.assert_array_equal(mf.read_idx(tmp_path / names[1]), sample.labels)
-    with pytest.raises(ExportExistsError):
+    with pytest.raises(ExportExistsError, match=r"t10k-images-idx3-ubyte\.gz.* already exist\(s\); pass overwrite=True"):
         export_idx(SAMPLE, tmp_path)
 
 
@@ -139,5 +140,5 @@ def test_cli_takes_data_dir_and_source_from_parent_parsers(tmp_path):
                               "--image-encoding", "png", "--workers", "2", "--storage-option", "anon=true"])
     assert (args.data_dir, args.splits, args.image_encoding, args.workers) == ("x", ["test"], "png", 2)
     assert args.storage_options == ["anon=true"]
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="^2$"):
         parser.parse_args(["export", SAMPLE, str(tmp_path), "--rows-per-shard", "0"])

@@ -1,6 +1,6 @@
 """read_parquet treats every shard and dataset card as untrusted input.
 
-The hostile files come from ``mnistfamily.testing.fuzz.parquet_seeds`` (the seeds of the
+The hostile files come from ``harness.fuzz.parquet_seeds`` (the seeds of the
 ``parquet`` and ``export-card`` fuzz targets): each is refused with a library error naming
 the file, never a raw pyarrow, Pillow, numpy or json exception, and the memory bombs are
 refused before anything is allocated (measured in a child process with a 3 GiB address-space
@@ -26,9 +26,9 @@ import mnistfamily as mf  # noqa: E402
 from mnistfamily.dataset import Dataset  # noqa: E402
 from mnistfamily.errors import MnistFamilyError  # noqa: E402
 from mnistfamily.outputs import CorruptExportError, ExportError, export, export_idx, read_parquet  # noqa: E402
-from mnistfamily.testing.fuzz import TARGETS, run_target  # noqa: E402
-from mnistfamily.testing.fuzz.parquet_seeds import (BASE_NAME, base_shard, hostile_cards,  # noqa: E402
-                                                    hostile_shards, png_shard, rewrite_shard, write_base_export)
+from harness.fuzz import TARGETS, run_target  # noqa: E402
+from harness.fuzz.parquet_seeds import (BASE_NAME, base_shard, hostile_cards, hostile_shards,  # noqa: E402
+                                        png_shard, rewrite_shard, write_base_export)
 
 SAMPLE = "mnist/sample"
 SHARDS = dict(hostile_shards())

@@ -88,7 +88,7 @@ def test_the_next_export_of_a_version_1_folder_moves_its_card_beside_it(tmp_path
     lake = tmp_path / "lake"
     shutil.copytree(LEGACY, lake)
     ds = read_parquet(lake / "legacy--sample")["train"]
-    with pytest.raises(mf.outputs.ExportExistsError):  # the old card proves it ours: an existing export
+    with pytest.raises(mf.outputs.ExportExistsError, match="already exist"):  # the old card proves it ours
         export(ds, lake)
     export(ds.select(np.arange(10)), lake, overwrite=True)
     folder = lake / "legacy--sample"
@@ -240,6 +240,6 @@ def test_what_a_killed_lake_card_writer_left_is_removed_by_the_next_export(tmp_p
     export(SAMPLE, tmp_path, overwrite=True)  # the card itself is unchanged: nothing to write
     assert not area.path.exists() and mine.is_dir()
     again = safe_write.TempArea(tmp_path, "README.md")
-    with pytest.raises(mf.outputs.ExportExistsError):  # an export that stops early cleans up too
+    with pytest.raises(mf.outputs.ExportExistsError, match="already exist"):  # one that stops early cleans up
         export(SAMPLE, tmp_path)
     assert not again.path.exists() and mine.is_dir()

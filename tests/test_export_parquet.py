@@ -206,11 +206,11 @@ def failing_after(count: int):
 
 def test_a_failed_export_leaves_nothing_visible(tmp_path, monkeypatch):
     monkeypatch.setattr(parquet_module, "write_shard", failing_after(2))
-    with pytest.raises(Boom):
+    with pytest.raises(Boom, match="shard task failed midway"):
         export(SAMPLE, tmp_path, rows_per_shard=400)
     folder = tmp_path / "mnist--sample"
     assert not folder.exists() or list(folder.iterdir()) == []
-    with pytest.raises(IncompleteExportError):
+    with pytest.raises(IncompleteExportError, match="nothing there"):
         read_parquet(folder)
 
 
@@ -219,7 +219,7 @@ def test_a_failed_overwrite_keeps_the_old_export(tmp_path, monkeypatch, sample):
     folder = tmp_path / "mnist--sample"
     before = files_of(folder)
     monkeypatch.setattr(parquet_module, "write_shard", failing_after(1))
-    with pytest.raises(Boom):
+    with pytest.raises(Boom, match="shard task failed midway"):
         export(SAMPLE, tmp_path, rows_per_shard=300, overwrite=True)
     assert files_of(folder) == before
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]

@@ -108,7 +108,7 @@ def test_s3_overwrite_and_failure(bucket, monkeypatch):
     url = f"s3://{name}/lake"
     export(SAMPLE, url, rows_per_shard=1000, storage_options=options)
     before = keys(fs, f"{name}/lake/mnist--sample")
-    with pytest.raises(ExportExistsError):
+    with pytest.raises(ExportExistsError, match=r"split=test already exist\(s\).*overwrite=True"):
         export(SAMPLE, url, storage_options=options)
 
     real = parquet_module.write_shard

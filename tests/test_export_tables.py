@@ -121,7 +121,7 @@ def test_a_catalog_pyiceberg_cannot_load_is_a_library_error(tmp_path):
     with pytest.raises(ExportError, match="pyiceberg cannot load it .*Pass a pyiceberg Catalog"):
         export(SAMPLE, tmp_path, table="iceberg", catalog={"type": "no-such-catalog", "secret": "hunter2"})
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(ExportError) as caught:
+    with pytest.raises(ExportError, match="pyiceberg cannot load it") as caught:
         export(SAMPLE, tmp_path, table="iceberg", catalog={"type": "no-such-catalog", "secret": "hunter2"})
     assert "hunter2" not in str(caught.value) and "'secret': ..." in str(caught.value)
 

@@ -72,7 +72,7 @@ def test_every_location_failing_lists_each_one(served, cache, monkeypatch):
     server, mini = served
     monkeypatch.setenv("MNISTFAMILY_MIRROR", f"{server.url}/gone")
     server.add_fault(f"mnist/{IMAGES}", Fault.corrupt(offset=30))
-    with pytest.raises(DownloadError) as caught:
+    with pytest.raises(DownloadError, match=r"(?s)no location gave a verified copy.*not found \(404") as caught:
         _load(mini, cache)
     message = str(caught.value)
     assert f"{server.url}/gone/mnist/{IMAGES}: not found" in message
@@ -118,7 +118,10 @@ def test_slow_server_within_the_timeout_still_works(served, cache):
     server, mini = served
     server.add_fault(f"mnist/{IMAGES}", Fault.delay(0.3))
     server.add_fault(f"mnist/{LABELS}", Fault.trickle(bytes_per_chunk=64, pause=0.001))
-    _load(mini, cache)
+    ds = _load(mini, cache)
+    np.testing.assert_array_equal(ds.images, mini.expect("mnist", "test")["images"])
+    np.testing.assert_array_equal(ds.labels, mini.expect("mnist", "test")["labels"])
+    assert server.count(f"mnist/{IMAGES}") == 1 and server.count(f"mnist/{LABELS}") == 1  # no retry was needed
 
 
 def test_offline_mode_makes_no_request_and_says_what_to_do(served, cache, monkeypatch):
@@ -143,7 +146,10 @@ def test_offline_mode_still_loads_what_is_cached(served, cache, monkeypatch):
     _load(mini, cache)
     monkeypatch.setenv("MNISTFAMILY_OFFLINE", "1")
     shutil.rmtree(cache / "prepared")
-    _load(mini, cache)
+    requests = len(server.requests)
+    ds = _load(mini, cache)  # prepared again from the cached downloads, without the network
+    np.testing.assert_array_equal(ds.images, mini.expect("mnist", "test")["images"])
+    assert len(server.requests) == requests and (cache / "prepared").is_dir()
 
 
 def test_source_folder_is_used_exclusively(served, cache, monkeypatch, tmp_path):
@@ -250,7 +256,7 @@ def test_verify_file_accepts_recompressed_copies_by_content(served, tmp_path):
     again.write_bytes(gzip.compress(gzip.decompress(original.read_bytes()), compresslevel=1, mtime=12345))
     assert verify_file(original, spec).method == "published"
     assert verify_file(again, spec).method == "payload"
-    with pytest.raises(ChecksumError):
+    with pytest.raises(ChecksumError, match=r"does not match the registry entry for t10k-images-idx3-ubyte\.gz"):
         again.write_bytes(gzip.compress(b"x" * 100))
         verify_file(again, spec)
 
@@ -313,9 +319,11 @@ def test_unwritable_cache_root_is_a_clear_error(served, tmp_path):
 
 
 def test_storage_options_keep_identity_encoding_and_timeouts():
-    from mnistfamily.fetch.transfer import _http_filesystem
+    from mnistfamily.config import FetchSettings
+    from mnistfamily.fetch.http import http_filesystem
+    from mnistfamily.fetch.transfer import _limits
 
-    fs = _http_filesystem({"client_kwargs": {"headers": {"Authorization": "Bearer x"}}})
+    fs = http_filesystem({"client_kwargs": {"headers": {"Authorization": "Bearer x"}}}, None, _limits(FetchSettings()))
     headers = fs.client_kwargs["headers"]
     assert headers["Authorization"] == "Bearer x" and headers["Accept-Encoding"] == "identity"
     assert "timeout" in fs.client_kwargs
@@ -576,7 +584,9 @@ def _range_file(server, path):
     from mnistfamily.fetch.locations import Location
     from mnistfamily.fetch.transfer import open_random_access
 
-    return open_random_access(Location(server.url_for(path), "mirror"), None, None)
+    from mnistfamily.config import FetchSettings
+
+    return open_random_access(Location(server.url_for(path), "mirror"), FetchSettings())
 
 
 def test_range_reads_refused_or_cut_short_are_the_location_s_failure(served):

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import mnistfamily as mf
-from mnistfamily import label_errors
+from mnistfamily.registry import label_errors
 from mnistfamily.errors import FormatError, RegistryError, UnknownNameError
-from mnistfamily.label_errors import COLUMNS, label_error_columns, read_list
+from mnistfamily.registry.label_errors import COLUMNS, label_error_columns, read_list
 from mnistfamily.registry import get_registry
 
 #: the 15 human-validated MNIST test label errors (Northcutt et al. 2021; the author's count is 15),

@@ -1,4 +1,4 @@
-"""The MAT v5 pre-check (``mnistfamily/formats/mat_check.py``) that runs before ``scipy.io.loadmat``.
+"""The MAT v5 pre-check (``mnistfamily/formats/mat.py``) that runs before ``scipy.io.loadmat``.
 
 loadmat allocates what a file declares and crashes the interpreter on an unknown element
 type, so affNIST's reader parses each ``.mat`` member first. Each test below pins one
@@ -21,9 +21,9 @@ import pytest
 import scipy.io  # imported before any measurement: an import's allocations are not the reader's
 
 from mnistfamily.errors import FormatError
-from mnistfamily.formats.mat_check import MAX_DEPTH, check_mat_v5
+from mnistfamily.formats.mat import MAX_DEPTH, check_mat_v5
 from mnistfamily.prepare import mat_split  # noqa: F401 - imported before measuring, like scipy.io
-from mnistfamily.testing.fuzz import TARGETS
+from harness.fuzz import TARGETS
 from mnistfamily.testing.mini_mat import mat_bytes, struct_fields, zip_bytes
 
 MiB = 1 << 20
@@ -262,7 +262,8 @@ def test_malformed_structures_are_refused_before_loadmat(mat, message, tmp_path,
     outcome, peak = _run(mat, tmp_path)
     assert isinstance(outcome, FormatError), outcome
     assert "training_batches/1.mat" in str(outcome) and "fetch it again" in str(outcome)
-    assert pytest.raises(FormatError, check_mat_v5, mat, 1 << 30, "x").match(message)
+    with pytest.raises(FormatError, match=message):
+        check_mat_v5(mat, 1 << 30, "x")
     assert peak < 8 * MiB
 
 

@@ -26,5 +26,8 @@ def test_loopback_is_allowed():
     server.bind(("127.0.0.1", 0))
     server.listen(1)
     client = socket.create_connection(server.getsockname(), timeout=1)
+    accepted, peer = server.accept()
+    assert peer == client.getsockname()
+    accepted.close()
     client.close()
     server.close()

@@ -141,6 +141,24 @@ def test_save_preview_writes_a_png_atomically_and_creates_folders(sample, tmp_pa
     assert [p.name for p in out.parent.iterdir()] == ["digits.png"]  # no temporary left behind
 
 
+def test_save_preview_removes_what_a_killed_save_left(sample, tmp_path):
+    """Previews are written through safe_write: the area a killed process left beside the picture is
+    recognised by its marker and removed by the next save; a user's own file there is kept."""
+    import multiprocessing
+
+    from mnistfamily import safe_write
+
+    out = tmp_path / "digits.png"
+    child = multiprocessing.get_context("fork").Process(target=lambda: safe_write.TempArea(tmp_path, out.name))
+    child.start()
+    child.join(30)
+    (tmp_path / ".digits.png.1234abcd.part").write_bytes(b"a user's file, whatever its name")
+    [left] = safe_write.leftovers(tmp_path, out.name)
+    save_preview(sample, out, per_class=2, scale=1)
+    assert not left.exists() and safe_write.leftovers(tmp_path) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".digits.png.1234abcd.part", "digits.png"]
+
+
 def test_save_preview_keeps_the_old_file_when_drawing_fails(sample, tmp_path):
     out = tmp_path / "digits.png"
     save_preview(sample, out, per_class=2, scale=1)
@@ -160,7 +178,7 @@ def test_pillow_is_imported_only_when_a_preview_is_drawn(monkeypatch, sample, ca
         importlib.reload(mnistfamily.preview)
         importlib.reload(mnistfamily.cli)
         assert mnistfamily.cli.main(["list"]) == 0
-        with pytest.raises(ImportError):
+        with pytest.raises(ImportError, match="import of PIL halted"):
             mnistfamily.preview.preview_grid(sample)
     finally:
         monkeypatch.undo()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import mnistfamily as mf
-from mnistfamily.fetch import fetch_file
+from mnistfamily.fetch import FetchSettings, fetch_file
 from mnistfamily.registry import get_registry
 
 pytestmark = pytest.mark.realdata
@@ -39,7 +39,7 @@ def test_every_real_file_verifies_against_the_registry(realdata, cache):
     # mnist 3 + kaggle layout 4 + fashion 2 + kmnist 1 + qmnist 3 + kannada 3 (test images/labels, train labels)
     assert len(found) == 16
     for folder, spec, file in found:
-        path, how = fetch_file(spec, file, root=cache / folder, source=realdata / folder)
+        path, how = fetch_file(spec, file, root=cache / folder, settings=FetchSettings(source=realdata / folder))
         assert how.method in ("published", "payload"), (folder, file.name)
 
 

@@ -82,7 +82,7 @@ def test_every_problem_is_reported_at_once_with_its_path_and_line():
               .replace("md5: 0123456789abcdef0123456789abcdef", "md5: xyz") \
               .replace("labels: labels-idx1-ubyte.gz}", "labels: labels-idx1-ubyte.gz, num_exmples: 3}") \
               .replace("classes: [a, b]", "classes: [a, b]\n    classes: [c]")
-    with pytest.raises(RegistryError) as caught:
+    with pytest.raises(RegistryError, match=r"(?s)5 problem\(s\) in the registry.*duplicate key") as caught:
         load_registry_text(bad, "bad.yaml")
     problems = caught.value.problems
     text = "\n".join(problems)
@@ -135,7 +135,7 @@ def test_malformed_documents(text, message):
 
 
 def test_registry_error_is_a_value_error():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="the file is empty"):
         load_registry_text("", "x.yaml")
 
 
@@ -162,7 +162,7 @@ def test_unknown_names_get_close_matches():
         mf.info("mnsit")
     with pytest.raises(UnknownNameError, match="did you mean 'test10k'"):
         mf.load("qmnist", split="test10")
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="unknown dataset \'nothing-like-it\'"):
         mf.info("nothing-like-it")
 
 

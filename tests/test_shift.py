@@ -14,7 +14,7 @@ from mnistfamily import shift
 from mnistfamily.dataset import Dataset
 from mnistfamily.errors import UnknownNameError
 from mnistfamily.shift import ProtocolError, by_values, halves, load_protocols, protocols, writer_folds
-from mnistfamily.shift.cli import add_shift_command
+from mnistfamily.cli.shift import add_shift_command
 from mnistfamily.shift.experiment import (IN_DOMAIN_BAR, INTERVAL, OTHER_BAR, REFERENCE_LINE, Result, axis_range,
                                    check_datasets, load_selection)
 
@@ -207,13 +207,13 @@ protocols:
 
 
 def test_every_problem_of_a_file_is_reported_at_once_with_protocol_and_key():
-    with pytest.raises(ProtocolError) as caught:
+    with pytest.raises(ProtocolError, match=r"14 problem\(s\) in the shift protocols") as caught:
         load_protocols(BROKEN)
     problems = caught.value.problems
     text = str(caught.value)
     assert text.startswith("<text>: ") and "docs/shift.md" in text
     expected = [
-        r"line 17: duplicate key 'students' \(first on line 16\)",
+        r"students \(line 17\): duplicate key \(first defined on line 16\)",
         r"^version: expected 1, found 2",
         r"^Bad Name: a protocol name is lower-case",
         r"^broken.description: expected a non-empty string",
@@ -249,7 +249,7 @@ def test_every_problem_of_a_file_is_reported_at_once_with_protocol_and_key():
      "      domains: [a]}\n", r"p.domains: expected a mapping of domain names to selections, found a list"),
     ("version: 1\nprotocols:\n  p: {description: d, train: {dataset: mnist, split: train}, in_domain: a,\n"
      "      domains: {a: {dataset: mnist, split: test}, 7: {dataset: mnist, split: test}}}\n",
-     r"p.domains\['7'\]: a domain name is a non-empty string, found 7"),
+     r"protocols.p.domains \(line 4\): keys must be strings, found 7"),
     ("version: 1\nprotocols:\n  p: {description: d, train: {dataset: mnist, split: train, where: [a]},\n"
      "      in_domain: a, domains: {a: {dataset: mnist, split: test}}}\n",
      r"p.train.where: expected a mapping of column names to a value or a list of values, found a list"),
@@ -497,7 +497,7 @@ def test_cli_lists_and_runs_protocols(sample_file, tmp_path, capsys):
     assert json.loads(json_path.read_text())["limit"] == 400 and png_path.stat().st_size > 1000
     assert _cli(["shift"]) == 2
     assert "name a protocol" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="^2$"):
         _cli(["shift", "writers", "--model", "svm"])
 
 
@@ -538,3 +538,15 @@ def test_writers_protocol_on_real_mnist(realdata, cache):
     train = load_selection(protocol.train, data_dir=cache, source=realdata)
     held_out = load_selection(protocol.domains[protocol.in_domain], data_dir=cache, source=realdata)
     assert not set(train.metadata["writer_id"]) & set(held_out.metadata["writer_id"])
+
+
+def test_a_protocols_file_is_read_as_strictly_as_the_registry():
+    """One strict YAML reader for both kinds of file: an alias bomb and a Python tag are problems with their
+    place in the file, never built."""
+    bomb = "version: 1\na: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{n}: &{n} [{', '.join(['*' + p] * 10)}]\n" for p, n in zip("abcdefg", "bcdefgh")) + "protocols: *h\n"
+    with pytest.raises(ProtocolError, match=r"aliases expand to more than 200,000 values"):
+        load_protocols(bomb)
+    tagged = "version: 1\nprotocols: !!python/name:os.system ''\n"
+    with pytest.raises(ProtocolError, match=r"protocols \(line 2\): cannot read the value"):
+        load_protocols(tagged)

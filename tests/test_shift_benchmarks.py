@@ -9,7 +9,7 @@ import pytest
 
 from mnistfamily.errors import UnknownNameError
 from mnistfamily.shift.benchmarks import BENCHMARKS, benchmarks, run_benchmark
-from mnistfamily.shift.cli import add_shift_command
+from mnistfamily.cli.shift import add_shift_command
 
 
 def _cli(argv: list[str]) -> int:
@@ -80,8 +80,8 @@ def test_the_label_error_report_is_wired_into_mnistfamily(realdata, cache, capsy
 
 @pytest.mark.parametrize("module", [
     "mnistfamily.shift.environments", "mnistfamily.shift.coloredmnist", "mnistfamily.shift.label_errors",
-    "mnistfamily.shift.benchmarks", "mnistfamily.shift.chart", "mnistfamily.shift.errors",
-    "mnistfamily.label_errors", "mnistfamily.prepare.environments", "mnistfamily.baselines.mlp",
+    "mnistfamily.shift.benchmarks", "mnistfamily.shift.chart",
+    "mnistfamily.registry.label_errors", "mnistfamily.prepare.environments", "mnistfamily.baselines.mlp",
     "mnistfamily.transforms.rotation",
 ])
 def test_docstring_examples_run(module, tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import mnistfamily as mf
-from mnistfamily.shift.errors import ShiftError
+from mnistfamily.errors import ShiftError
 from mnistfamily.shift.coloredmnist import (CLASSES, DOMAINBED_ENVIRONMENTS, IRM_ENVIRONMENTS, colour_images,
                                             coloredmnist_environments, domainbed_construction, irm_construction)
 from mnistfamily.shift.environments import leave_one_environment_out

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import mnistfamily as mf
-from mnistfamily.shift.errors import ShiftError
+from mnistfamily.errors import ShiftError
 from mnistfamily import transforms as T
 from mnistfamily.baselines import MLP, KNN, NearestCentroid
 from mnistfamily.dataset import Dataset

@@ -69,7 +69,7 @@ def test_every_missing_file_is_listed_not_only_the_first(served, cache, tmp_path
     shutil.copy(mini.files["mnist"]["t10k-images-idx3-ubyte.gz"], folder)  # images only
     with pytest.raises(DownloadError, match=r"mnist \[test\]: 1 of the 2 files needed cannot be taken from source="):
         _load(mini, cache, source=folder)
-    with pytest.raises(DownloadError) as info:
+    with pytest.raises(DownloadError, match="3 of the 4 files needed cannot be taken from source=") as info:
         mf.download("mnist", registry=mini.registry, data_dir=cache, source=folder)
     message = str(info.value)
     assert "3 of the 4 files needed" in message

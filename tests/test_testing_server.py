@@ -151,7 +151,7 @@ def test_keep_alive_across_statuses(server):
 
 
 def test_missing_file_is_404(server):
-    with pytest.raises(urllib.error.HTTPError) as info:
+    with pytest.raises(urllib.error.HTTPError, match="HTTP Error 404") as info:
         urllib.request.urlopen(server.url_for("mnist/nope.gz"), timeout=5)
     assert info.value.code == 404
     status, _, _ = request(server, "HEAD", "/mnist/nope.gz")
@@ -284,7 +284,7 @@ def test_status_fault_with_times_then_recovery(server):
     server.add_fault("mnist/data.bin", Fault.status(503, times=2))
     url = server.url_for("mnist/data.bin")
     for _ in range(2):
-        with pytest.raises(urllib.error.HTTPError) as info:
+        with pytest.raises(urllib.error.HTTPError, match="HTTP Error 503") as info:
             urllib.request.urlopen(url, timeout=5)
         assert info.value.code == 503
     with urllib.request.urlopen(url, timeout=5) as resp:
@@ -337,7 +337,7 @@ def test_truncate(server):
         response = conn.getresponse()
         assert response.status == 200
         assert response.headers["Content-Length"] == str(SIZE)
-        with pytest.raises(http.client.IncompleteRead) as info:
+        with pytest.raises(http.client.IncompleteRead, match="100 bytes read, 5020 more expected") as info:
             response.read()
     finally:
         conn.close()
@@ -354,7 +354,7 @@ def test_truncate_applies_to_range_body(server):
         response = conn.getresponse()
         assert response.status == 206
         assert response.headers["Content-Length"] == "100"
-        with pytest.raises(http.client.IncompleteRead) as info:
+        with pytest.raises(http.client.IncompleteRead, match="5 bytes read, 95 more expected") as info:
             response.read()
     finally:
         conn.close()
@@ -479,7 +479,7 @@ def test_wrong_length(server):
         conn.request("GET", "/mnist/data.bin")
         response = conn.getresponse()
         assert response.headers["Content-Length"] == str(SIZE + 10)
-        with pytest.raises(http.client.IncompleteRead) as info:
+        with pytest.raises(http.client.IncompleteRead, match="5120 bytes read, 10 more expected") as info:
             response.read()
     finally:
         conn.close()
@@ -509,7 +509,7 @@ def test_reset_mid_body_is_a_tcp_reset(server):
     with socket.create_connection((server.host, server.port), timeout=5) as sock:
         sock.sendall(b"GET /mnist/data.bin HTTP/1.1\r\nHost: x\r\n\r\n")
         received = b""
-        with pytest.raises(ConnectionResetError):  # an orderly close would read b"" instead
+        with pytest.raises(ConnectionResetError, match="Connection reset by peer"):  # an orderly close would read b"" instead
             while True:
                 chunk = sock.recv(65536)
                 if not chunk:
@@ -543,7 +543,7 @@ def test_redirect(server):
 
 def test_redirect_loop(server):
     server.add_fault("mnist/data.bin", Fault.redirect("mnist/data.bin"))
-    with pytest.raises(urllib.error.HTTPError) as info:
+    with pytest.raises(urllib.error.HTTPError, match="redirect error that would lead to an infinite loop") as info:
         urllib.request.urlopen(server.url_for("mnist/data.bin"), timeout=5)
     assert info.value.code == 302
     assert server.count("mnist/data.bin") >= 2
@@ -572,7 +572,7 @@ def test_clear_faults(server):
 def test_fault_objects_are_frozen_and_validated():
     fault = Fault.status(503, times=2)
     assert dataclasses.is_dataclass(fault) and isinstance(fault, Fault)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(dataclasses.FrozenInstanceError, match="cannot assign to field \'times\'"):
         fault.times = 3  # type: ignore[misc]
     assert Fault.truncate(at=3).times is None
     for make in [
@@ -590,12 +590,12 @@ def test_fault_objects_are_frozen_and_validated():
         lambda: Fault.slow_headers(pause=-1),
         lambda: Fault.endless(bytes_per_chunk=0),
     ]:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="must be"):
             make()
 
 
 def test_add_fault_rejects_non_faults(server):
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="expected a Fault, got \'503\'"):
         server.add_fault("x", "503")  # type: ignore[arg-type]
 
 
@@ -659,33 +659,33 @@ def test_concurrent_requests_are_all_recorded(server):
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "8.8.8.8", "192.168.1.10", "example.com", ""])
 def test_non_loopback_host_is_refused(root, host):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="loopback"):
         serve_directory(root, host=host)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="loopback"):
         LoopbackServer(root, host=host)
 
 
 def test_root_must_be_a_directory(root):
-    with pytest.raises(NotADirectoryError):
+    with pytest.raises(NotADirectoryError, match=r"not a directory: .*other\.bin"):
         LoopbackServer(root / "other.bin")
-    with pytest.raises(NotADirectoryError):
+    with pytest.raises(NotADirectoryError, match=r"not a directory: .*does-not-exist"):
         LoopbackServer(root / "does-not-exist")
 
 
 def test_start_stop_without_context_manager(root):
     server = LoopbackServer(root)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="server is not running"):
         server.url  # noqa: B018 - not running yet
     assert server.start() is server
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="server is already running"):
         server.start()
     port = server.port
     assert get(server, "/other.bin")[2] == OTHER
     server.stop()
     server.stop()  # idempotent
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="Connection refused"):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="a stopped LoopbackServer cannot be restarted"):
         server.start()
     assert server.errors == []
 
@@ -779,13 +779,13 @@ def test_fsspec_random_access(server, httpfs):
 
 
 def test_fsspec_sees_faults(server, httpfs):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match=r"missing\.bin"):
         httpfs.info(server.url_for("missing.bin"))
     server.add_fault("other.bin", Fault.status(503, times=1))
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="503"):
         httpfs.cat(server.url_for("other.bin"))
     assert httpfs.cat(server.url_for("other.bin")) == OTHER
     server.add_fault("mnist/data.bin", Fault.truncate(at=10, times=1))
-    with pytest.raises(Exception):
+    with pytest.raises(Exception, match="Response payload is not completed"):
         httpfs.cat(server.url_for("mnist/data.bin"))
     assert httpfs.cat(server.url_for("mnist/data.bin")) == DATA

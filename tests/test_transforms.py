@@ -340,7 +340,7 @@ def test_docstring_examples_run(module, tmp_path, monkeypatch):
 
 
 def test_the_base_classes_are_abstract():
-    from mnistfamily.transforms.corruptions import _Corruption
+    from mnistfamily.transforms.corruption import _Corruption
 
     with pytest.raises(TypeError, match="abstract"):
         T.Transform()

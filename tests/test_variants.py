@@ -60,7 +60,7 @@ def test_variant_loads_as_the_base_through_the_chain(served, cache):
 
 
 def test_cache_key_follows_the_chain_and_the_base_files(served, cache):
-    from mnistfamily.api import _recipe
+    from mnistfamily.prepare import recipe_for
     from mnistfamily.prepare.variant import variant_entry
 
     _, mini = served
@@ -71,7 +71,7 @@ def test_cache_key_follows_the_chain_and_the_base_files(served, cache):
 
     def entry(s, b):
         registry = Registry({"mnist": b, s.name: s})
-        return variant_entry(cache, s, split, _recipe(registry, b, b.splits["test"], "upright"))
+        return variant_entry(cache, s, split, recipe_for(registry, b, b.splits["test"], "upright"))
 
     original = entry(spec, base)
     assert entry(replace(spec, seed=1), base) != original
@@ -103,12 +103,12 @@ def test_bad_variant_entries_are_reported(tmp_path):
             title: D
             transforms: Deskew
         """))
-    with pytest.raises(RegistryError) as caught:
+    with pytest.raises(RegistryError, match="expected a non-empty list of transform specs") as caught:
         Registry.from_files([path])
     text = str(caught.value)
     assert "mine/d.transforms" in text and "a non-empty list of transform specs" in text
     path.write_text(path.read_text().replace("    transforms: Deskew", "    transforms: [{name: Deskew}]"))
-    with pytest.raises(RegistryError) as caught:
+    with pytest.raises(RegistryError, match=r"(?s)names \'mnsit\', which is not a dataset.*a cycle of bases") as caught:
         mf.datasets(registry=path)
     text = str(caught.value)
     assert "mine/a.base: names 'mnsit', which is not a dataset: did you mean 'mnist'" in text

@@ -69,7 +69,7 @@ def test_a_bomb_stops_at_the_payload_size_and_keeps_nothing(tmp_path):
     copy = tmp_path / "copy.gz"
     copy.write_bytes(gzip.compress(b"\0" * (50 * len(PAYLOAD)), mtime=0))
     kept = tmp_path / "payload.part"
-    with pytest.raises(ChecksumError):
+    with pytest.raises(ChecksumError, match=r"does not match the registry entry for data-idx1-ubyte\.gz"):
         verify_file(copy, _spec(), keep_payload=kept)
     assert not kept.exists()
 

@@ -25,17 +25,13 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from ..errors import MnistFamilyError
+from ..errors import AdapterError  # noqa: F401 - raised by every adapter, imported from here
 
 #: the extra that installs each optional library (``pip install "mnistfamily[<extra>]"``)
 EXTRAS = {
     "torch": "torch", "torchvision": "torch", "tensorflow": "tf", "datasets": "hf", "pyarrow": "hf",
     "pandas": "pandas", "polars": "polars",
 }
-
-
-class AdapterError(MnistFamilyError, ValueError):
-    """An adapter was asked for something the Dataset cannot give (a shape, a dtype, an option)."""
 
 
 def require(module: str, what: str) -> ModuleType:

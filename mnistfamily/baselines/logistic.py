@@ -7,11 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ConvergenceWarning
 from ._inputs import accuracy, as_features, as_labels, check_features, not_fitted
-
-
-class ConvergenceWarning(UserWarning):
-    """L-BFGS stopped at ``max_iter`` (or on a line-search failure) before reaching ``tol``."""
 
 
 class LogisticRegression:

@@ -19,13 +19,15 @@ import zipfile
 from pathlib import Path
 from typing import BinaryIO
 
-from .. import config, safe_write
+from .. import safe_write
+from ..config import FetchSettings
 from ..errors import CacheError, ChecksumError, DownloadError, FormatError, MnistFamilyError, UnverifiedFileError
 from ..formats.compression import stream_length
 from ..formats.zipmember import ZIP_READ_ERRORS, check_member
 from ..registry import DatasetSpec, FileSpec
-from .locations import Location
-from .transfer import TransferFailed, classify, missing_backend, open_random_access
+from .attempts import fetch_from, temp_area
+from .locations import Location, cached_path
+from .transfer import classify, missing_backend, open_random_access
 from .verify import Verification, verify_file
 
 log = logging.getLogger("mnistfamily.fetch")
@@ -93,46 +95,43 @@ class _open_target:
             raise CacheError.cannot_write(self._target.name, self._target.parent, exc) from None
 
 
-def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, download: bool = True,
-                 allow_unverified: bool | None = None,
-                 storage_options: dict | None = None) -> tuple[Path, Verification]:
+def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, settings: FetchSettings
+                 ) -> tuple[Path, Verification]:
     """A verified local copy of an archive member (see the module docstring)."""
-    from . import _check_cached, _locations, cached_path, fetch_file, make_folder, remove_leftovers
+    from .files import check_cached, fetch_file, locations_for, make_folder, remove_leftovers
 
     archive = spec.file(file.archive or "")
     target = cached_path(root, spec, file)
-    options = dict(source=source, download=download, allow_unverified=allow_unverified,
-                   storage_options=storage_options)
+    source = settings.source
     if not file.verifiable:
-        if not archive.verifiable and not config.allow_unverified(allow_unverified):
+        if not archive.verifiable and not settings.unverified_allowed():
             raise UnverifiedFileError(
                 f"{spec.name}: neither {file.name} nor its archive {archive.name} has a checksum in the "
                 "registry. Pass allow_unverified=True to use them anyway.")
         # trusted only as part of the verified archive: extract afresh from it every time
-        archive_path, archive_check = fetch_file(spec, archive, root=root, **options)
+        archive_path, archive_check = fetch_file(spec, archive, root=root, settings=settings)
         _extract_locked(archive_path, file, target, f"{spec.name}: {archive_path}")
         return target, Verification("archive", target.stat().st_size, sha256=archive_check.sha256,
                                     md5=archive_check.md5)
 
     if target.exists():
-        checked = _check_cached(target, file, spec)
+        checked = check_cached(target, file, spec)
         if checked is not None:
             return target, checked
     make_folder(target.parent)
     with safe_write.locked(target, f"extracting {file.name} from {archive.name} ({spec.name})"):
         remove_leftovers(target)
         if target.exists():
-            checked = _check_cached(target, file, spec)
+            checked = check_cached(target, file, spec)
             if checked is not None:
                 return target, checked
         rejected_member: DownloadError | None = None
         if source is not None:  # a folder of already-extracted members is common: look there first
-            from . import _fetch_from
             from .locations import source_locations
 
             member_locations = source_locations(os.fspath(source), spec, file)
             try:
-                return target, _fetch_from(member_locations, spec, file, target, storage_options)
+                return target, fetch_from(member_locations, spec, file, target, settings)
             except DownloadError as exc:  # look for the archive; a copy that was there but wrong is reported
                 if any(loc.protocol == "" and os.path.isfile(loc.url) for loc in member_locations):
                     rejected_member = exc
@@ -142,14 +141,14 @@ def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, 
             result = _try(lambda: open(cached_archive, "rb"), file, target, str(cached_archive), failures)
             if result is not None:
                 return target, result
-        for location in _locations(spec, archive, source, download, target):
+        for location in locations_for(spec, archive, settings, target):
             if location.protocol == "" and not os.path.isfile(location.url):
                 continue
             missing = missing_backend(location.protocol)
             if missing is not None:
                 failures.append(f"{location.shown}: the {location.protocol}:// protocol {missing}")
                 continue
-            result = _try(lambda loc=location: open_random_access(loc, storage_options, archive.size),
+            result = _try(lambda loc=location: open_random_access(loc, settings),
                           file, target, location.shown, failures)
             if result is not None:
                 log.info("%s read from %s without downloading the whole archive", file.name, location.shown)
@@ -157,7 +156,7 @@ def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, 
         log.info("reading %s from %s member by member failed (%s); fetching the whole archive",
                  file.name, archive.name, "; ".join(failures) or "no location")
         try:
-            archive_path, _ = fetch_file(spec, archive, root=root, **options)
+            archive_path, _ = fetch_file(spec, archive, root=root, settings=settings)
         except DownloadError as exc:
             if rejected_member is not None:
                 raise DownloadError(f"{rejected_member}\nNor is the archive there: {exc}") from None
@@ -173,8 +172,6 @@ def fetch_member(spec: DatasetSpec, file: FileSpec, *, root: Path, source=None, 
 
 
 def _try(opener, file: FileSpec, target: Path, where: str, failures: list[str]) -> Verification | None:
-    from . import temp_area
-
     area = temp_area(target)
     tmp = area.file()
     try:
@@ -197,7 +194,7 @@ def _try(opener, file: FileSpec, target: Path, where: str, failures: list[str]) 
 
 
 def _extract_locked(archive_path: Path, file: FileSpec, target: Path, where: str) -> None:
-    from . import make_folder, remove_leftovers, temp_area
+    from .files import make_folder, remove_leftovers
 
     make_folder(target.parent)
     with safe_write.locked(target, f"extracting {file.name} from {archive_path.name}"):

@@ -132,7 +132,7 @@ async def _within(awaitable: Any, seconds: float | None) -> Any:
 class HttpAnswer:
     """One GET: status and headers within the header deadline, then a body read under the speed guard.
 
-    ``url`` is the URL without credentials (see :func:`~.locations.split_credentials`). A 404
+    ``url`` is the URL without credentials (see :func:`~mnistfamily.redaction.split_credentials`). A 404
     raises ``FileNotFoundError``, any other error status aiohttp's ``ClientResponseError``;
     :func:`~.failures.classify` turns both into a reason.
     """

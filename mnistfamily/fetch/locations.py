@@ -4,20 +4,21 @@ With ``source=``: that folder or URL only (and its ``<family>/`` subfolder), und
 published name and the common variants (uncompressed; dotted ``train-images.idx3-ubyte``).
 Otherwise: ``MNISTFAMILY_MIRROR`` bases, then the registry's mirrors, then the canonical URL.
 
-Also here, because they are about what a location's URL may carry and where it may lead:
-:func:`redact` (credentials never leave this layer in a log line or an error) and
-:func:`plain_http_refusal` (what is never fetched over an unencrypted transport).
+Also here, because it is about where a location's URL may lead: :func:`plain_http_refusal`
+(what is never fetched over an unencrypted transport). Credentials in URLs are hidden by
+:mod:`mnistfamily.redaction`.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable
+from pathlib import Path
 
 from .. import config
 from ..errors import DownloadError
-from ..registry import DatasetSpec, FileSpec, join_url
+from ..redaction import redact
+from ..registry import DatasetSpec, FileSpec, join_url, packaged_data_dir
 
 LOCAL_PROTOCOLS = {"", "file", "local", "memory"}
 _DOTTED = re.compile(r"-(idx\d+-)")
@@ -42,6 +43,13 @@ class Location:
     def shown(self) -> str:
         """The URL as logs and errors may show it: without user, password or signed query values."""
         return redact(self.url)
+
+
+def cached_path(root: Path, spec: DatasetSpec, file: FileSpec) -> Path:
+    """Where the verified copy of ``file`` lives in the cache (or inside the package)."""
+    if spec.packaged:
+        return packaged_data_dir() / spec.family / file.name
+    return config.downloads_dir(root) / spec.family / file.name
 
 
 def protocol_of(url: str) -> str:
@@ -211,113 +219,6 @@ def remote_locations(spec: DatasetSpec, file: FileSpec) -> list[Location]:
     if canonical:
         out.append(Location(canonical, "canonical"))
     return out
-
-
-# ---------------------------------------------------------------------------
-# Credentials: never in a log line or an error message
-# ---------------------------------------------------------------------------
-
-#: ``scheme://user:password@`` -- the whole userinfo goes: tokens are often passed as the user name
-_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/?#@\s'\"<>]+)@")
-#: query parameters of presigned URLs and API keys (X-Amz-Signature, sig, token, access_token, ...)
-_SECRET_WORDS = ("auth", "token", "secret", "password", "passwd", "pwd", "key", "credential",
-                 "signature", "sig", "session", "cookie", "bearer")
-_SECRET_QUERY = re.compile(
-    r"(?P<name>[?&;](?:[^=&#\s'\"<>]*(?:" + "|".join(_SECRET_WORDS) + r")[^=&#\s'\"<>]*)=)"
-    r"(?P<value>[^&#\s'\"<>]+)", re.IGNORECASE)
-REDACTED = "***"
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with URL credentials, signed query values and the given secret strings replaced by ``***``.
-
-    >>> redact("http://alice:s3cret@example.org/mnist/x.gz?X-Amz-Signature=abc&v=1: HTTP 403")
-    'http://***@example.org/mnist/x.gz?X-Amz-Signature=***&v=1: HTTP 403'
-    >>> redact("sent Bearer tok123", secrets=["tok123"])
-    'sent Bearer ***'
-    """
-    text = _USERINFO.sub(lambda m: f"{m.group('scheme')}{REDACTED}@", text)
-    text = _SECRET_QUERY.sub(lambda m: f"{m.group('name')}{REDACTED}", text)
-    # longest first, so a secret that contains another is replaced whole
-    for secret in sorted(set(secrets), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
-
-
-def secret_values(storage_options: Any) -> list[str]:
-    """Every string in ``storage_options`` that may be a credential, to be redacted from messages.
-
-    Values under keys that name a credential (``key``, ``secret``, ``token``, ``password``,
-    ``Authorization``, ``session_token``, ...), every header value but a few harmless ones, and
-    the user and password of auth objects (``aiohttp.BasicAuth``). Strings shorter than 4
-    characters are left out: redacting ``"1"`` everywhere would garble every message.
-
-    >>> sorted(secret_values({"headers": {"Authorization": "Bearer XYZ1"}, "key": "AKIA1", "anon": False}))
-    ['AKIA1', 'Bearer XYZ1', 'XYZ1']
-    """
-    found: list[str] = []
-    _collect(storage_options, False, found)
-    return [s for s in dict.fromkeys(found) if len(s) >= 4]
-
-
-_HARMLESS_HEADERS = {"user-agent", "accept", "accept-encoding", "accept-language", "range", "content-type",
-                     "connection", "cache-control"}
-
-
-def _collect(value: Any, sensitive: bool, found: list[str]) -> None:
-    if isinstance(value, str):
-        if sensitive:
-            found.append(value)
-            # "Bearer XYZ", "Basic dXNlcjpw": the credential alone may be echoed too
-            scheme, _, credential = value.partition(" ")
-            if credential and scheme.isalpha():
-                found.append(credential.strip())
-        return
-    if isinstance(value, bytes):
-        _collect(value.decode("utf-8", "replace"), sensitive, found)
-        return
-    if isinstance(value, dict) or hasattr(value, "items"):
-        for name, item in value.items():
-            lowered = str(name).lower()
-            item_sensitive = sensitive or any(word in lowered for word in _SECRET_WORDS)
-            if lowered == "headers" and hasattr(item, "items"):
-                for header, header_value in item.items():
-                    _collect(header_value, str(header).lower() not in _HARMLESS_HEADERS, found)
-                continue
-            _collect(item, item_sensitive, found)
-        return
-    if isinstance(value, (list, tuple, set, frozenset)):
-        login = getattr(value, "login", None)  # aiohttp.BasicAuth is a namedtuple
-        if isinstance(login, str):
-            found.append(login)
-            found.append(str(getattr(value, "password", "")))
-            encode = getattr(value, "encode", None)  # "Basic dXNlcjpwYXNz": the header form
-            if callable(encode):
-                found.append(str(encode()).partition(" ")[2])
-            return
-        for item in value:
-            _collect(item, sensitive, found)
-
-
-def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
-    """``url`` without its ``user:password@`` part, and that user and password (percent-decoded).
-
-    The credentials travel in an ``Authorization`` header instead, so the URL handed to
-    fsspec (which logs URLs at DEBUG level) never carries them.
-
-    >>> split_credentials("https://alice:p%40ss@example.org/x.gz")
-    ('https://example.org/x.gz', ('alice', 'p@ss'))
-    >>> split_credentials("https://example.org/x.gz")
-    ('https://example.org/x.gz', None)
-    """
-    from urllib.parse import unquote, urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, None
-    userinfo, _, hostport = parts.netloc.rpartition("@")
-    user, _, password = userinfo.partition(":")
-    return urlunsplit(parts._replace(netloc=hostport)), (unquote(user), unquote(password))
 
 
 # ---------------------------------------------------------------------------

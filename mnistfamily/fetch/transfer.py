@@ -1,6 +1,7 @@
 """Copying bytes from a location to a temporary file: limits, retries, a retry budget, progress.
 
-Limits, all read from the environment when a download starts (see :mod:`mnistfamily.config`):
+Limits, from the :class:`~mnistfamily.config.FetchSettings` of the fetch (or the environment, see
+:mod:`mnistfamily.config`, for those it leaves ``None``) when a download starts:
 a connect timeout, a read timeout (silence), a header deadline and a low-speed limit (see
 :mod:`.http`), and a size cap: the registry's size, or ``MNISTFAMILY_MAX_UNKNOWN_SIZE`` for a
 file whose size the registry does not know. Transient failures are retried at the same
@@ -20,47 +21,25 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .. import config
+from ..config import FetchSettings
 from ..errors import CacheError, MnistFamilyError
 from ..registry import FileSpec
 from .failures import TransferFailed, classify
-from .http import USER_AGENT, BufferedRangeReader, HttpAnswer, Limits, RangeReader, SpeedGuard, http_filesystem
-from .locations import Location, plain_http_refusal, redact, secret_values, split_credentials
+from .http import USER_AGENT, BufferedRangeReader, HttpAnswer, Limits, RangeReader, SpeedGuard
+from ..redaction import redact, secret_values, split_credentials
+from .locations import Location, plain_http_refusal
 
 log = logging.getLogger("mnistfamily.fetch")
 
 _CHUNK = 1 << 20
-# Retry and timeout settings: None reads the environment (MNISTFAMILY_RETRIES, _BACKOFF,
-# _CONNECT_TIMEOUT, _READ_TIMEOUT; see config.py) when a download starts, so a variable set
-# after import still counts. A program or a test may assign a number here to override it.
-#: seconds before a connection attempt is given up
-CONNECT_TIMEOUT: float | None = None
-#: seconds of silence in the middle of a body before it is given up
-READ_TIMEOUT: float | None = None
-#: attempts per location for transient failures (5xx, 429, resets, timeouts, short bodies)
-ATTEMPTS: int | None = None
-#: first backoff in seconds; doubled at each retry, with jitter
-BACKOFF: float | None = None
 
 __all__ = ["TransferFailed", "classify", "copy_to", "open_random_access", "retry_budget", "RetryBudget",
-           "attempts", "missing_backend", "USER_AGENT"]
+           "missing_backend", "USER_AGENT"]
 
 
-def attempts() -> int:
-    """Attempts per location: ``ATTEMPTS`` if set, else ``MNISTFAMILY_RETRIES``."""
-    return max(int(ATTEMPTS), 1) if ATTEMPTS is not None else config.retries()
-
-
-def _backoff() -> float:
-    return float(BACKOFF) if BACKOFF is not None else config.backoff()
-
-
-def _limits() -> Limits:
-    """Every time limit of a transfer: the module overrides if set, else the environment."""
-    return Limits.from_config(CONNECT_TIMEOUT, READ_TIMEOUT)
-
-
-def _http_filesystem(storage_options: dict | None, credentials: tuple[str, str] | None = None):
-    return http_filesystem(storage_options, credentials, _limits())
+def _limits(settings: FetchSettings) -> Limits:
+    """Every time limit of a transfer; a bad environment setting is a ``ConfigError`` here."""
+    return Limits.from_config(*settings.timeouts())
 
 
 # ---------------------------------------------------------------------------
@@ -155,22 +134,22 @@ class _Stream:
         self.close()
 
 
-def _open(location: Location, storage_options: dict | None, size: int | None) -> _Stream:
+def _open(location: Location, settings: FetchSettings) -> _Stream:
     protocol = location.protocol
     if protocol == "":
         return _Stream(open(location.url, "rb"), location.url, os.path.getsize(location.url))
     if protocol in ("http", "https"):
         url, credentials = split_credentials(location.url)
-        answer = HttpAnswer(url, storage_options, credentials, _limits())
+        answer = HttpAnswer(url, settings.storage_options, credentials, _limits(settings))
         return _Stream(answer, url, answer.content_length, answer.final_url)
     import fsspec
 
-    fs, path = fsspec.core.url_to_fs(location.url, **(storage_options or {}))
+    fs, path = fsspec.core.url_to_fs(location.url, **(settings.storage_options or {}))
     handle = fs.open(path, "rb")
     return _Stream(handle, location.url, getattr(handle, "size", None))
 
 
-def open_random_access(location: Location, storage_options: dict | None, size: int | None):
+def open_random_access(location: Location, settings: FetchSettings):
     """A seekable file object over a location; over HTTP every read is a bounded range request.
 
     Over the network, every failure of a read is a :class:`TransferFailed`: whoever parses the
@@ -182,12 +161,12 @@ def open_random_access(location: Location, storage_options: dict | None, size: i
     try:
         if protocol in ("http", "https"):
             url, credentials = split_credentials(location.url)
-            handle = BufferedRangeReader(RangeReader(url, storage_options, credentials, _limits()),
+            handle = BufferedRangeReader(RangeReader(url, settings.storage_options, credentials, _limits(settings)),
                                          buffer_size=_CHUNK)
         else:
             import fsspec
 
-            fs, path = fsspec.core.url_to_fs(location.url, **(storage_options or {}))
+            fs, path = fsspec.core.url_to_fs(location.url, **(settings.storage_options or {}))
             handle = fs.open(path, "rb")
     except Exception as exc:  # noqa: BLE001 - every failure is classified and reported
         raise classify(exc) from None
@@ -231,7 +210,7 @@ class TransportFile:
 
 
 def copy_to(location: Location, target: Path, *, limit: int | None, desc: str,
-            storage_options: dict | None = None, file: FileSpec | None = None,
+            settings: FetchSettings | None = None, file: FileSpec | None = None,
             limit_reason: str = "the registry's size") -> int:
     """Copy one location into ``target`` (a temporary path), at most ``limit`` bytes.
 
@@ -241,14 +220,15 @@ def copy_to(location: Location, target: Path, *, limit: int | None, desc: str,
     on a plain-http URL is refused for a file without a checksum (see
     :func:`~.locations.plain_http_refusal`). ``limit_reason`` says where ``limit`` comes from.
     """
-    tries = attempts()
-    delay = _backoff()
-    _limits()  # a bad setting is a ConfigError now, not a failed attempt at every location
-    secrets = secret_values(storage_options)
+    settings = settings or FetchSettings()
+    tries = settings.attempts()
+    delay = settings.first_backoff()
+    _limits(settings)  # a bad setting is a ConfigError now, not a failed attempt at every location
+    secrets = secret_values(settings.storage_options)
     with retry_budget() as budget:
         for attempt in range(1, tries + 1):
             try:
-                return _copy_once(location, target, limit=limit, desc=desc, storage_options=storage_options,
+                return _copy_once(location, target, limit=limit, desc=desc, settings=settings,
                                   file=file, limit_reason=limit_reason)
             except MnistFamilyError:
                 target.unlink(missing_ok=True)
@@ -274,11 +254,11 @@ def copy_to(location: Location, target: Path, *, limit: int | None, desc: str,
 
 
 def _copy_once(location: Location, target: Path, *, limit: int | None, desc: str,
-               storage_options: dict | None, file: FileSpec | None = None,
+               settings: FetchSettings, file: FileSpec | None = None,
                limit_reason: str = "the registry's size") -> int:
     if location.protocol == "" and not os.path.isfile(location.url):
         raise TransferFailed("no such file", transient=False)
-    src = _open(location, storage_options, limit)
+    src = _open(location, settings)
     if file is not None and src.final_url is not None:
         refusal = plain_http_refusal(src.final_url, file)
         if refusal is not None:  # an https URL redirected to plain http: not one byte is read

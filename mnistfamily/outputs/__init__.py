@@ -15,7 +15,6 @@ mnistfamily`` and a warm ``load`` stay free of them. See docs/parquet-and-lakes.
 
 from __future__ import annotations
 
-from .command import add_export_command, run_export_command
 from .delta import register_delta
 from .errors import (CorruptExportError, ExportDestinationError, ExportDiskFullError, ExportError, ExportExistsError,
                      ExportWarning, IncompleteExportError, TableRegistrationError)
@@ -29,5 +28,4 @@ __all__ = [
     "ExportError", "ExportExistsError", "IncompleteExportError", "ExportDiskFullError", "CorruptExportError",
     "ExportDestinationError", "ExportWarning", "TableRegistrationError", "DEFAULT_ROWS_PER_SHARD",
     "register_iceberg", "register_delta",
-    "add_export_command", "run_export_command",
 ]

@@ -211,7 +211,7 @@ def redacts_storage_options(function: _F) -> _F:
     """
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ..fetch import redacting
+        from ..redaction import redacting
 
         with redacting(kwargs.get("storage_options")):
             return function(*args, **kwargs)

@@ -212,7 +212,7 @@ def describe_split(*, dataset: str, split: str, num_examples: int, classes: list
                    image_shape: tuple[int, ...], image_encoding: str, metadata_columns: Mapping[str, str],
                    info: Any, sources: list[dict], transform: Any) -> dict[str, Any]:
     """The JSON object stored in every shard's schema metadata (and, per split, in the card)."""
-    from .. import __version__
+    from .._version import __version__
 
     return {
         "format": "mnistfamily-parquet", "format_version": EXPORT_FORMAT_VERSION,

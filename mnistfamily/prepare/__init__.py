@@ -9,22 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from ..registry import DatasetSpec, SplitSpec
+from ..log import logger
+from ..registry import DatasetSpec, Registry, SplitSpec
 from .entry import PreparedEntry, entry_dir, entry_key, read_entry, verify_entry
 
 if TYPE_CHECKING:
     from .cache import EntryWriter
 
-__all__ = ["prepare_split", "entry_for", "read_entry", "verify_entry", "BUILDERS", "builder", "PreparedEntry",
+__all__ = ["prepare_split", "recipe", "recipe_for", "entry_for", "read_entry", "verify_entry", "BUILDERS", "builder", "PreparedEntry",
            "required_arrays"]
-
-
-
-def _log():
-    """The module's logger; ``logging`` is imported only when something is logged."""
-    import logging
-
-    return logging.getLogger("mnistfamily.prepare")
 
 #: format name in registry.yaml -> "module:function" decoding one split into an EntryWriter.
 #: Dotted paths, imported on first use: a warm load never imports a decoder.
@@ -80,6 +73,21 @@ def recipe(spec: DatasetSpec, split: SplitSpec, orientation: str = "upright") ->
     }
 
 
+def recipe_for(reg: Registry, spec: DatasetSpec, split: SplitSpec, orientation: str = "upright") -> dict:
+    """The cache recipe of a split, following derived datasets down to their published base."""
+    if spec.base is None:
+        return recipe(spec, split, orientation)
+    from .variant import variant_recipe
+
+    base = reg.dataset(spec.base)
+    if spec.environments is not None:
+        from .environments import environment_recipe
+
+        return environment_recipe(spec, split, {s: recipe_for(reg, base, base.splits[s], orientation)
+                                                for s in spec.environments.source})
+    return variant_recipe(spec, split, recipe_for(reg, base, base.splits[split.name], orientation))
+
+
 def entry_for(root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str = "upright") -> Path:
     """The cache folder that holds (or will hold) a split's arrays."""
     return entry_dir(root, spec.name, split.name, entry_key(recipe(spec, split, orientation)))
@@ -99,13 +107,13 @@ def load_prepared(root: Path, spec: DatasetSpec, split: SplitSpec,
 def prepare_split(root: Path, spec: DatasetSpec, split: SplitSpec, paths: dict[str, Path],
                   sources: list[dict], orientation: str = "upright") -> PreparedEntry:
     """Decode a split from verified local files into the cache and return its arrays."""
-    from .. import __version__
+    from .._version import __version__
     from .cache import build_entry
 
     final = entry_for(root, spec, split, orientation)
 
     def build(writer: EntryWriter) -> dict:
-        _log().info("preparing %s [%s] in %s", spec.name, split.name, final)
+        logger("mnistfamily.prepare").info("preparing %s [%s] in %s", spec.name, split.name, final)
         builder(spec.format)(spec, split, paths, writer, transpose=transposes(spec, orientation))
         return {"dataset": spec.name, "split": split.name, "library_version": __version__,
                 "recipe": recipe(spec, split, orientation), "sources": sources}

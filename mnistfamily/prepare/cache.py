@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 import numpy as np
 
 from ..errors import CacheError
+from ..log import logger
 from .entry import (MANIFEST, PREPARE_VERSION, PreparedEntry, _crc32, _crc_update, entry_dir, entry_key,
                     foreign_contents, inspect_entry, read_entry, verify_entry)
 
@@ -31,13 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MANIFEST", "PREPARE_VERSION", "ArrayStream", "EntryWriter", "PreparedEntry", "build_entry",
            "discard_entry", "entry_dir", "entry_key", "read_entry", "verify_entry"]
-
-
-def _log():
-    """The module's logger; ``logging`` is imported only when something is logged."""
-    import logging
-
-    return logging.getLogger("mnistfamily.prepare")
 
 
 def build_entry(final: Path, what: str, build: Callable[["EntryWriter"], dict],
@@ -64,12 +58,12 @@ def build_entry(final: Path, what: str, build: Callable[["EntryWriter"], dict],
         if entry is not None and (outdated is None or not outdated(entry.manifest)):
             return entry
         if entry is not None:
-            _log().info("prepared cache entry %s was made from other copies of unverified files; rebuilding it",
-                        final)
+            logger("mnistfamily.prepare").info(
+                "prepared cache entry %s was made from other copies of unverified files; rebuilding it", final)
             del entry
             discard_entry(final)
         elif damage is not None:
-            _log().warning("prepared cache entry %s is damaged (%s); rebuilding it", final, damage)
+            logger("mnistfamily.prepare").warning("prepared cache entry %s is damaged (%s); rebuilding it", final, damage)
             discard_entry(final)
         try:
             with EntryWriter(final) as writer:  # on any error the temporary area is removed

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 import numpy as np
 
@@ -25,11 +25,24 @@ from ..registry import DatasetSpec, SplitSpec
 from .entry import PreparedEntry, entry_dir, entry_key
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..dataset import Dataset
     from ..registry.schema import EnvironmentsSpec
     from .cache import EntryWriter
 
 log = logging.getLogger("mnistfamily.prepare")
+
+
+class BaseSplit(Protocol):
+    """What dealing environments reads of a loaded base split (a :class:`~mnistfamily.Dataset`)."""
+
+    @property
+    def images(self) -> np.ndarray: ...
+    @property
+    def labels(self) -> np.ndarray: ...
+    @property
+    def index(self) -> np.ndarray: ...
+    @property
+    def metadata(self) -> Mapping[str, np.ndarray]: ...
+    def __len__(self) -> int: ...
 
 #: the columns every environment split carries besides its number and its declared columns
 SOURCE_COLUMNS = ("source_split", "source_index")
@@ -75,7 +88,7 @@ def environment_chain(spec: DatasetSpec, name: str) -> list[dict[str, Any]]:
     return chain_spec(spec) + [_with_seed(t, spec.seed) for t in own]
 
 
-def environment_arrays(spec: DatasetSpec, name: str, bases: Mapping[str, "Dataset"]) -> dict[str, np.ndarray]:
+def environment_arrays(spec: DatasetSpec, name: str, bases: Mapping[str, BaseSplit]) -> dict[str, np.ndarray]:
     """The untransformed rows of one environment: images, labels and every column.
 
     ``bases`` maps each ``from`` split to the loaded base Dataset.
@@ -110,10 +123,10 @@ def environment_arrays(spec: DatasetSpec, name: str, bases: Mapping[str, "Datase
     return {"images": images, "labels": labels, "joined": rows, **{f"meta.{k}": v for k, v in columns.items()}}
 
 
-def prepare_environment(root: Path, spec: DatasetSpec, split: SplitSpec, bases: Mapping[str, "Dataset"],
+def prepare_environment(root: Path, spec: DatasetSpec, split: SplitSpec, bases: Mapping[str, BaseSplit],
                         base_recipes: Mapping[str, dict], sources: list[dict]) -> PreparedEntry:
     """Build (once, under a lock) and return the entry of one environment split."""
-    from .. import __version__
+    from .._version import __version__
     from ..transforms import apply_in_chunks, from_spec
     from . import required_arrays
     from .cache import build_entry

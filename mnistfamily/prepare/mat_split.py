@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FormatError
-from ..formats.mat_check import check_mat_v5
+from ..formats.mat import check_mat_v5
 from ..formats.zipmember import ZIP_READ_ERRORS, check_member
 from ..registry import DatasetSpec, SplitSpec
 from .cache import EntryWriter

@@ -64,7 +64,7 @@ def variant_entry(root: Path, spec: DatasetSpec, split: SplitSpec, base_recipe: 
 def prepare_variant(root: Path, spec: DatasetSpec, split: SplitSpec, base, base_recipe: dict,
                     sources: list[dict]) -> PreparedEntry:
     """Build (once, under a lock) and return the entry of a variant split from its base Dataset."""
-    from .. import __version__
+    from .._version import __version__
     from ..transforms import apply_in_chunks, from_spec
     from . import required_arrays
     from .cache import build_entry

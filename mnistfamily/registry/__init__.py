@@ -84,8 +84,8 @@ class Registry:
             for join, targets in spec.joins.items():
                 for split, target in targets.items():
                     other, _, other_split = target.partition(":")
-                    if other == "cleanlab":  # a label-error list the package ships (mnistfamily.label_errors)
-                        from ..label_errors import LISTS
+                    if other == "cleanlab":  # a label-error list the package ships (mnistfamily.registry.label_errors)
+                        from .label_errors import LISTS
 
                         if other_split not in LISTS:
                             problems.append(f"datasets.{name}.joins.{join}.{split}: names {target!r}; the "

@@ -20,15 +20,8 @@ import json
 from pathlib import Path
 from types import MappingProxyType
 
+from ..log import logger
 from .schema import DatasetSpec, EnvironmentsSpec, FileSpec, SplitSpec
-
-
-
-def _log():
-    """The module's logger; ``logging`` is imported only when something is logged."""
-    import logging
-
-    return logging.getLogger("mnistfamily.registry")
 COMPILED_FORMAT = 7  # 7: derived datasets may deal environments
 
 
@@ -116,11 +109,11 @@ def read_builtin(yaml_path: Path) -> dict[str, dict] | None:
         document = json.loads(BUILTIN_JSON.read_text(encoding="utf-8"))
         if document.get("format") != COMPILED_FORMAT or document.get("source_blake2") != _blake2(
                 yaml_path.read_bytes()):
-            _log().debug("%s is stale: parsing %s", BUILTIN_JSON, yaml_path)
+            logger("mnistfamily.registry").debug("%s is stale: parsing %s", BUILTIN_JSON, yaml_path)
             return None
         datasets = dict(document["datasets"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        _log().debug("ignoring %s: %s", BUILTIN_JSON, exc)
+        logger("mnistfamily.registry").debug("ignoring %s: %s", BUILTIN_JSON, exc)
         return None
     origin = str(yaml_path)
     for fields in datasets.values():
@@ -134,7 +127,7 @@ def read_compiled(path: Path) -> dict[str, dict] | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        _log().debug("ignoring compiled registry %s: %s", path, exc)
+        logger("mnistfamily.registry").debug("ignoring compiled registry %s: %s", path, exc)
         return None
 
 
@@ -146,7 +139,7 @@ def write_compiled(path: Path, specs: dict[str, DatasetSpec]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, to_json(specs).encode("utf-8"))
     except OSError as exc:
-        _log().debug("could not write compiled registry %s: %s", path, exc)
+        logger("mnistfamily.registry").debug("could not write compiled registry %s: %s", path, exc)
 
 
 def main(argv: list[str] | None = None) -> int:

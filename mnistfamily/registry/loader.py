@@ -1,7 +1,7 @@
 """Strict loading of registry files.
 
-The YAML is composed into nodes (libyaml's C parser where present) and walked by hand so
-that every problem carries its path and line: duplicate keys, unknown keys, missing fields,
+The YAML is composed into nodes and walked by hand (:mod:`.strict_yaml`) so that every
+problem carries its path and line: duplicate keys, unknown keys, missing fields,
 wrong types, malformed hashes and dangling file references are all collected and raised
 together in one :class:`~mnistfamily.errors.RegistryError`.
 """
@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import re
 from types import MappingProxyType
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
 from ..errors import RegistryError
 from .names import column_name_problem, dataset_name_problem, file_name_problem, split_name_problem
 from .schema import DatasetSpec, EnvironmentSpec, EnvironmentsSpec, FileSpec, SplitSpec
-
-try:  # libyaml parses the registry several times faster
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+from .strict_yaml import Abort as _Abort
+from .strict_yaml import Walker as _Walker
+from .strict_yaml import close as _close
+from .strict_yaml import compose
 
 UNKNOWN = "unknown"
 _HEX = {"md5": re.compile(r"^[0-9a-f]{32}$"), "sha256": re.compile(r"^[0-9a-f]{64}$")}
@@ -62,134 +61,6 @@ _PAYLOAD_KEYS = {"size": True, "sha256": True}
 _SPLIT_COMMON_KEYS = {"num_examples": True, "description": False}
 
 
-#: values the walk may build from one document. Composed YAML shares an aliased node
-#: instead of copying it, but turning nodes into values expands every alias: nine levels of
-#: ten aliases ("billion laughs") would build 10**9 values. The built-in registry needs
-#: about 3,600.
-MAX_VALUES = 200_000
-#: nesting deeper than this is not a registry (the schema nests five levels)
-MAX_DEPTH = 64
-
-
-class _Abort(Exception):
-    """The document cannot be walked further (its aliases expand without end)."""
-
-
-class _Walker:
-    """Turns composed YAML nodes into Python values, noting problems with their paths."""
-
-    def __init__(self, source: str):
-        self.source = source
-        self.problems: list[str] = []
-        self._constructor = yaml.constructor.SafeConstructor()
-        self._budget = MAX_VALUES
-        self._active: set[int] = set()  # nodes being turned into values: an alias back to one is a cycle
-
-    def problem(self, path: str, node: yaml.Node | None, message: str) -> None:
-        where = f" (line {node.start_mark.line + 1})" if node is not None else ""
-        self.problems.append(f"{path}{where}: {message}")
-
-    def value(self, node: yaml.Node, path: str) -> Any:
-        """A plain Python value; mappings become ``{key: (value, node)}``-free dicts.
-
-        Aliases are followed with a budget (:data:`MAX_VALUES`) and a cycle check; a scalar
-        the safe constructor cannot build (an unknown tag such as ``!!python/object``, a
-        date that does not exist) is a problem at its path, never an exception.
-        """
-        self._budget -= 1
-        if self._budget < 0:
-            self.problem(path, node, f"the document's aliases expand to more than {MAX_VALUES:,} values "
-                                     "(an alias bomb?); write the values out or use fewer nested aliases")
-            raise _Abort
-        if path.count(".") + path.count("[") > MAX_DEPTH:
-            self.problem(path, node, f"nested deeper than {MAX_DEPTH} levels")
-            return None
-        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
-            if id(node) in self._active:
-                self.problem(path, node, "an alias refers to a value that contains it (a cycle)")
-                return None
-            self._active.add(id(node))
-            try:
-                if isinstance(node, yaml.MappingNode):
-                    return {k: self.value(v, f"{path}.{k}") for k, (v, _) in self.mapping(node, path).items()}
-                return [self.value(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
-            finally:
-                self._active.discard(id(node))
-        return self.scalar(node, path)
-
-    def scalar(self, node: yaml.Node, path: str) -> Any:
-        """One scalar, built by PyYAML's safe constructor; a value it refuses is a problem."""
-        try:
-            return self._constructor.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
-            # yaml.constructor.ConstructorError for unknown tags; ValueError for 2001-13-45
-            detail = str(exc).replace("\n", " ")[:200]
-            self.problem(path, node, f"cannot read the value {getattr(node, 'value', '')!r:.80} "
-                                     f"({type(exc).__name__}: {detail})")
-            return None
-
-    def mapping(self, node: yaml.Node, path: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-        """Key -> (value node, key node); duplicate and non-string keys are problems."""
-        if not isinstance(node, yaml.MappingNode):
-            self.problem(path, node, f"expected a mapping, found {_kind(node)}")
-            return {}
-        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-        for key_node, value_node in node.value:
-            # a key is a scalar in every registry: a mapping or list key is refused unbuilt
-            key = self.scalar(key_node, path) if isinstance(key_node, yaml.ScalarNode) else key_node.tag
-            if not isinstance(key, str) or not isinstance(key_node, yaml.ScalarNode):
-                self.problem(path, key_node, f"keys must be strings, found {key!r}")
-                continue
-            if key in out:
-                first = out[key][1].start_mark.line + 1
-                self.problem(f"{path}.{key}", key_node, f"duplicate key (first defined on line {first})")
-                continue
-            out[key] = (value_node, key_node)
-        return out
-
-    def fields(
-        self, node: yaml.Node, path: str, allowed: dict[str, bool]
-    ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
-        """A mapping whose keys are checked against ``allowed`` (key -> required)."""
-        items = self.mapping(node, path)
-        if not isinstance(node, yaml.MappingNode):
-            return items
-        for key, (_, key_node) in items.items():
-            if key not in allowed:
-                hint = _close(key, allowed)
-                self.problem(f"{path}.{key}", key_node, f"unknown key{hint}")
-        for key, required in allowed.items():
-            if required and key not in items:
-                self.problem(f"{path}.{key}", node, "missing required field")
-        return {k: v for k, v in items.items() if k in allowed}
-
-    def typed(self, items: dict, key: str, path: str, check: Callable[[Any], bool], what: str,
-              default: Any = None) -> Any:
-        if key not in items:
-            return default
-        node = items[key][0]
-        value = self.value(node, f"{path}.{key}")
-        if not check(value):
-            self.problem(f"{path}.{key}", node, f"expected {what}, found {value!r}")
-            return default
-        return value
-
-
-def _kind(node: yaml.Node) -> str:
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    return f"{node.value!r}"
-
-
-def _close(word: str, choices: Any) -> str:
-    import difflib
-
-    matches = difflib.get_close_matches(word, list(choices), n=1)
-    return f"; did you mean {matches[0]!r}?" if matches else f"; allowed: {', '.join(sorted(choices))}"
-
-
 def _is_str(v: Any) -> bool:
     return isinstance(v, str) and bool(v.strip())
 
@@ -206,7 +77,7 @@ def load_registry_text(text: str, source: str) -> dict[str, DatasetSpec]:
     """Parse and validate one registry document; raise RegistryError listing every problem."""
     walker = _Walker(source)
     try:
-        root = yaml.compose(text, Loader=_Loader)
+        root = compose(text)
     except (yaml.YAMLError, RecursionError) as exc:  # RecursionError: the pure-Python parser, deep nesting
         raise RegistryError(source, [f"not valid YAML: {exc}"]) from None
     if root is None:
@@ -434,14 +305,21 @@ def _sizes(w: _Walker, f: dict, path: str) -> dict[int, str]:
     return out
 
 
-def _hash(w: _Walker, items: dict, key: str, path: str) -> str | None:
-    """A lower-case hex digest, or None where the registry says ``unknown``."""
+def _known(w: _Walker, items: dict, key: str, path: str) -> tuple[yaml.Node, Any] | None:
+    """The node and value of ``key``; None when it is absent or the registry says ``unknown``."""
     if key not in items:
         return None
     node = items[key][0]
     value = w.value(node, f"{path}.{key}")
-    if value == UNKNOWN:
+    return None if value == UNKNOWN else (node, value)
+
+
+def _hash(w: _Walker, items: dict, key: str, path: str) -> str | None:
+    """A lower-case hex digest, or None where the registry says ``unknown``."""
+    known = _known(w, items, key, path)
+    if known is None:
         return None
+    node, value = known
     text = str(value).lower()
     if text.startswith(f"{key}:"):
         text = text[len(key) + 1:]
@@ -454,12 +332,11 @@ def _hash(w: _Walker, items: dict, key: str, path: str) -> str | None:
 
 
 def _size(w: _Walker, items: dict, key: str, path: str) -> int | None:
-    if key not in items:
+    """A byte count, or None where the registry says ``unknown``."""
+    known = _known(w, items, key, path)
+    if known is None:
         return None
-    node = items[key][0]
-    value = w.value(node, f"{path}.{key}")
-    if value == UNKNOWN:
-        return None
+    node, value = known
     if not _is_count(value):
         w.problem(f"{path}.{key}", node, f"expected a byte count or '{UNKNOWN}', found {value!r}")
         return None

@@ -22,7 +22,7 @@ True
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 __all__ = [
     "run", "Result", "DomainResult", "MODELS",
@@ -32,9 +32,12 @@ __all__ = [
     "leave_one_environment_out", "load_environments", "EnvironmentResult", "label_error_report", "ShiftError",
 ]
 
+from ..lazy import lazy_names  # noqa: E402
+
 # ``protocols`` is both a submodule and a function. Importing a submodule sets the package
 # attribute of its name to the module, so the module is imported here, first (it needs PyYAML
 # only), and the function bound after it. ``run`` lives in experiment.py for the same reason.
+from ..errors import ShiftError  # noqa: E402
 from .protocols import (Protocol, ProtocolError, Selection, WriterFold, get_protocol, load_protocols,  # noqa: E402
                         protocols)
 
@@ -43,28 +46,15 @@ _LAZY = {
     "by_values": "splits", "writer_folds": "splits", "halves": "splits",
     "wilson_interval": "stats", "accuracy_summary": "stats",
     "leave_one_environment_out": "environments", "load_environments": "environments",
-    "EnvironmentResult": "environments", "label_error_report": "label_errors", "ShiftError": "errors",
+    "EnvironmentResult": "environments", "label_error_report": "label_errors",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from .experiment import MODELS, DomainResult, Result, run
     from .splits import by_values, halves, writer_folds
     from .environments import EnvironmentResult, leave_one_environment_out, load_environments
-    from .errors import ShiftError
     from .label_errors import label_error_report
     from .stats import accuracy_summary, wilson_interval
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'mnistfamily.shift' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_names(globals(), _LAZY)

@@ -59,7 +59,7 @@ def run_benchmark(name: str, model: Any, *, data_dir: PathLike | None = None, so
     >>> from mnistfamily.shift.benchmarks import run_benchmark
     >>> run_benchmark("label-errors", "centroid", source="/nowhere")  # doctest: +SKIP
     """
-    import mnistfamily as mf
+    from ..api import load
 
     from ..errors import UnknownNameError
     from .environments import leave_one_environment_out, load_environments
@@ -75,8 +75,8 @@ def run_benchmark(name: str, model: Any, *, data_dir: PathLike | None = None, so
     if name in ("coloredmnist", "coloredmnist-irm"):
         from .coloredmnist import coloredmnist_environments
 
-        train = mf.load("mnist", "train", **options)
-        test = mf.load("mnist", "test", **options) if name == "coloredmnist" else None
+        train = load("mnist", "train", **options)
+        test = load("mnist", "test", **options) if name == "coloredmnist" else None
         protocol = "domainbed" if name == "coloredmnist" else "irm"
         envs = coloredmnist_environments(train, test, protocol=protocol, grayscale=grayscale)
         if protocol == "irm" and test_environments is None:

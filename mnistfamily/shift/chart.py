@@ -14,7 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
-from ..preview import _latin1, _text_width  # the preview grid's text helpers: one place for font quirks
+from ..drawing import default_font, draw_text, text_width  # one place for the default font's quirks
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -101,11 +101,11 @@ def draw_bars(bars: Sequence[Bar], *, title: str, subtitle: str, reference: floa
     """
     from PIL import Image, ImageDraw
 
-    font = _font(13)
+    font = default_font(13)
     values = [f"{100 * b.accuracy:.2f}%  [{100 * b.ci_low:.2f}, {100 * b.ci_high:.2f}]" for b in bars]
-    label_width = max(_text_width(font, b.label) for b in bars) + _PAD
-    value_width = max(_text_width(font, t) for t in values) + _PAD
-    width = max(width, 2 * _PAD + max(_text_width(font, title), _text_width(font, subtitle)))
+    label_width = max(text_width(font, b.label) for b in bars) + _PAD
+    value_width = max(text_width(font, t) for t in values) + _PAD
+    width = max(width, 2 * _PAD + max(text_width(font, title), text_width(font, subtitle)))
     x0 = _PAD + label_width
     x1 = width - _PAD - value_width
     if x1 - x0 < 120:
@@ -145,26 +145,12 @@ def draw_bars(bars: Sequence[Bar], *, title: str, subtitle: str, reference: floa
     for t in ticks:
         draw.line([(x(t), bottom), (x(t), bottom + 4)], fill=TEXT, width=1)
         tick = f"{100 * t:.{decimals}f}"
-        _text(draw, (x(t) - _text_width(font, tick) / 2, bottom + 13), tick, font)
+        _text(draw, (x(t) - text_width(font, tick) / 2, bottom + 13), tick, font)
     axis = "accuracy (%)" + (f", axis from {100 * start:.{decimals}f}%" if start > 0 else "")
-    _text(draw, ((x0 + x1) / 2 - _text_width(font, axis) / 2, bottom + 33), axis, font)
+    _text(draw, ((x0 + x1) / 2 - text_width(font, axis) / 2, bottom + 33), axis, font)
     return picture
-
-
-def _font(size: int) -> Any:
-    from PIL import ImageFont
-
-    try:
-        return ImageFont.load_default(size=size)  # FreeType build of Pillow >= 10.1: scalable
-    except (TypeError, ImportError, OSError):
-        return ImageFont.load_default()  # the fixed bitmap font
 
 
 def _text(draw: Any, xy: tuple[float, float], text: str, font: Any) -> None:
     """Text whose left end is at ``xy[0]``, centred vertically on ``xy[1]``."""
-    try:
-        draw.text(xy, text, fill=TEXT, font=font, anchor="lm")
-    except (UnicodeEncodeError, ValueError):  # the bitmap font: Latin-1 only and no anchors
-        text = _latin1(text)
-        _, top, _, bottom = font.getbbox(text)
-        draw.text((xy[0], xy[1] - (top + bottom) / 2), text, fill=TEXT, font=font)
+    draw_text(draw, xy, text, font, fill=TEXT)

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .errors import ShiftError
+from ..errors import ShiftError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..dataset import Dataset

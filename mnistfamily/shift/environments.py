@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .chart import Bar, draw_bars, save_picture, write_atomically
-from .errors import ShiftError
+from ..errors import ShiftError
 from .stats import accuracy_summary
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -104,12 +104,12 @@ def load_environments(name: str, splits: Sequence[str] | None = None, **load_opt
     >>> list(get_registry().dataset("rotatedmnist").splits)
     ['0', '15', '30', '45', '60', '75']
     """
-    import mnistfamily as mf
+    from ..api import load
     from ..registry import get_registry
 
     spec = get_registry(load_options.get("registry")).dataset(name)
     names = list(spec.splits) if splits is None else list(splits)
-    return {s: mf.load(spec.name, s, **load_options) for s in names}
+    return {s: load(spec.name, s, **load_options) for s in names}
 
 
 def environments_by_column(ds: "Dataset", column: str = "environment",

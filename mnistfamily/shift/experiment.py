@@ -352,13 +352,13 @@ def load_selection(selection: Selection, *, limit: int | None = None, data_dir: 
     >>> len(load_selection(Selection("mnist/sample", "test", where={"hsf_series": (4,)}, half="first")))
     961
     """
-    import mnistfamily as mf
+    from ..api import load
 
     key = (selection.dataset, selection.split, selection.metadata)
     if loaded is not None and key in loaded:
         ds = loaded[key]
     else:
-        ds = mf.load(selection.dataset, selection.split, data_dir=data_dir, source=source, registry=registry,
+        ds = load(selection.dataset, selection.split, data_dir=data_dir, source=source, registry=registry,
                      metadata=selection.metadata)
         if loaded is not None:
             loaded[key] = ds

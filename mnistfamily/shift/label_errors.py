@@ -1,7 +1,7 @@
 """The label-error report: a model's test accuracy with and without the known label errors.
 
 Northcutt et al. (2021) found 15 crowd-confirmed label errors in MNIST's test set (out of 100
-candidates; :mod:`mnistfamily.label_errors`). :func:`label_error_report` fits a baseline on the
+candidates; :mod:`mnistfamily.registry.label_errors`). :func:`label_error_report` fits a baseline on the
 training split, predicts the test split joined with ``metadata="label-errors"``, and reports:
 
 - accuracy on every test example, without the confirmed errors, and without every candidate;
@@ -137,14 +137,14 @@ def label_error_report(model: Any = "knn", *, dataset: str = "mnist", train_spli
     >>> report.counts["confirmed"], report.accuracies[0]["n"]
     (3, 2000)
     """
-    import mnistfamily as mf
+    from ..api import load
 
     from .experiment import make_model
 
     estimator = make_model(model)
     options = {"data_dir": data_dir, "source": source, "registry": registry}
-    train = mf.load(dataset, train_split, **options)
-    test = mf.load(dataset, test_split, metadata="label-errors", **options)
+    train = load(dataset, train_split, **options)
+    test = load(dataset, test_split, metadata="label-errors", **options)
     notes = []
     if (train_split, dataset) == (test_split, dataset):
         notes.append(f"the model was trained on the test split itself ({dataset} [{test_split}]): "
@@ -203,7 +203,7 @@ def accuracy_without_label_errors(dataset: str, split: str, index: Any, labels: 
 
 def known_errors(dataset: str, split: str, index: Any, labels: Any, registry: Any = None) -> np.ndarray | None:
     """A mask of the rows that are confirmed label errors, or None when no list covers the split."""
-    from ..label_errors import label_error_columns
+    from ..registry.label_errors import label_error_columns
     from ..registry import get_registry
 
     spec = get_registry(registry).dataset(dataset)

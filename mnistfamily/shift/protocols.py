@@ -1,8 +1,9 @@
 """Shift protocols as data: a training selection plus named test domains, read from YAML.
 
 The built-in protocols live in ``protocols.yaml`` beside this module; users add their own
-in a file of the same shape (docs/shift.md has the schema). Files are parsed by PyYAML's
-safe loader (duplicate keys are reported, not silently merged) and validated strictly:
+in a file of the same shape (docs/shift.md has the schema). Files are read as the registry is
+(:mod:`mnistfamily.registry.strict_yaml`: duplicate keys reported, not silently merged; merge
+keys ``<<: *anchor`` followed) and validated strictly:
 every problem is collected and raised at once in a :class:`ProtocolError` that names the
 protocol and the key, e.g. ``writers.domains["students"].writer_fold.side``.
 
@@ -22,7 +23,8 @@ from typing import Any, Mapping
 
 import yaml
 
-from ..errors import MnistFamilyError, UnknownNameError
+from ..errors import MnistFamilyError, ProtocolError, UnknownNameError
+from ..registry.strict_yaml import load_plain
 
 __all__ = ["Protocol", "Selection", "WriterFold", "ProtocolError", "protocols", "get_protocol",
            "load_protocols", "BUILTIN_PROTOCOLS"]
@@ -39,17 +41,6 @@ _SELECTION_KEYS = {"dataset": True, "split": True, "metadata": False, "where": F
 _FOLD_KEYS = {"folds": True, "fold": True, "side": True, "seed": False, "column": False}
 _HALVES = ("first", "last")
 _SIDES = ("train", "test")
-
-
-class ProtocolError(MnistFamilyError, ValueError):
-    """A protocols file is malformed, or a protocol cannot be run; lists every problem found."""
-
-    def __init__(self, source: str, problems: list[str] | tuple[str, ...]):
-        self.source = source
-        self.problems = list(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"{source}: {len(self.problems)} problem(s) in the shift protocols:\n{lines}\n"
-                         "Fix these entries (the schema is in docs/shift.md) and try again.")
 
 
 @dataclass(frozen=True)
@@ -244,45 +235,13 @@ def _builtin() -> dict[str, Protocol]:
     return load_protocols(BUILTIN_PROTOCOLS)
 
 
-try:  # libyaml's parser where present; the constructor below stays PyYAML's safe one
-    from yaml import CSafeLoader as _SafeBase
-except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _SafeBase  # type: ignore[assignment]
-
-
-class _StrictSafeLoader(_SafeBase):  # type: ignore[misc, valid-type]
-    """``yaml.safe_load`` that notes duplicate keys instead of keeping the last one silently."""
-
-    def __init__(self, stream: Any) -> None:
-        super().__init__(stream)
-        self.duplicates: list[str] = []
-
-    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may be overridden
-                continue
-            key = self.construct_object(key_node, deep=True)
-            try:
-                first = seen.setdefault(key, key_node.start_mark.line + 1)
-            except TypeError:  # an unhashable key: SafeConstructor reports it
-                continue
-            if first != key_node.start_mark.line + 1:
-                self.duplicates.append(f"line {key_node.start_mark.line + 1}: duplicate key {key!r} "
-                                       f"(first on line {first})")
-        return super().construct_mapping(node, deep=deep)
-
-
 def _parse(text: str, source: str) -> dict[str, Protocol]:
-    loader = _StrictSafeLoader(text)
-    try:
-        data = loader.get_single_data()
-    except yaml.YAMLError as exc:
+    try:  # the registry's strict reader: duplicate keys, bad tags and alias bombs are problems
+        data, problems = load_plain(text, merge_keys=True, source=source)
+    except (yaml.YAMLError, RecursionError) as exc:
         raise ProtocolError(source, [f"not valid YAML: {exc}"]) from exc
-    finally:
-        loader.dispose()
     checker = _Checker()
-    checker.problems.extend(loader.duplicates)
+    checker.problems.extend(problems)
     found = checker.file(data)
     if checker.problems:
         raise ProtocolError(source, checker.problems)

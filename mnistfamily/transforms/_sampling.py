@@ -188,18 +188,6 @@ def affine_grid(matrices: np.ndarray, out_shape: tuple[int, int]) -> tuple[np.nd
     return rows_y + cols_y, rows_x + cols_x
 
 
-def compose_affine(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
-    """The 2x3 matrices of ``outer`` after ``inner`` (both ``(N, 2, 3)`` or ``(2, 3)``)."""
-    def full(m: np.ndarray) -> np.ndarray:
-        m = np.asarray(m, np.float64)
-        bottom = np.zeros((*m.shape[:-2], 1, 3))
-        bottom[..., 0, 2] = 1.0
-        return np.concatenate([m, bottom], axis=-2)
-
-    return (full(outer) @ full(inner))[..., :2, :]
-
-
-@lru_cache(maxsize=64)
 def gaussian_matrix(n: int, sigma: float, mode: str = "constant", truncate: float = 4.0) -> np.ndarray:
     """``G`` (n x n, float32) with ``G @ v == scipy.ndimage.gaussian_filter1d(v, sigma, mode=mode)``.
 

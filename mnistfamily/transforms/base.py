@@ -25,16 +25,12 @@ from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import MnistFamilyError
+from ..errors import TransformError
 
 __all__ = [
     "Transform", "Compose", "from_spec", "apply_in_chunks", "TransformError",
     "set_num_threads", "get_num_threads", "registered",
 ]
-
-
-class TransformError(MnistFamilyError, ValueError):
-    """A transform was given input it cannot handle, or a spec that names no valid transform."""
 
 
 # ----------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _rng
 from .base import TransformError
-from .corruptions import _Corruption, _Parametric
+from .corruption import _Corruption, _Parametric
 
 __all__ = ["GlassBlur", "MotionBlur"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import TransformError
-from .corruptions import _Parametric
+from .corruption import _Parametric
 
 __all__ = ["CannyEdges"]
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from . import _rng
 from .base import TransformError
-from .corruptions import _Corruption
+from .corruption import _Corruption
 
 __all__ = ["Fog"]
 

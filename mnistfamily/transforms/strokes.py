@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _rng
-from .corruptions import _Parametric
+from .corruption import _Parametric
 
 __all__ = ["DottedLine", "Zigzag"]
 

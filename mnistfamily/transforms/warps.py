@@ -13,7 +13,7 @@ import numpy as np
 from . import _rng
 from ._sampling import affine_grid, bilinear_padded
 from .base import TransformError
-from .corruptions import _Parametric
+from .corruption import _Parametric
 
 __all__ = ["Shear", "Scale", "Rotate", "Translate"]
 

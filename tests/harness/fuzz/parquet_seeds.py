@@ -31,7 +31,7 @@ CARD_KEY = f"_mnistfamily/{BASE_FOLDER}.card.json"
 
 
 def _base_dataset():
-    from ...dataset import Dataset
+    from mnistfamily.dataset import Dataset
 
     rng = np.random.default_rng(0)
     return Dataset(rng.integers(0, 256, (24, *BASE_SHAPE), dtype=np.uint8), np.arange(24) % 3,
@@ -45,7 +45,7 @@ def base_export(encoding: str = "raw") -> dict[str, bytes]:
 
     The dataset folder's files are ``fuzz--base/...``; its card is :data:`CARD_KEY`.
     """
-    from ...outputs import export
+    from mnistfamily.outputs import export
 
     with tempfile.TemporaryDirectory(prefix="mnistfamily-fuzz-") as folder:
         export(_base_dataset(), folder, rows_per_shard=10, image_encoding=encoding)
@@ -72,7 +72,7 @@ def write_base_export(root: Path, card: bytes | None = None, encoding: str = "ra
 
 
 def _format(described: dict[str, Any], encoding: str | None = None):
-    from ...outputs.schema import ShardFormat
+    from mnistfamily.outputs.schema import ShardFormat
 
     return ShardFormat(image_shape=tuple(described["image_shape"]), classes=tuple(described["classes"]),
                        metadata_columns=tuple((n, d) for n, d in described["metadata_columns"]),
@@ -388,8 +388,8 @@ def run_parquet(data: bytes, folder: Path) -> None:
 
     The export must stay inside ``folder/cache`` whatever names the shard declared.
     """
-    from ...dataset import Dataset
-    from ...outputs import export, read_parquet
+    from mnistfamily.dataset import Dataset
+    from mnistfamily.outputs import export, read_parquet
 
     path = folder / "input.bin"
     path.write_bytes(data)
@@ -400,6 +400,6 @@ def run_parquet(data: bytes, folder: Path) -> None:
 
 def run_export_card(data: bytes, folder: Path) -> None:
     """``read_parquet`` of the base export's folder with the bytes as its dataset card."""
-    from ...outputs import read_parquet
+    from mnistfamily.outputs import read_parquet
 
     read_parquet(write_base_export(folder / "cache" / "lake", data))

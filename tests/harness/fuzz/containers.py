@@ -14,7 +14,7 @@ __all__ = ["gzip_bomb", "idx_bytes", "xz_bomb", "xz_claiming", "zip_bomb"]
 
 def idx_bytes(array: np.ndarray, compression: str | None = None) -> bytes:
     """The bytes of ``array`` as an IDX file, raw or ``"gzip"``/``"xz"`` compressed."""
-    from ...formats.idx import encode_header
+    from mnistfamily.formats.idx import encode_header
 
     big = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder(">"))
     raw = encode_header(array.dtype, array.shape) + big.tobytes()
@@ -45,7 +45,7 @@ def xz_claiming(raw: bytes, claimed: int) -> bytes:
     """An xz stream of ``raw`` whose index (with valid CRCs) claims ``claimed`` uncompressed bytes."""
     import zlib
 
-    from ...formats.compression import _varint
+    from mnistfamily.formats.compression import _varint
 
     def varint(value: int) -> bytes:
         out = bytearray()

@@ -16,8 +16,8 @@ FORMATS = ("parquet", "npz", "idx")
 
 def add_export_command(subparsers: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> argparse.ArgumentParser:
     """Add ``export`` to an ``add_subparsers()`` object; return its parser."""
-    from ..cli import positive_int  # the command line's shared argument type
-    from .parquet import DEFAULT_ROWS_PER_SHARD
+    from .types import positive_int  # the command line's shared argument type
+    from ..outputs.parquet import DEFAULT_ROWS_PER_SHARD
 
     help = "write a dataset as Parquet shards (any fsspec URL), a keras-style .npz or IDX files"
     sub = subparsers.add_parser(
@@ -89,13 +89,13 @@ def run_export_command(args: argparse.Namespace) -> int:
                                      ("source", getattr(args, "source", None))) if v is not None}
     storage_options = _storage_options(args.storage_options)
     if args.format == "npz":
-        from .formats_out import export_npz
+        from ..outputs.formats_out import export_npz
 
         print(export_npz(args.name, args.dest, splits=args.splits, overwrite=args.overwrite,
                          storage_options=storage_options, **load_kwargs))
         return 0
     if args.format == "idx":
-        from .formats_out import export_idx
+        from ..outputs.formats_out import export_idx
 
         compression = args.compression or "gz"
         for url in export_idx(args.name, args.dest, splits=args.splits, overwrite=args.overwrite,
@@ -103,7 +103,7 @@ def run_export_command(args: argparse.Namespace) -> int:
                               storage_options=storage_options, **load_kwargs):
             print(url)
         return 0
-    from .parquet import export
+    from ..outputs.parquet import export
 
     options = dict(splits=args.splits, rows_per_shard=args.rows_per_shard, image_encoding=args.image_encoding,
                    compression=args.compression or "zstd", overwrite=args.overwrite,
@@ -113,7 +113,7 @@ def run_export_command(args: argparse.Namespace) -> int:
     if args.workers and args.workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
-        from .images import process_context
+        from ..outputs.images import process_context
 
         # forkserver: a forked child of a process running Arrow's threads can deadlock
         with ProcessPoolExecutor(args.workers, mp_context=process_context()) as pool:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ...errors import MnistFamilyError
+from mnistfamily.errors import MnistFamilyError
 
 __all__ = ["Target", "UnexpectedOutcome", "outside_writes", "run_target"]
 

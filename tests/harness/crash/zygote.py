@@ -1,7 +1,7 @@
 """The zygote: a process that has done its imports, forks workers and SIGKILLs them on cue.
 
 :class:`Zygote` is the parent's handle; the zygote process itself runs ``_zygote``
-(``python -m mnistfamily.testing.crash --zygote``), reading one JSON command a line and
+(``python -m harness.crash --zygote``), reading one JSON command a line and
 answering with the worker's :class:`RunResult` fields.
 """
 
@@ -52,7 +52,7 @@ class Zygote:
     def __init__(self, env: Mapping[str, str] | None = None):
         environment = dict(os.environ if env is None else env)
         environment["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        self.process = subprocess.Popen([sys.executable, "-m", "mnistfamily.testing.crash", "--zygote"],
+        self.process = subprocess.Popen([sys.executable, "-m", "harness.crash", "--zygote"],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                         env=environment)
         line = self._read()
@@ -111,10 +111,10 @@ def _zygote() -> int:
     import pyarrow.parquet  # noqa: F401
 
     import mnistfamily  # noqa: F401
-    from ... import api, outputs  # noqa: F401
-    from ...fetch import transfer  # noqa: F401
-    from ...formats import idx  # noqa: F401
-    from ...prepare import idx_split  # noqa: F401
+    from mnistfamily import api, outputs  # noqa: F401
+    from mnistfamily.fetch import transfer  # noqa: F401
+    from mnistfamily.formats import idx  # noqa: F401
+    from mnistfamily.prepare import idx_split  # noqa: F401
 
     if threading.active_count() != 1:  # a forked child would inherit locks no thread will release
         raise RuntimeError(f"the zygote runs {threading.active_count()} threads; it must fork single-threaded")

@@ -8,7 +8,7 @@ One module per job: :mod:`.invariants` (the checks), :mod:`.worker` (the process
 killed), :mod:`.zygote` (forking workers and killing them on cue) and :mod:`.campaign`
 (where to kill, and what to check after); ``__main__`` runs a worker or the zygote.
 
->>> from mnistfamily.testing.crash import check_invariants   # doctest: +SKIP
+>>> from harness.crash import check_invariants   # doctest: +SKIP
 >>> check_invariants(cache, registry_path, expected=..., parquet=dest / "mnist")  # doctest: +SKIP
 []
 """

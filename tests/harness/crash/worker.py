@@ -1,6 +1,6 @@
 """The worker process a crash test kills: load a dataset, export it, report its phases.
 
-The worker (``python -m mnistfamily.testing.crash ...``) loads a dataset (download +
+The worker (``python -m harness.crash ...``) loads a dataset (download +
 prepare) and optionally exports it, printing a JSON line of array hashes. It tells its
 parent where it is: ``ready`` once its imports are done (so kill times are spread over the
 work, not over the interpreter's start), then the phase of each library log record
@@ -60,8 +60,8 @@ def _slow_down(pause: float) -> None:
     """Sleep ``pause`` seconds before and after every rename and ``.npy``/shard write."""
     import functools
 
-    from ...outputs import parquet
-    from ...prepare import cache
+    from mnistfamily.outputs import parquet
+    from mnistfamily.prepare import cache
 
     def around(function):
         @functools.wraps(function)
@@ -82,7 +82,7 @@ def _slow_down(pause: float) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one worker: load every split (or ``--splits``), then export; print a JSON line of digests."""
-    parser = argparse.ArgumentParser(prog="python -m mnistfamily.testing.crash")
+    parser = argparse.ArgumentParser(prog="python -m harness.crash")
     parser.add_argument("--registry", required=True)
     parser.add_argument("--data-dir", required=True)
     parser.add_argument("--dataset", default="mnist")
@@ -96,8 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import mnistfamily as mf
-    from ...outputs import ExportExistsError, export, export_npz
-    from ...registry import Registry
+    from mnistfamily.outputs import ExportExistsError, export, export_npz
+    from mnistfamily.registry import Registry
 
     import aiohttp  # noqa: F401 - imported before "ready": kill times should fall on the work
     import fsspec  # noqa: F401

@@ -26,7 +26,7 @@ Examples
 --------
 >>> import random, tempfile
 >>> from pathlib import Path
->>> from mnistfamily.testing.fuzz import TARGETS, mutate, run_target
+>>> from harness.fuzz import TARGETS, mutate, run_target
 >>> target = TARGETS["idx"]
 >>> seed = target.seeds()[0]
 >>> run_target(target, seed, Path(tempfile.mkdtemp()))

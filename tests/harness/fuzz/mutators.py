@@ -75,7 +75,7 @@ def mutate(data: bytes, rng: random.Random, others: list[bytes] | None = None) -
     Repacking keeps CRCs and sizes consistent, so the mutant gets past the container
     checks and reaches the inner reader; raw havoc tests the container checks themselves.
     """
-    from ...formats.compression import detect
+    from mnistfamily.formats.compression import detect
 
     kind = detect(data[:8])
     if kind in ("gzip", "xz") and rng.random() < 0.6:

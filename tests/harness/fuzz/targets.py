@@ -32,7 +32,7 @@ def _input_file(data: bytes, folder: Path, name: str = "input.bin") -> Path:
 
 
 def _writer(folder: Path):
-    from ...prepare.cache import EntryWriter
+    from mnistfamily.prepare.cache import EntryWriter
 
     return EntryWriter(folder / "cache" / "entry")
 
@@ -78,7 +78,7 @@ def _idx_seeds() -> tuple[bytes, ...]:
 
 def run_idx(data: bytes, folder: Path) -> None:
     """``read_idx`` on a seekable stream, then on a non-seekable one, then a row range."""
-    from ...formats.idx import read_idx
+    from mnistfamily.formats.idx import read_idx
 
     read_idx(io.BytesIO(data))
     read_idx(io.BufferedReader(_NonSeekable(data)))  # type: ignore[arg-type]
@@ -91,7 +91,7 @@ _MEMBER = "gzip/emnist-digits-train-labels-idx1-ubyte.gz"
 
 
 def _member_spec():
-    from ...registry import FileSpec
+    from mnistfamily.registry import FileSpec
 
     return FileSpec(name="emnist-digits-train-labels-idx1-ubyte.gz", size=None, md5=None, sha256=None,
                     archive="gzip.zip", member=_MEMBER)
@@ -112,7 +112,7 @@ def _zip_seeds() -> tuple[bytes, ...]:
 
 def run_zip(data: bytes, folder: Path) -> None:
     """``fetch.archive.extract_member`` of the EMNIST-style member, into the scratch cache."""
-    from ...fetch.archive import extract_member
+    from mnistfamily.fetch.archive import extract_member
 
     target = folder / "cache" / "member.part"
     target.parent.mkdir(exist_ok=True)
@@ -122,8 +122,8 @@ def run_zip(data: bytes, folder: Path) -> None:
 # --------------------------------------------------------------------------- registry-backed split builders
 
 def _spec(name: str, splits: "dict[str, int]"):
-    from ...registry import get_registry
-    from ...registry.schema import SplitSpec
+    from mnistfamily.registry import get_registry
+    from mnistfamily.registry.schema import SplitSpec
 
     spec = get_registry().dataset(name)
     chosen = {k: SplitSpec(name=k, num_examples=n, inputs=spec.splits[k].inputs,
@@ -132,7 +132,7 @@ def _spec(name: str, splits: "dict[str, int]"):
 
 
 def _generated(fmt: str, spec) -> dict[str, bytes]:
-    from ..miniatures import generator
+    from mnistfamily.testing.miniatures import generator
 
     published, _ = generator(fmt)(spec, dict(spec.splits), np.random.default_rng(0))
     return {name: data for name, (data, _) in published.items()}
@@ -172,7 +172,7 @@ def _npz_seeds() -> tuple[bytes, ...]:
 
 def run_npz(data: bytes, folder: Path) -> None:
     """The npz split builder (MedMNIST layout: ``train_images``/``train_labels`` in one archive)."""
-    from ...prepare.npz_split import build_npz_split
+    from mnistfamily.prepare.npz_split import build_npz_split
 
     spec = _spec(*_NPZ)
     split = spec.splits["train"]
@@ -187,7 +187,7 @@ _MAT = ("affnist/transformed", {"train": 6})
 
 @functools.lru_cache(maxsize=None)
 def _mat_seeds() -> tuple[bytes, ...]:
-    from ..mini_mat import mat_bytes, mat_contents, zip_bytes
+    from mnistfamily.testing.mini_mat import mat_bytes, mat_contents, zip_bytes
 
     spec = _spec(*_MAT)
     published, _ = mat_contents(spec, dict(spec.splits), np.random.default_rng(0), batches=2)
@@ -197,7 +197,7 @@ def _mat_seeds() -> tuple[bytes, ...]:
 
     savemat(compressed, {"affNISTdata": {"image": np.zeros((1600, 6), np.uint8),
                                          "label_int": np.zeros((1, 6), np.uint8)}}, do_compression=True)
-    # every structure formats/mat_check accepts, for mutations to start from: a variable whose
+    # every structure formats/mat.py accepts, for mutations to start from: a variable whose
     # name and value fit in their tags (small data elements), a cell, a logical, a nested struct
     cells = np.empty(2, dtype=object)
     cells[:] = [np.ones(2), np.zeros((0, 3))]
@@ -214,7 +214,7 @@ def _mat_seeds() -> tuple[bytes, ...]:
 
 def run_mat(data: bytes, folder: Path) -> None:
     """The mat split builder (affNIST ``training_batches/*.mat`` in one zip)."""
-    from ...prepare.mat_split import build_mat_split
+    from mnistfamily.prepare.mat_split import build_mat_split
 
     spec = _spec(*_MAT)
     split = spec.splits["train"]
@@ -229,7 +229,7 @@ _PNG_TAR = ("notmnist/small", {"test": 4})
 
 @functools.lru_cache(maxsize=None)
 def _png_tar_seeds() -> tuple[bytes, ...]:
-    from ..mini_png_tar import png_bytes, regular, special, symlink, tar_gz_bytes
+    from mnistfamily.testing.mini_png_tar import png_bytes, regular, special, symlink, tar_gz_bytes
 
     spec = _spec(*_PNG_TAR)
     good = next(iter(_generated("png-tar", spec).values()))
@@ -249,7 +249,7 @@ def _png_tar_seeds() -> tuple[bytes, ...]:
 
 def run_png_tar(data: bytes, folder: Path) -> None:
     """The png-tar split builder (notMNIST ``notMNIST_small/<letter>/<file>.png`` in a tarball)."""
-    from ...prepare.png_tar_split import build_png_tar_split
+    from mnistfamily.prepare.png_tar_split import build_png_tar_split
 
     spec = _spec(*_PNG_TAR)
     split = replace(spec.splits["test"], num_examples=None)
@@ -265,7 +265,7 @@ def run_png_tar(data: bytes, folder: Path) -> None:
 def _png_seeds() -> tuple[bytes, ...]:
     from PIL import Image
 
-    from ..mini_png_tar import corrupt_png, png_bytes
+    from mnistfamily.testing.mini_png_tar import corrupt_png, png_bytes
 
     image = np.arange(784, dtype=np.uint8).reshape(28, 28)
     seeds = [png_bytes(image), corrupt_png((28, 28))]
@@ -278,7 +278,7 @@ def _png_seeds() -> tuple[bytes, ...]:
 
 def run_png(data: bytes, folder: Path) -> None:
     """One PNG (the bytes) as the only image of a notMNIST-style tarball."""
-    from ..mini_png_tar import regular
+    from mnistfamily.testing.mini_png_tar import regular
 
     info, payload = regular("notMNIST_small/C/glyph.png", data)
     plain = io.BytesIO()
@@ -308,7 +308,7 @@ def _mnist1d_seeds() -> tuple[bytes, ...]:
 
 def run_mnist1d(data: bytes, folder: Path) -> None:
     """The MNIST-1D pickle split builder (restricted unpickler)."""
-    from ...prepare.mnist1d_split import build_mnist1d_pickle_split
+    from mnistfamily.prepare.mnist1d_split import build_mnist1d_pickle_split
 
     spec = _spec(*_MNIST1D)
     split = spec.splits["train"]
@@ -320,8 +320,8 @@ def run_mnist1d(data: bytes, folder: Path) -> None:
 # registry YAML
 @functools.lru_cache(maxsize=None)
 def _registry_seeds() -> tuple[bytes, ...]:
-    from ...registry import get_registry
-    from ...registry.dump import dump_registry
+    from mnistfamily.registry import get_registry
+    from mnistfamily.registry.dump import dump_registry
 
     registry = get_registry()
     seeds = [dump_registry([registry.dataset(n)]).encode() for n in ("mnist", "notmnist/small", "mnist1d")]
@@ -337,7 +337,7 @@ def _registry_seeds() -> tuple[bytes, ...]:
 
 def run_registry(data: bytes, folder: Path) -> None:
     """``load_registry_text`` on the bytes decoded as UTF-8 (undecodable bytes replaced)."""
-    from ...registry.loader import load_registry_text
+    from mnistfamily.registry.loader import load_registry_text
 
     load_registry_text(data.decode("utf-8", errors="replace"), "fuzz.yaml")
 

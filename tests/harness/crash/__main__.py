@@ -1,4 +1,4 @@
-"""``python -m mnistfamily.testing.crash``: run one worker, or (``--zygote``) the zygote that forks them."""
+"""``python -m harness.crash``: run one worker, or (``--zygote``) the zygote that forks them."""
 
 import sys
 

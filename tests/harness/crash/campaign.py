@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...safe_write import TEMP_PREFIX
+from mnistfamily.safe_write import TEMP_PREFIX
 from .invariants import array_digest, check_invariants
 from .worker import EXIT_EXISTS, PHASES, read_phases
 from .zygote import Zygote
@@ -50,8 +50,8 @@ def run_campaign(workdir: str | os.PathLike[str], *, kills: int, seed: int = 0, 
     """
     import random
 
-    from ... import api
-    from .. import Fault, serve_directory, write_miniatures
+    import mnistfamily
+    from mnistfamily.testing import Fault, serve_directory, write_miniatures
 
     started = time.monotonic()
     workdir = Path(workdir)
@@ -117,11 +117,11 @@ def run_campaign(workdir: str | os.PathLike[str], *, kills: int, seed: int = 0, 
             # staging areas of exports (beside the dataset folder in out/, beside the .npz in base/)
             report.export_leftovers += sum(1 for folder in (base / "out", base)
                                            for p in folder.glob(f"{TEMP_PREFIX}*"))
-            listed = [p for p in api.verify("mnist", data_dir=base / "cache", registry=mini.registry)
+            listed = [p for p in mnistfamily.verify("mnist", data_dir=base / "cache", registry=mini.registry)
                       if p.kind == "leftover"]
             report.cache_leftovers += len(listed)
-            api.verify("mnist", data_dir=base / "cache", registry=mini.registry, repair=True)
-            report.cache_leftovers_after_repair += len(api.verify("mnist", data_dir=base / "cache",
+            mnistfamily.verify("mnist", data_dir=base / "cache", registry=mini.registry, repair=True)
+            report.cache_leftovers_after_repair += len(mnistfamily.verify("mnist", data_dir=base / "cache",
                                                                   registry=mini.registry))
     report.seconds = time.monotonic() - started
     return report

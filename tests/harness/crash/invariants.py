@@ -62,7 +62,7 @@ def check_invariants(root: str | os.PathLike[str], registry: Any, *,
     list[str]
         One line per violation, naming the path; empty when every invariant holds.
     """
-    from ...registry import Registry
+    from mnistfamily.registry import Registry
 
     if not isinstance(registry, Registry):
         registry = Registry.from_files([Path(registry)])
@@ -76,8 +76,8 @@ def check_invariants(root: str | os.PathLike[str], registry: Any, *,
 
 
 def _check_downloads(root: Path, registry: Any) -> list[str]:
-    from ...errors import ChecksumError
-    from ...fetch import verify_file
+    from mnistfamily.errors import ChecksumError
+    from mnistfamily.fetch import verify_file
 
     files: dict[tuple[str, str], Any] = {}
     for spec in registry:
@@ -101,14 +101,14 @@ def _check_downloads(root: Path, registry: Any) -> list[str]:
 
 
 def _in_temp_area(relative: Path) -> bool:
-    from ...safe_write import TEMP_PREFIX
+    from mnistfamily.safe_write import TEMP_PREFIX
 
     return any(part.startswith(TEMP_PREFIX) for part in relative.parts[:-1])
 
 
 def _check_prepared(root: Path) -> list[str]:
-    from ...prepare.entry import ENTRY_NAME, MANIFEST, read_entry, verify_entry
-    from ...safe_write import TEMP_PREFIX
+    from mnistfamily.prepare.entry import ENTRY_NAME, MANIFEST, read_entry, verify_entry
+    from mnistfamily.safe_write import TEMP_PREFIX
 
     out = []
     folder = root / "prepared"
@@ -134,8 +134,8 @@ def _check_prepared(root: Path) -> list[str]:
 
 
 def _check_parquet(folder: Path, expected: Mapping[str, Mapping[str, np.ndarray]] | None) -> list[str]:
-    from ...outputs import IncompleteExportError, read_parquet
-    from ...outputs.layout import SUCCESS
+    from mnistfamily.outputs import IncompleteExportError, read_parquet
+    from mnistfamily.outputs.layout import SUCCESS
 
     if not (folder / SUCCESS).exists():
         try:

@@ -29,7 +29,7 @@ COLUMNS = ("label_error", "label_error_candidate", "suggested_label", "crowd_lab
 #: a candidate is a confirmed error when fewer than this many of its 5 workers chose the given label
 MAJORITY = 3
 #: the folder of the shipped lists
-FOLDER = Path(__file__).with_name("data") / "label-errors"
+FOLDER = Path(__file__).parent.parent / "data" / "label-errors"
 #: a list is small (MNIST's: 29 KB); anything much larger is not one
 MAX_BYTES = 1 << 20
 
@@ -44,7 +44,7 @@ def read_list(name: str) -> list[dict[str, Any]]:
 
     Examples
     --------
-    >>> from mnistfamily.label_errors import read_list
+    >>> from mnistfamily.registry.label_errors import read_list
     >>> records = read_list("mnist")
     >>> len(records), records[0]["index"], records[0]["given"], records[0]["suggested"]
     (100, 247, 4, 6)
@@ -52,10 +52,10 @@ def read_list(name: str) -> list[dict[str, Any]]:
     import hashlib
     import json
 
-    from .errors import FormatError
+    from ..errors import FormatError
 
     if name not in LISTS:  # registries are checked for this; a compiled registry edited by hand is not
-        from .errors import UnknownNameError
+        from ..errors import UnknownNameError
 
         raise UnknownNameError(f"no label-error list {name!r}: the package ships {', '.join(LISTS)}")
     file_name, sha256, size = LISTS[name]
@@ -117,7 +117,7 @@ def label_error_columns(name: str, positions: Any, labels: Any, what: str) -> di
     """
     import numpy as np
 
-    from .errors import FormatError
+    from ..errors import FormatError
 
     records = read_list(name)  # first: it checks the name and the file
     positions = np.asarray(positions, dtype=np.int64)

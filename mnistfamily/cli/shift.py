@@ -35,14 +35,14 @@ def add_shift_command(subparsers: Any, parents: Sequence[argparse.ArgumentParser
     Examples
     --------
     >>> import argparse
-    >>> from mnistfamily.shift.cli import add_shift_command
+    >>> from mnistfamily.cli.shift import add_shift_command
     >>> parser = argparse.ArgumentParser(prog="mnistfamily")
     >>> _ = add_shift_command(parser.add_subparsers(dest="command"))
     >>> args = parser.parse_args(["shift", "writers", "--model", "centroid", "--limit", "500"])
     >>> args.protocol, args.model, args.limit
     ('writers', 'centroid', 500)
     """
-    from ..cli import positive_int  # the command line's shared argument type
+    from .types import positive_int  # the command line's shared argument type
     # no "%" in help texts: argparse %-formats them
     help = "train a baseline on a shift protocol and score it on every test domain"
     description = ("Run a distribution-shift protocol: fit a baseline on its training set and score it on "
@@ -85,9 +85,9 @@ def add_shift_command(subparsers: Any, parents: Sequence[argparse.ArgumentParser
 
 def run_shift_command(args: argparse.Namespace) -> int:
     """Handler of ``mnistfamily shift``: 0 on success, 2 on a usage error."""
-    from . import protocols
+    from ..shift import protocols
 
-    from .benchmarks import benchmarks
+    from ..shift.benchmarks import benchmarks
 
     if args.list:
         _print_protocols(protocols(args.protocols))
@@ -98,7 +98,7 @@ def run_shift_command(args: argparse.Namespace) -> int:
               "`mnistfamily shift writers --model knn`", file=sys.stderr)
         return 2
     from ..errors import UnknownNameError
-    from . import get_protocol
+    from ..shift import get_protocol
 
     options: dict[str, Any] = {"data_dir": getattr(args, "data_dir", None), "source": getattr(args, "source", None)}
     known = protocols(args.protocols)
@@ -108,7 +108,7 @@ def run_shift_command(args: argparse.Namespace) -> int:
         print("error: --grayscale and --test-env apply to the environment benchmarks (rotatedmnist, "
               f"coloredmnist, ...), not to the protocol {args.protocol!r}", file=sys.stderr)
         return 2
-    from .experiment import run
+    from ..shift.experiment import run
 
     try:  # here, so that the error does not get the CLI's hint about dataset names
         protocol = get_protocol(args.protocol, args.protocols)
@@ -121,8 +121,8 @@ def run_shift_command(args: argparse.Namespace) -> int:
 
 
 def _run_benchmark(args: argparse.Namespace, options: dict[str, Any]) -> int:
-    from .benchmarks import run_benchmark
-    from .errors import ShiftError
+    from ..errors import ShiftError
+    from ..shift.benchmarks import run_benchmark
 
     if args.grayscale and not args.protocol.startswith("coloredmnist"):
         print(f"error: --grayscale applies to coloredmnist and coloredmnist-irm, not {args.protocol!r}",
