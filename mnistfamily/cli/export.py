@@ -89,13 +89,13 @@ def run_export_command(args: argparse.Namespace) -> int:
                                      ("source", getattr(args, "source", None))) if v is not None}
     storage_options = _storage_options(args.storage_options)
     if args.format == "npz":
-        from ..outputs.formats_out import export_npz
+        from ..outputs.npz_idx import export_npz
 
         print(export_npz(args.name, args.dest, splits=args.splits, overwrite=args.overwrite,
                          storage_options=storage_options, **load_kwargs))
         return 0
     if args.format == "idx":
-        from ..outputs.formats_out import export_idx
+        from ..outputs.npz_idx import export_idx
 
         compression = args.compression or "gz"
         for url in export_idx(args.name, args.dest, splits=args.splits, overwrite=args.overwrite,

@@ -18,7 +18,7 @@ from __future__ import annotations
 from .delta import register_delta
 from .errors import (CorruptExportError, ExportDestinationError, ExportDiskFullError, ExportError, ExportExistsError,
                      ExportWarning, IncompleteExportError, TableRegistrationError)
-from .formats_out import export_idx, export_npz
+from .npz_idx import export_idx, export_npz
 from .iceberg import register_iceberg
 from .parquet import DEFAULT_ROWS_PER_SHARD, ExportResult, export
 from .read import read_parquet, schema_metadata
