@@ -470,3 +470,14 @@ def test_public_read_idx_refuses_a_pickle_disguised_as_idx(tmp_path):
     path.write_bytes(pickle.dumps([1, 2]))
     with pytest.raises(FormatError, match="not an IDX file"):
         mf.read_idx(path)
+
+
+def test_every_format_that_reads_files_has_its_fuzz_targets():
+    """Each row of the format table names its fuzz targets; a format that reads files has at least one."""
+    from mnistfamily.registry.formats import FORMATS
+
+    for name, row in FORMATS.items():
+        reads_files = any(kind == "file" for kind, _ in row.split_keys.values())
+        assert row.fuzz or not reads_files, f"format {name!r} reads files but names no fuzz target"
+        missing = [t for t in row.fuzz if t not in TARGETS]
+        assert not missing, f"format {name!r} names fuzz targets the harness does not have: {missing}"

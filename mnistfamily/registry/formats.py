@@ -1,0 +1,109 @@
+"""The formats the family is published in: one lazy table, read as data.
+
+Each format is one row of :data:`FORMATS`: the keys its registry splits may use (the registry
+loader reads them: a format's keys are checked before any of its code exists on the machine),
+the kinds of example it can produce, and dotted ``"module:function"`` paths to its code, each
+in the stage it belongs to and imported only on use (as fsspec lists its implementations):
+
+``decoder``    (prepare stage) decodes one split's verified files into a cache entry:
+               ``decoder(spec, split, paths, sink, *, transpose)``, writing its arrays into the
+               sink (:mod:`mnistfamily.formats.sink`: a cache entry being built, or memory);
+``miniature``  (testing stage) writes a format-exact miniature of a registry entry for the
+               contract test: ``miniature(spec, splits, rng) -> ({file: (bytes, payload)},
+               {split: expected arrays})``;
+``fuzz``       the names of its fuzz targets in ``tests/harness/fuzz`` (the harness is not
+               part of the package; a test checks every name exists).
+
+Nothing here imports a decoder or a writer: a warm load never pays for them, and the registry
+stage imports only the foundation. ``requires`` names the optional packages a decoder needs
+and the extra that installs them, so a missing one is reported before decoding starts.
+Adding a format is one row here, its decoder, its miniature writer and its fuzz target
+(``docs/registry.md``, "Adding a format").
+
+Examples
+--------
+>>> from mnistfamily.registry.formats import FORMATS
+>>> sorted(FORMATS["idx"].split_keys)
+['images', 'index', 'labels', 'rows']
+>>> FORMATS["npz"].decoder
+'mnistfamily.prepare.npz_split:build_npz_split'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
+
+__all__ = ["EXAMPLE_KINDS", "FORMATS", "SPLIT_KEY_KINDS", "Format", "split_keys"]
+
+#: what one example of a dataset is (the registry's ``example:``): an image ``(H, W)`` or
+#: ``(H, W, C)`` (channels last), a volume ``(D, H, W)``, or a 1-D signal, of fixed length
+#: ``(L,)`` or of varying length (no ``image_shape``: stored as flat samples + offsets)
+EXAMPLE_KINDS = ("image", "volume", "signal")
+#: what a split key's value may be: a file of the dataset, ``[start, stop]`` rows, a string, an integer
+SPLIT_KEY_KINDS = ("file", "rows", "str", "int")
+
+
+@dataclass(frozen=True)
+class Format:
+    """One published format: its split keys and where its code lives (see the module docstring)."""
+
+    name: str
+    #: split key -> (kind, required); kinds are SPLIT_KEY_KINDS
+    split_keys: Mapping[str, tuple[str, bool]]
+    decoder: str
+    miniature: str
+    fuzz: tuple[str, ...]
+    #: the kinds of example this format's decoder writes (EXAMPLE_KINDS)
+    examples: tuple[str, ...] = ("image",)
+    #: optional packages the decoder imports: (import name, what to install)
+    requires: tuple[tuple[str, str], ...] = ()
+    #: a split's arrays depend on every split's settings (generated sets cut from one whole)
+    whole_dataset: bool = False
+    description: str = ""
+
+
+def _keys(**keys: tuple[str, bool]) -> Mapping[str, tuple[str, bool]]:
+    return MappingProxyType(dict(keys))
+
+
+FORMATS: Mapping[str, Format] = MappingProxyType({f.name: f for f in [
+    Format("idx", _keys(images=("file", True), labels=("file", True), index=("file", False), rows=("rows", False)),
+           decoder="mnistfamily.prepare.idx_split:build_idx_split",
+           miniature="mnistfamily.testing.mini_idx:idx_contents", fuzz=("idx", "zip"),
+           description="IDX files, raw, gzip or xz, alone or as zip members (MNIST, EMNIST, QMNIST, ...)"),
+    # NumPy archives read with allow_pickle=False (KMNIST/K-49: key arr_0; MedMNIST: train_images, ...)
+    Format("npz", _keys(images=("file", True), labels=("file", True), images_key=("str", False),
+                        labels_key=("str", False)),
+           decoder="mnistfamily.prepare.npz_split:build_npz_split",
+           miniature="mnistfamily.testing.mini_npz:npz_contents", fuzz=("npz",), examples=("image", "volume"),
+           description="NumPy .npz archives, one array per key (K-49, MedMNIST 2D and 3D)"),
+    # MATLAB files inside a zip (affNIST): the members matching a pattern, in natural order
+    Format("mat", _keys(archive=("file", True), members=("str", True), variable=("str", False)),
+           decoder="mnistfamily.prepare.mat_split:build_mat_split",
+           miniature="mnistfamily.testing.mini_mat:mat_contents", fuzz=("mat",),
+           description="MATLAB v5 files in a zip (affNIST)"),
+    # one PNG per image inside a tarball, one folder per class (notMNIST)
+    Format("png-tar", _keys(archive=("file", True), root=("str", False)),
+           decoder="mnistfamily.prepare.png_tar_split:build_png_tar_split",
+           miniature="mnistfamily.testing.mini_png_tar:png_tar_contents", fuzz=("png-tar", "png"),
+           description="PNG files in a tarball, a folder per class (notMNIST)"),
+    # MNIST-1D's frozen pickle, read by a restricted unpickler (numpy arrays only)
+    Format("mnist1d-pickle", _keys(data=("file", True), x_key=("str", True), y_key=("str", True)),
+           decoder="mnistfamily.prepare.mnist1d_split:build_mnist1d_pickle_split",
+           miniature="mnistfamily.testing.mini_mnist1d:mnist1d_pickle_contents", fuzz=("mnist1d",),
+           examples=("signal",), description="MNIST-1D's pickle, read by a restricted unpickler"),
+    # generated by our implementation of a published procedure: no files, a seed
+    Format("mnist1d-generated", _keys(seed=("int", True), first=("int", False)),
+           decoder="mnistfamily.prepare.mnist1d_split:build_mnist1d_generated_split",
+           miniature="mnistfamily.testing.mini_mnist1d:mnist1d_generated_contents", fuzz=(),
+           examples=("signal",), whole_dataset=True,
+           description="MNIST-1D generated from a seed by our implementation (no files to fuzz)"),
+]})
+
+
+def split_keys(format_name: str) -> Mapping[str, tuple[str, bool]]:
+    """The split keys of ``format_name`` (empty for an unknown format: the loader reports it)."""
+    row = FORMATS.get(format_name)
+    return row.split_keys if row is not None else MappingProxyType({})
