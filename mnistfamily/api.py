@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, overload
+from typing import TYPE_CHECKING, Any, Callable, overload
 
 import numpy as np
 
 from . import config
 from .config import FetchSettings
 from .dataset import Dataset, DatasetInfo
+from .examples import Signals
 from .registry import DatasetSpec, Registry, SplitSpec, get_registry
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def info(name: str, *, registry: "PathLike | Registry | None" = None) -> Dataset
 def _info(spec: DatasetSpec, report: dict | None = None) -> DatasetInfo:
     return DatasetInfo(
         image_dtype=spec.image_dtype, multi_label=spec.multi_label, sizes=dict(spec.sizes),
-        report=dict(report or {}),
+        report=dict(report or {}), example=spec.example, sample_rate=spec.sample_rate,
         name=spec.name, title=spec.title, description=spec.description, homepage=spec.homepage,
         license=spec.license, citation=spec.citation, classes=spec.classes,
         image_shape=spec.image_shape, splits={k: s.num_examples for k, s in spec.splits.items()},
@@ -255,9 +256,15 @@ def _dataset(reg: Registry, root: Path, spec: DatasetSpec, split: str, entry: "P
              fetching: FetchSettings) -> Dataset:
     """The Dataset of an entry's arrays: transformed images, declared and found metadata, joined columns."""
     arrays = entry.arrays
-    images = arrays["images"]
+    examples: "np.ndarray | Signals" = (Signals(arrays["samples"], arrays["offsets"]) if spec.varying_length
+                                        else arrays["images"])
     if transform is not None:
-        images = _apply(transform, images, arrays["index"])
+        from .transforms import check_accepts
+
+        probe = Dataset(examples[:0], arrays["labels"][:0], classes=spec.classes, example=spec.example,
+                        name=spec.name, split=split)
+        check_accepts(transform, probe.layout, probe._described())
+        examples = _apply(transform, examples, arrays["index"])
     # declared label columns (QMNIST), then any the files themselves carried (affNIST's transforms)
     found = entry.manifest.get("report", {}).get("metadata_columns", [])
     columns = {column: arrays[f"meta.{column}"] for column in [*spec.label_columns, *found]}
@@ -266,12 +273,12 @@ def _dataset(reg: Registry, root: Path, spec: DatasetSpec, split: str, entry: "P
         from .join import joined_columns
 
         columns = {**joined_columns(reg, root, spec, split, metadata, arrays, fetching), **columns}
-    return Dataset(images, arrays["labels"], classes=spec.classes, index=arrays["index"],
+    return Dataset(examples, arrays["labels"], classes=spec.classes, index=arrays["index"],
                    metadata=columns, name=spec.name, split=split, info=_info(spec, entry.manifest.get("report")),
-                   extras=extras)
+                   extras=extras, example=spec.example, sample_rate=spec.sample_rate)
 
 
-def _apply(transform: Callable, images: np.ndarray, index: np.ndarray) -> np.ndarray:
+def _apply(transform: Callable, images: Any, index: np.ndarray) -> Any:
     """A transform over a whole split, in chunks; per-example randomness follows ``index``."""
     import inspect
 
@@ -280,7 +287,7 @@ def _apply(transform: Callable, images: np.ndarray, index: np.ndarray) -> np.nda
     except (TypeError, ValueError):
         takes_index = False
     if not takes_index:  # a plain function of the batch
-        return transform(np.asarray(images))
+        return transform(images if isinstance(images, Signals) else np.asarray(images))
     from .transforms import apply_in_chunks
 
     return apply_in_chunks(transform, images, index)

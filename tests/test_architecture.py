@@ -24,7 +24,7 @@ PACKAGE = ROOT / "mnistfamily"
 #: the stages, in the order of docs/architecture.md's diagram: (stage, its modules, the stages it may import).
 #: A module belongs to the stage whose module prefix is the longest match of its dotted name.
 STAGES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
-    ("foundation", ("_version", "errors", "config", "log", "lazy", "safe_write", "redaction"), ()),
+    ("foundation", ("_version", "errors", "config", "log", "lazy", "safe_write", "redaction", "examples"), ()),
     ("registry", ("registry",), ("foundation",)),
     ("formats", ("formats", "mnist1d"), ("foundation",)),
     ("transforms", ("transforms",), ("foundation",)),

@@ -49,7 +49,13 @@ EXAMPLES: dict[str, T.Transform] = {t.spec()["name"]: t for t in [
     T.Translate(pixels=2, seed=5), T.Stripe(), T.Fog(amount=2.0, decay=1.7, seed=5),
     T.Spatter(mean=0.6, std=0.3, sigma=1.5, threshold=0.6, mask_sigma=1.0, seed=5),
     T.DottedLine(seed=5), T.Zigzag(seed=5), T.CannyEdges(sigma=1.5, low=0.05, high=0.25),
+    T.ToChannels([1.0, 0.5]), T.ToGray(weights=[0.5, 0.25, 0.25]),
 ]}
+
+
+def _input(t: T.Transform, grey: np.ndarray) -> np.ndarray:
+    """The sample's grey digits, as RGB for a transform that takes only channels-last images."""
+    return grey if "HW" in t.accepts else np.repeat(np.asarray(grey)[..., None], 3, axis=3)
 
 RANDOM = [name for name, t in EXAMPLES.items() if "seed" in t.spec()]
 
@@ -73,7 +79,7 @@ def test_spec_round_trip_gives_equal_transform_and_bytes(name, sample):
     for key, value in spec.items():  # the repr shows every parameter
         if key != "name":
             assert f"{key}=" in repr(t)
-    x, index = sample.images[:40], sample.index[:40]
+    x, index = _input(t, sample.images[:40]), sample.index[:40]
     np.testing.assert_array_equal(again(x, index=index), t(x, index=index))
 
 
@@ -255,8 +261,8 @@ def test_apply_in_chunks_checks_out_and_chunk_size(sample):
 
 def test_empty_batches_keep_the_output_shape():
     for t in EXAMPLES.values():
-        out = t(np.zeros((0, 28, 28), np.uint8))
-        assert out.shape[0] == 0 and out.ndim == 3, t
+        out = t(_input(t, np.zeros((0, 28, 28), np.uint8)))
+        assert out.shape[0] == 0 and out.ndim == t(_input(t, np.zeros((1, 28, 28), np.uint8))).ndim, t
 
 
 # ----------------------------------------------------------------------------------------------

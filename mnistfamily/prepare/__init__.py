@@ -97,7 +97,8 @@ def entry_for(root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str 
 
 def required_arrays(spec: DatasetSpec) -> tuple[str, ...]:
     """The arrays ``load`` reads from every entry of ``spec``: an entry lacking one is damaged."""
-    return ("images", "labels", "index", *(f"meta.{column}" for column in spec.label_columns))
+    examples = ("samples", "offsets") if spec.varying_length else ("images",)
+    return (*examples, "labels", "index", *(f"meta.{column}" for column in spec.label_columns))
 
 
 def load_prepared(root: Path, spec: DatasetSpec, split: SplitSpec,

@@ -65,17 +65,15 @@ def prepare_variant(root: Path, spec: DatasetSpec, split: SplitSpec, base, base_
                     sources: list[dict]) -> PreparedEntry:
     """Build (once, under a lock) and return the entry of a variant split from its base Dataset."""
     from .._version import __version__
-    from ..transforms import apply_in_chunks, from_spec
+    from ..transforms import from_spec
     from . import required_arrays
     from .cache import build_entry
 
     def build(writer: EntryWriter) -> dict:
         transform = from_spec(chain_spec(spec))
         log.info("preparing %s [%s] from %s through %r", spec.name, split.name, spec.base, transform)
-        probe = transform(np.asarray(base.images[:1]), index=base.index[:1])
-        images = writer.create("images", probe.dtype, (len(base), *probe.shape[1:]))
-        apply_in_chunks(transform, base.images, base.index, chunk_size=CHUNK, out=images)
-        del images  # no msync: the rename publishes the pages; a flush only waits for the disk
+        write_examples(writer, spec, split, transform, base.examples, np.asarray(base.index), base.layout,
+                       base._described())
         writer.save("labels", np.asarray(base.labels))
         writer.save("index", np.asarray(base.index))
         for column, values in base.metadata.items():
@@ -85,3 +83,47 @@ def prepare_variant(root: Path, spec: DatasetSpec, split: SplitSpec, base, base_
 
     final = variant_entry(root, spec, split, base_recipe)
     return build_entry(final, f"{spec.name} [{split.name}]: the prepared arrays", build, required_arrays(spec))
+
+
+def write_examples(writer: "EntryWriter", spec: DatasetSpec, split: SplitSpec, transform: Any, examples: Any,
+                   index: np.ndarray, layout: str, described: str) -> None:
+    """``transform`` over a base's examples, chunk by chunk, into the entry, checked against the registry.
+
+    Fixed-shape results go straight to a memory-mapped ``images`` array; signals of varying
+    length (a chain that resamples) become ``samples`` and ``offsets``. The chain must take the
+    base's examples (a rotation refuses volumes) and give what the entry declares: its
+    ``example``, ``image_shape`` and ``image_dtype`` (a chain making RGB from grey declares
+    ``image_shape: [28, 28, 3]``), so ``info`` never describes other arrays than ``load`` returns.
+    """
+    from ..examples import Signals
+    from ..transforms import apply_in_chunks, check_accepts
+
+    check_accepts(transform, layout, described)
+    where = f"{spec.name} [{split.name}]"
+    probe = transform(examples[:1], index=index[:1])
+    if isinstance(probe, Signals):
+        if not spec.varying_length:
+            raise _mismatch(where, "signals of varying length", spec)
+        signals: Signals = apply_in_chunks(transform, examples, index, chunk_size=CHUNK)
+        samples, offsets = signals.compact()
+        if samples.dtype != np.dtype(spec.image_dtype):
+            raise _mismatch(where, f"signals of {samples.dtype}", spec)
+        writer.save("samples", samples)
+        writer.save("offsets", offsets)
+        return
+    if spec.varying_length or tuple(probe.shape[1:]) != tuple(spec.image_shape) \
+            or probe.dtype != np.dtype(spec.image_dtype):
+        raise _mismatch(where, f"{probe.dtype} examples of shape {tuple(probe.shape[1:])}", spec)
+    images = writer.create("images", probe.dtype, (len(examples), *probe.shape[1:]))
+    apply_in_chunks(transform, examples, index, chunk_size=CHUNK, out=images)
+    del images  # no msync: the rename publishes the pages; a flush only waits for the disk
+
+
+def _mismatch(where: str, found: str, spec: DatasetSpec) -> Exception:
+    from ..errors import TransformError
+    from ..examples import describe
+
+    declared = describe(spec.example, spec.image_shape, spec.image_dtype)
+    return TransformError(f"{where}: the transform chain gives {found}, but the registry entry declares "
+                          f"{declared}. Set the entry's image_shape, image_dtype (and example) to what the chain "
+                          "gives, or change the chain.")

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from ..errors import RegistryError
-from .formats import FORMATS, split_keys
+from .formats import EXAMPLE_KINDS, FORMATS, split_keys
 from .names import column_name_problem, dataset_name_problem, file_name_problem, split_name_problem
 from .schema import DatasetSpec, EnvironmentSpec, EnvironmentsSpec, FileSpec, SplitSpec
 from .strict_yaml import Abort as _Abort
@@ -30,13 +30,16 @@ _HEX = {"md5": re.compile(r"^[0-9a-f]{32}$"), "sha256": re.compile(r"^[0-9a-f]{6
 #: (registry/formats.py): adding a format is a row there, never an edit here
 KNOWN_FORMATS = tuple(FORMATS)
 _ORIENTATIONS = ("upright", "transposed")
-_IMAGE_DTYPES = ("uint8", "float32", "float64")
+#: the dtypes of an example: images and volumes are uint8 or float32; signals any of these
+_IMAGE_DTYPES = ("uint8", "int16", "int32", "float32", "float64")
+_PICTURE_DTYPES = ("uint8", "float32")
 
 _TOP_KEYS = {"version": True, "datasets": True}
 _DATASET_KEYS = {
     "title": True, "description": False, "homepage": True, "license": True, "citation": True,
-    "format": True, "classes": True, "image_shape": True, "files": True, "splits": True,
-    "base_url": False, "mirrors": False, "packaged": False, "label_columns": False,
+    "format": True, "classes": True, "image_shape": False, "files": True, "splits": True,
+    "example": False, "sample_rate": False, "base_url": False, "mirrors": False, "packaged": False,
+    "label_columns": False,
     "label_column": False, "label_offset": False, "orientation": False, "notes": False,
     "image_dtype": False, "multi_label": False, "sizes": False, "joins": False,
 }
@@ -98,7 +101,7 @@ def _walk(walker: _Walker, root: yaml.Node, source: str) -> dict[str, DatasetSpe
 _VARIANT_KEYS = {
     "base": True, "title": True, "transforms": False, "description": False, "notes": False, "seed": False,
     "image_shape": False, "image_dtype": False, "homepage": False, "license": False, "citation": False,
-    "environments": False,
+    "environments": False, "example": False, "sample_rate": False,
 }
 _ENVIRONMENTS_KEYS = {"from": True, "seed": True, "splits": True, "column": False}
 _ENVIRONMENT_KEYS = {"transforms": False, "columns": False, "description": False}
@@ -127,11 +130,12 @@ def _variant(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
         w.problem(f"{path}.transforms", node, "missing required field (a derived dataset needs transforms, "
                                               "environments, or both)")
     seed = w.typed(f, "seed", path, lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
-    shape = w.typed(f, "image_shape", path,
-                    lambda v: isinstance(v, list) and len(v) in (1, 2, 3) and all(_is_count(x) and x > 0 for x in v),
-                    "a list of 1 to 3 positive integers", [])
+    shape = _shape(w, f, path)
     image_dtype = w.typed(f, "image_dtype", path, lambda v: v in _IMAGE_DTYPES,
                           f"one of {', '.join(_IMAGE_DTYPES)}", "")
+    # a derived entry says what an example is only when its chain changes it (else the base's, on resolving)
+    example = _example(w, f, path, shape) if "example" in f or shape else ""
+    sample_rate = _sample_rate(w, f, path)
     text = {k: w.typed(f, k, path, lambda v: isinstance(v, str), "a string", "")
             for k in ("description", "notes", "homepage", "license", "citation")}
     if len(w.problems) > before:
@@ -140,7 +144,7 @@ def _variant(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
         name=name, title=title, description=text["description"], homepage=text["homepage"],
         license=text["license"], citation=text["citation"].strip(), format="variant", classes=(),
         image_shape=tuple(shape), files=MappingProxyType({}), splits=MappingProxyType({}),
-        image_dtype=image_dtype, notes=text["notes"], origin=source,
+        image_dtype=image_dtype, notes=text["notes"], origin=source, example=example, sample_rate=sample_rate,
         base=base, transforms=tuple(chain), seed=seed, environments=environments)
 
 
@@ -197,11 +201,12 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
                       "a non-empty list of strings", [])
     if len(set(classes)) != len(classes):
         w.problem(f"{path}.classes", f["classes"][0], "class names must be unique")
-    shape = w.typed(f, "image_shape", path,
-                    lambda v: isinstance(v, list) and len(v) in (1, 2, 3) and all(_is_count(x) and x > 0 for x in v),
-                    "a list of 1 to 3 positive integers", [])
+    shape = _shape(w, f, path)
     image_dtype = w.typed(f, "image_dtype", path, lambda v: v in _IMAGE_DTYPES,
                           f"one of {', '.join(_IMAGE_DTYPES)}", "uint8")
+    example = _example(w, f, path, shape)
+    sample_rate = _sample_rate(w, f, path)
+    _check_example(w, path, node, example, shape, image_dtype, sample_rate, fmt)
     multi_label = w.typed(f, "multi_label", path, lambda v: isinstance(v, bool), "true or false", False)
     sizes = _sizes(w, f, path)
     joins = w.typed(f, "joins", path, lambda v: isinstance(v, dict) and all(
@@ -263,11 +268,65 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
         splits=MappingProxyType(splits), base_url=base_url, mirrors=tuple(mirrors),
         packaged=packaged, label_columns=tuple(label_columns), label_column=label_column,
         label_offset=label_offset, orientation=orientation, image_dtype=image_dtype,
-        multi_label=multi_label, sizes=MappingProxyType(dict(sizes)),
+        multi_label=multi_label, sizes=MappingProxyType(dict(sizes)), example=example, sample_rate=sample_rate,
         joins=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in joins.items()}),
         notes=notes, origin=source,
     )
 
+
+def _shape(w: _Walker, f: dict, path: str) -> list[int]:
+    """``image_shape``: the shape of one example, 1 to 3 positive integers ([] when absent)."""
+    return w.typed(f, "image_shape", path,
+                   lambda v: isinstance(v, list) and len(v) in (1, 2, 3) and all(_is_count(x) and x > 0 for x in v),
+                   "a list of 1 to 3 positive integers", [])
+
+
+def _example(w: _Walker, f: dict, path: str, shape: list[int]) -> str:
+    """What one example is (``example:``); by default a signal for one number, an image for two or three.
+
+    Three numbers are an image with its channels last ``(H, W, C)`` unless the entry says
+    ``example: volume`` (``(D, H, W)``); no ``image_shape`` at all is a signal of varying length.
+    """
+    default = "signal" if len(shape) <= 1 else "image"
+    return w.typed(f, "example", path, lambda v: v in EXAMPLE_KINDS, f"one of {', '.join(EXAMPLE_KINDS)}", default)
+
+
+def _sample_rate(w: _Walker, f: dict, path: str) -> int | None:
+    return w.typed(f, "sample_rate", path, lambda v: _is_count(v) and v > 0, "a positive integer (samples per second)")
+
+
+#: the ranks of ``image_shape`` each kind of example allows, and what they mean
+_RANKS = {"image": ((2, 3), "[height, width] or [height, width, channels]"),
+          "volume": ((3,), "[depth, height, width]"),
+          "signal": ((0, 1), "[length], or no image_shape when the length varies")}
+
+
+def example_problems(example: str, shape: "list[int] | tuple[int, ...]", image_dtype: str,
+                     sample_rate: int | None) -> list[tuple[str, str]]:
+    """``(field, problem)`` for a kind of example that does not fit its shape, dtype or sample rate."""
+    if example not in EXAMPLE_KINDS:
+        return []  # reported where it was read
+    problems = []
+    ranks, meaning = _RANKS[example]
+    if len(shape) not in ranks:
+        found = f"image_shape {list(shape)}" if shape else "no image_shape"
+        problems.append(("image_shape", f"an example of kind {example!r} has image_shape {meaning}; found {found}"))
+    if example != "signal" and image_dtype not in _PICTURE_DTYPES:
+        problems.append(("image_dtype", f"{example}s are {' or '.join(_PICTURE_DTYPES)}, not {image_dtype}"))
+    if sample_rate is not None and example != "signal":
+        problems.append(("sample_rate", f"only signals have a sample rate; this entry's examples are {example}s"))
+    return problems
+
+
+def _check_example(w: _Walker, path: str, node: yaml.Node, example: str, shape: list[int], image_dtype: str,
+                   sample_rate: int | None, fmt: str) -> None:
+    """The kind of example against its shape, dtype and sample rate, and against what the format can write."""
+    for field, problem in example_problems(example, shape, image_dtype, sample_rate):
+        w.problem(f"{path}.{field}", node, problem)
+    row = FORMATS.get(fmt)
+    if row is not None and example in EXAMPLE_KINDS and example not in row.examples:
+        w.problem(f"{path}.example", node, f"format {fmt!r} writes {', '.join(row.examples)} examples, "
+                                           f"not {example}s")
 
 def _sizes(w: _Walker, f: dict, path: str) -> dict[int, str]:
     """``sizes: {28: name, 64: name-64}``: integer keys, which the generic walker refuses."""

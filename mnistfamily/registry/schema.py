@@ -175,6 +175,10 @@ class DatasetSpec:
     label_offset: int = 0  # subtracted from published labels (EMNIST letters: 1..26 -> 0..25)
     orientation: str = "upright"  # "transposed": published with height and width swapped
     image_dtype: str = "uint8"  # MNIST-1D's sequences are float64
+    #: what one example is: "image" ``(H, W)`` or ``(H, W, C)`` channels last, "volume" ``(D, H, W)``,
+    #: "signal" ``(L,)`` or of varying length (``image_shape`` empty); see registry/formats.py
+    example: str = "image"
+    sample_rate: int | None = None  # samples per second, for signals recorded at a known rate
     multi_label: bool = False  # labels are (N, len(classes)) 0/1 columns (MedMNIST chestmnist)
     sizes: Mapping[int, str] = field(default_factory=dict)  # image size -> dataset name (MedMNIST)
     #: metadata other datasets hold for this one's rows: name -> split -> "dataset:split" whose
@@ -186,6 +190,11 @@ class DatasetSpec:
     environments: EnvironmentsSpec | None = None  # ... whose splits are environments dealt from base splits
     notes: str = ""
     origin: str = field(default="", compare=False)  # the registry file it came from
+
+    @property
+    def varying_length(self) -> bool:
+        """Examples of different lengths (AudioMNIST), stored as flat samples + offsets."""
+        return self.example == "signal" and not self.image_shape
 
     @property
     def family(self) -> str:
