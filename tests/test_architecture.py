@@ -35,7 +35,7 @@ STAGES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
                                       "dataset")),
     ("baselines", ("baselines",), ("foundation",)),
     ("outputs", ("outputs",), ("foundation", "registry", "formats", "dataset", "load")),
-    ("pictures", ("preview", "drawing"), ("foundation", "dataset")),
+    ("pictures", ("preview", "drawing", "cells"), ("foundation", "dataset")),
     ("adapters", ("adapters",), ("foundation", "transforms", "dataset", "load", "outputs", "pictures")),
     ("shift", ("shift",), ("foundation", "registry", "transforms", "dataset", "load", "baselines", "pictures")),
     ("cli", ("cli", "__main__"), ("foundation", "registry", "dataset", "load", "outputs", "pictures", "shift",

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 import numpy as np
 
 from . import AdapterError, require
-from ._layout import channels_first, kind_of, to_unit_float
+from ..examples import Signals
+from ._layout import channels_first, fixed_shape, kind_of, to_unit_float
 from .batches import (batch_sizes, check_epoch, check_positive, check_seed, epoch_batches, epoch_index,
                       make_batch, takes_index)
 
@@ -88,7 +89,9 @@ class TorchDataset(torch.utils.data.Dataset):
                  target_transform: Callable | None = None, dtype: Any = "float32",
                  batch_transform: Callable | None = None, epoch: int = 0):
         where = f"{dataset.name or 'Dataset'}.to_torch"
-        self.kind = kind_of(dataset.images, where)
+        self.kind = kind_of(dataset, where)
+        if batch_transform is None:  # a tensor has one shape: varying lengths need a transform that fixes it
+            fixed_shape(dataset, where, "a tensor")
         self.dtype = _parse_dtype(dtype, where)
         for name, value in (("transform", transform), ("target_transform", target_transform),
                             ("batch_transform", batch_transform)):
@@ -174,11 +177,13 @@ class TorchDataset(torch.utils.data.Dataset):
         if not -n <= i < n:
             raise IndexError(f"{self._where}: index {i} is out of range for {n} examples")
         i %= n
-        image = self.dataset.images[i:i + 1]
+        examples = self.dataset.examples
+        image = examples[i:i + 1]
         if self.batch_transform is not None:
             index = epoch_index(self.dataset.index[i:i + 1], self.epoch)
-            image = (self.batch_transform(np.array(image), index=index) if takes_index(self.batch_transform)
-                     else self.batch_transform(np.array(image)))
+            one = image if isinstance(image, Signals) else np.array(image)
+            image = (self.batch_transform(one, index=index) if takes_index(self.batch_transform)
+                     else self.batch_transform(one))
         if self.dtype == torch.uint8:
             image = np.array(image)
             if image.dtype != np.uint8:
