@@ -46,8 +46,8 @@ from .tar_stream import member_parts, tar_members
 __all__ = ["CHUNK_RECORDS", "LAYOUTS", "fuzz_cifar_bin", "read_cifar_bin"]
 
 PIXELS = 3 * 32 * 32
-#: records converted at a time (6 MiB)
-CHUNK_RECORDS = 2048
+#: records converted at a time (3 MiB; tarfile's stream holds about three copies of a read)
+CHUNK_RECORDS = 1024
 #: a names file holds at most 100 short names; a larger member is not one
 MAX_NAMES_BYTES = 64 << 10
 _NEXT = "The archive is not the published one; delete it and fetch it again."

@@ -94,10 +94,10 @@ def tar_members(file: BinaryIO, where: str, next_step: str) -> Iterator[Iterator
         raise FormatError(f"{where}: a zip archive, not a tarball. {next_step}")
     # the most bytes the compressed file can expand to: a member declared past it is not there
     limit = None if size is None else (size - file.tell()) * _RATIOS[kind] + (1 << 20)
+    # decompressed here, not by tarfile ("r|gz"), whose stream inflates a whole read at once
+    stream = decompressing_reader(file, kind)
     try:
-        # decompressed here, not by tarfile ("r|gz"), whose stream inflates a whole read at once
-        with decompressing_reader(file, kind) as stream, \
-                tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo, bufsize=_BUFSIZE) as tar:
+        with tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo, bufsize=_BUFSIZE) as tar:
             yield _members(tar, limit, where, next_step)
     except MnistFamilyError:
         raise  # the caller's own errors (a full disk while writing is a CacheError, an OSError) pass as they are
@@ -106,6 +106,9 @@ def tar_members(file: BinaryIO, where: str, next_step: str) -> Iterator[Iterator
     except TAR_ERRORS as exc:
         raise FormatError(f"{where}: the archive is damaged or truncated ({type(exc).__name__}: {exc}). "
                           f"{next_step}") from None
+    finally:
+        if stream is not file:  # the caller's file stays open (a plain tarball is read directly)
+            stream.close()
 
 
 def _members(tar: tarfile.TarFile, limit: int | None, where: str,

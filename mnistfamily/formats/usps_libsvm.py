@@ -53,7 +53,7 @@ IMAGE_DTYPES = ("uint8", "float32")
 MAX_LINE_BYTES = 8192
 #: decompressed text per compressed byte, at most (the published files: 3.7)
 MAX_TEXT_RATIO = 64
-_BLOCK = 1 << 20  # bytes of text parsed at a time
+_BLOCK = 1 << 18  # bytes of text parsed at a time (about 75 lines)
 _LABELS = {str(i).encode(): i - 1 for i in range(1, 11)}
 _INDICES = [str(i).encode() for i in range(1, FEATURES + 1)]
 _COLONS = [b":"] * FEATURES

@@ -97,8 +97,8 @@ def record_bytes(images: np.ndarray, labels: Sequence[np.ndarray]) -> bytes:
     return np.concatenate([head, planes], axis=1).tobytes()
 
 
-def cifar_bin_bytes(folder: str, members: list[tuple[str, bytes]]) -> bytes:
-    """A gzip'd tarball of ``folder/`` and its ``members`` (name in the folder, bytes), in the order given."""
+def cifar_bin_bytes(folder: str, members: list[tuple[str, bytes]], *, level: int = 9) -> bytes:
+    """A gzip'd tarball (gzip ``level``) of ``folder/`` and its ``members`` (name in the folder, bytes), in order."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
         info = tarfile.TarInfo(folder)
@@ -108,4 +108,4 @@ def cifar_bin_bytes(folder: str, members: list[tuple[str, bytes]]) -> bytes:
             info = tarfile.TarInfo(f"{folder}/{name}")
             info.size, info.mode, info.mtime = len(data), 0o644, _MTIME
             tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(buffer.getvalue(), mtime=0)
+    return gzip.compress(buffer.getvalue(), compresslevel=level, mtime=0)
