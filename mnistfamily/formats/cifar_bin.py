@@ -24,7 +24,7 @@ order). Memory: a chunk of :data:`CHUNK_RECORDS` records, whatever the split's s
 
 Produced (names of a prepared entry): ``images`` ``(N, 32, 32, 3)`` uint8, channels last;
 ``labels`` int64 (CIFAR-100: the fine label); ``index``; CIFAR-100 also ``meta.coarse_label``
-int64, its names in ``Decoded.code_names["coarse_label"]``. Names files are read as TFDS reads
+int64, its names in ``Decoded.code_names["coarse_label"]`` (:mod:`.decoded`). Names files are read as TFDS reads
 them: lines, stripped, empty ones dropped; there must be exactly as many names as classes,
 distinct, printable ASCII.
 """
@@ -40,8 +40,9 @@ from typing import BinaryIO, Iterator, Sequence
 import numpy as np
 
 from ..errors import FormatError
-from .sink import ArraySink, Decoded, MemorySink
-from .tar_stream import member_parts, tar_members
+from .decoded import Decoded
+from .sink import MemorySink, Sink
+from .tar_members import member_parts, tar_members
 
 __all__ = ["CHUNK_RECORDS", "LAYOUTS", "fuzz_cifar_bin", "read_cifar_bin"]
 
@@ -80,7 +81,7 @@ LAYOUTS = {
 }
 
 
-def read_cifar_bin(source: str | os.PathLike[str] | BinaryIO, sink: ArraySink, *, layout: str, split: str,
+def read_cifar_bin(source: str | os.PathLike[str] | BinaryIO, sink: Sink, *, layout: str, split: str,
                    num_examples: int | None = None, classes: Sequence[str] | None = None,
                    where: str | None = None) -> Decoded:
     """Decode one split (``"train"`` or ``"test"``) of a CIFAR binary archive into ``sink``.
@@ -88,8 +89,8 @@ def read_cifar_bin(source: str | os.PathLike[str] | BinaryIO, sink: ArraySink, *
     ``layout`` is ``"cifar10"`` or ``"cifar100"``. ``num_examples``, when given, is the number of
     records the split must hold (checked before anything is allocated); ``classes``, when
     given, the names the archive's names file must list (CIFAR-100: the fine names). ``where``
-    names the archive in errors (default: its file name). Returns a :class:`~.sink.Decoded` with
-    the class names read from the archive.
+    names the archive in errors (default: its file name). Returns a :class:`~.decoded.Decoded` with
+    the class names read from the archive; the sink's report counts the members not read.
 
     Examples
     --------
@@ -123,8 +124,9 @@ def read_cifar_bin(source: str | os.PathLike[str] | BinaryIO, sink: ArraySink, *
     for column, values in columns.items():
         sink.save(column if column == "labels" else f"meta.{column}", values)
     sink.save("index", np.arange(count, dtype=np.int64))
+    sink.report.update(report)
     return Decoded(count, classes=names_of["labels"],
-                   code_names={c: names_of[c] for c, _, _ in spec.columns if c != "labels"}, report=report)
+                   code_names={c: names_of[c] for c, _, _ in spec.columns if c != "labels"})
 
 
 def fuzz_cifar_bin(data: bytes, scratch: Path) -> None:
@@ -155,25 +157,24 @@ def _opened(source: str | os.PathLike[str] | BinaryIO, where: str | None) -> Ite
 
 def _index(file: BinaryIO, where: str, spec: Layout, split: str) -> tuple[dict[str, int], dict[str, bytes], dict]:
     """First pass: the split's members and their sizes, in split order, and the names files' bytes."""
-    wanted = {(spec.folder, m): m for m in spec.splits[split]}
-    texts = {(spec.folder, f): f for _, f, _ in spec.columns}
+    wanted = {f"{spec.folder}/{m}": m for m in spec.splits[split]}
+    texts = {f"{spec.folder}/{f}": f for _, f, _ in spec.columns}
     sizes: dict[str, int] = {}
     names: dict[str, bytes] = {}
     others = 0
     with tar_members(file, where, _NEXT) as members:
         for tar, member in members:
-            parts = member_parts(member.name)
-            if parts not in wanted and parts not in texts:
-                others += 1  # folders, readme.html, anything else: never read
+            label = _name(member.name)
+            short = wanted.get(label) or texts.get(label)
+            if short is None:
+                others += 1  # folders, readme.html, unsafe names, anything else: never read
                 continue
-            label = f"{'/'.join(parts or ())}"
             if not member.isreg():
                 raise FormatError(f"{where}: member {label} is a {_kind(member)}, not a file. {_NEXT}")
-            short = wanted.get(parts) or texts[parts]  # type: ignore[index]
             if short in sizes or short in names:
                 raise FormatError(f"{where}: member {label} appears twice; which one is meant cannot be told. "
                                   f"{_NEXT}")
-            if parts in wanted:
+            if label in wanted:
                 if member.size == 0 or member.size % spec.record:
                     raise FormatError(f"{where}: member {label} is {member.size:,} bytes; expected whole records "
                                       f"of {spec.record:,} bytes ({spec.label_bytes} label byte(s) and "
@@ -192,6 +193,12 @@ def _index(file: BinaryIO, where: str, spec: Layout, split: str) -> tuple[dict[s
                           f"{spec.folder} archive needs it. {_NEXT}")
     ordered = {m: sizes[m] for m in spec.splits[split]}
     return ordered, names, {"members_ignored": others}
+
+
+def _name(name: str) -> str:
+    """A member's name as ``folder/file`` (``./`` and repeated slashes dropped); "" when unsafe."""
+    parts = member_parts(name)
+    return "/".join(parts) if parts is not None else ""
 
 
 def _kind(member) -> str:
@@ -218,21 +225,22 @@ def _names(data: bytes, count: int, where: str) -> tuple[str, ...]:
 
 
 def _decode(file: BinaryIO, where: str, spec: Layout, split: str, members: dict[str, int], count: int,
-            sink: ArraySink) -> dict[str, np.ndarray]:
+            sink: Sink) -> dict[str, np.ndarray]:
     """Second pass: every record of the split's members, converted into the sink's ``images``."""
     offsets, position = {}, 0
-    for member, size in members.items():
-        offsets[member] = position
+    for short, size in members.items():
+        offsets[short] = position
         position += size // spec.record
     images = sink.create("images", np.uint8, (count, 32, 32, 3))
     columns = {column: np.zeros(count, np.int64) for column, _, _ in spec.columns}
     done: set[str] = set()
-    wanted = {(spec.folder, m): m for m in members}
+    wanted = {f"{spec.folder}/{m}": m for m in members}
     with tar_members(file, where, _NEXT) as entries:
         for tar, member in entries:
-            short = wanted.get(member_parts(member.name))  # type: ignore[arg-type]
-            if short is None or short in done:
+            found = wanted.get(_name(member.name))
+            if found is None or found in done:
                 continue
+            short = found
             if not member.isreg() or member.size != members[short]:  # the first pass saw other bytes
                 raise FormatError(f"{where}: member {short} changed while it was read. {_NEXT}")
             stream = tar.extractfile(member)

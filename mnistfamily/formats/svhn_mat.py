@@ -43,7 +43,8 @@ import numpy as np
 from ..errors import FormatError
 from .compression import MAX_DEFLATE_RATIO, stream_length
 from .mat_check import MI_COMPRESSED, MI_MATRIX, NUMERIC_TYPES, Elements, MatrixHeader, read_matrix_header
-from .sink import ArraySink, Decoded, MemorySink
+from .decoded import Decoded
+from .sink import MemorySink, Sink
 
 __all__ = ["CHUNK_IMAGES", "IMAGE_SHAPE", "fuzz_svhn_mat", "read_svhn_mat"]
 
@@ -66,15 +67,15 @@ _MX_DOUBLE, _MX_SINGLE, _MX_UINT8 = 6, 7, 9
 _NEXT = "The file is not the published one; delete it and fetch it again."
 
 
-def read_svhn_mat(source: str | os.PathLike[str] | BinaryIO, sink: ArraySink, *,
+def read_svhn_mat(source: str | os.PathLike[str] | BinaryIO, sink: Sink, *,
                   num_examples: int | None = None, where: str | None = None) -> Decoded:
     """Decode one SVHN split (``train_32x32.mat``, ``test_32x32.mat``, ``extra_32x32.mat``) into ``sink``.
 
     ``source`` is a path or a seekable binary stream. ``num_examples``, when given, is the
     number of images the split must hold; a file declaring another is refused before anything
     is allocated. ``where`` names the file in errors (default: the file's name). Writes
-    ``images``, ``labels`` and ``index`` and returns a :class:`~.sink.Decoded` whose report
-    counts the labels stored as 10 (``digit_0_stored_as_10``).
+    ``images``, ``labels`` and ``index``, counts the labels stored as 10 in the sink's report
+    (``digit_0_stored_as_10``) and returns a :class:`~.decoded.Decoded`.
 
     Examples
     --------
@@ -112,7 +113,7 @@ def _opened(source: str | os.PathLike[str] | BinaryIO, where: str | None) -> Ite
         yield source, where or str(getattr(source, "name", "<stream>"))
 
 
-def _read(file: BinaryIO, where: str, sink: ArraySink, num_examples: int | None) -> Decoded:
+def _read(file: BinaryIO, where: str, sink: Sink, num_examples: int | None) -> Decoded:
     size = stream_length(file)
     if size is None:
         raise FormatError(f"{where}: an SVHN .mat file is read from a seekable file; this stream cannot seek.")
@@ -162,7 +163,8 @@ def _read(file: BinaryIO, where: str, sink: ArraySink, num_examples: int | None)
     labels[labels == 10] = 0  # the authors store the digit 0 as 10
     sink.save("labels", labels)
     sink.save("index", np.arange(count, dtype=np.int64))
-    return Decoded(count, report={"digit_0_stored_as_10": tens})
+    sink.report["digit_0_stored_as_10"] = tens
+    return Decoded(count)
 
 
 def _header(head: bytes, where: str) -> str:
@@ -242,7 +244,7 @@ class _Body:
 
 
 def _images(body: _Body, header: MatrixHeader, prefix: bytes, matrix: int, order: str, here: str,
-            sink: ArraySink, num_examples: int | None) -> int:
+            sink: Sink, num_examples: int | None) -> int:
     """Stream ``X`` into ``sink`` as ``images``; returns the number of images."""
     dims = header.dims if len(header.dims) == 4 else (*header.dims, 1)  # MATLAB drops a trailing 1
     if (header.mx_class not in (_MX_UINT8, _MX_DOUBLE, _MX_SINGLE) or header.complex
@@ -266,20 +268,21 @@ def _images(body: _Body, header: MatrixHeader, prefix: bytes, matrix: int, order
         raise FormatError(f"{here}: the matrix element is {matrix:,} bytes, but its header and "
                           f"{count:,} images take {header.end + 8 + length + (-length % 8):,}. {_NEXT}")
     carry = bytes(prefix[header.end + 8:])
-    with sink.stream("images", np.uint8, (count, *IMAGE_SHAPE)) as out:
-        done = 0
-        while done < count:
-            k = min(CHUNK_IMAGES, count - done)
-            want = k * IMAGE_BYTES
-            data = carry + body.read(want - len(carry)) if len(carry) < want else carry[:want]
-            carry = carry[want:] if len(carry) > want else b""
-            if len(data) != want:
-                raise FormatError(f"{here}: the image data ends after {done + len(data) // IMAGE_BYTES:,} of "
-                                  f"{count:,} images: the file is truncated or damaged. {_NEXT}")
-            # (k, channel, column, row) as stored -> (k, row, column, channel)
-            chunk = np.frombuffer(data, np.uint8).reshape(k, 3, 32, 32).transpose(0, 3, 2, 1)
-            out.write(np.ascontiguousarray(chunk))
-            done += k
+    out = sink.stream("images", np.uint8, (count, *IMAGE_SHAPE))
+    done = 0
+    while done < count:
+        k = min(CHUNK_IMAGES, count - done)
+        want = k * IMAGE_BYTES
+        data = carry + body.read(want - len(carry)) if len(carry) < want else carry[:want]
+        carry = carry[want:] if len(carry) > want else b""
+        if len(data) != want:
+            raise FormatError(f"{here}: the image data ends after {done + len(data) // IMAGE_BYTES:,} of "
+                              f"{count:,} images: the file is truncated or damaged. {_NEXT}")
+        # (k, channel, column, row) as stored -> (k, row, column, channel)
+        chunk = np.frombuffer(data, np.uint8).reshape(k, 3, 32, 32).transpose(0, 3, 2, 1)
+        out.write(np.ascontiguousarray(chunk))
+        done += k
+    out.close()
     body.exactly(-length % 8 - len(carry), "the padding after the images")
     return count
 
@@ -304,7 +307,7 @@ def _labels(body: _Body, header: MatrixHeader, prefix: bytes, matrix: int, order
     elements.pos = header.end
     kind, data = elements.next("label data", tuple(NUMERIC_TYPES))
     elements.finish("the labels' matrix")
-    dtype = np.dtype(_DTYPES[kind]).newbyteorder(order)
+    dtype = np.dtype(order + _DTYPES[kind])
     if len(data) != count * dtype.itemsize:
         raise FormatError(f"{here}: {len(data):,} bytes of {dtype.itemsize}-byte values for {count:,} labels. "
                           f"{_NEXT}")

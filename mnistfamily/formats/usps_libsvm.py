@@ -31,7 +31,6 @@ text is read too, chosen by content: bzip2 by its ``BZh`` signature, text by a l
 
 from __future__ import annotations
 
-import bz2
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,8 +39,10 @@ from typing import BinaryIO, Iterator, NoReturn
 import numpy as np
 
 from ..errors import FormatError
-from .compression import stream_length
-from .sink import ArraySink, Decoded, MemorySink
+from .bzip2 import is_bzip2, open_bzip2
+from .compression import peek, stream_length
+from .decoded import Decoded
+from .sink import MemorySink, Sink
 
 __all__ = ["FLOAT32_DEPARTURES", "IMAGE_DTYPES", "MAX_LINE_BYTES", "MAX_TEXT_RATIO", "fuzz_usps_libsvm", "read_usps_libsvm",
            "to_uint8"]
@@ -66,7 +67,7 @@ FLOAT32_DEPARTURES = {"-0.600000": (51, 50), "-0.027451": (123, 124), "0.372549"
                       "0.545098": (196, 197), "0.717647": (218, 219), "0.890196": (240, 241)}
 
 
-def read_usps_libsvm(source: str | os.PathLike[str] | BinaryIO, sink: ArraySink, *, image_dtype: str = "uint8",
+def read_usps_libsvm(source: str | os.PathLike[str] | BinaryIO, sink: Sink, *, image_dtype: str = "uint8",
                      num_examples: int | None = None, where: str | None = None) -> Decoded:
     """Decode a USPS file (``usps.bz2``, ``usps.t.bz2``, or the same text uncompressed) into ``sink``.
 
@@ -98,12 +99,14 @@ def read_usps_libsvm(source: str | os.PathLike[str] | BinaryIO, sink: ArraySink,
             rows.add(block)
         images, labels = rows.finish()
     count = len(labels)
-    with sink.stream("images", np.dtype(image_dtype), (count, *IMAGE_SHAPE)) as out:
-        while images:
-            out.write(images.pop(0))  # each block is freed once written
+    out = sink.stream("images", np.dtype(image_dtype), (count, *IMAGE_SHAPE))
+    while images:
+        out.write(images.pop(0))  # each block is freed once written
+    out.close()
     sink.save("labels", labels)
     sink.save("index", np.arange(count, dtype=np.int64))
-    return Decoded(count, report={"image_dtype": image_dtype})
+    sink.report["image_dtype"] = image_dtype
+    return Decoded(count)
 
 
 def to_uint8(values: np.ndarray) -> np.ndarray:
@@ -137,54 +140,35 @@ def _opened(source: str | os.PathLike[str] | BinaryIO, where: str | None) -> Ite
 
 def _text(file: BinaryIO, where: str, num_examples: int | None) -> Iterator[bytes]:
     """The file's text in blocks: bzip2 streams decompressed (bounded), or plain text as it is."""
-    head = file.read(4)
+    head = peek(file, 4)
     size = stream_length(file)
-    if head[:3] == b"BZh" and head[3:4].isdigit() and head[3:4] != b"0":
-        compressed = True
-    elif head[:1].isdigit():
-        compressed = False
-    else:
+    compressed = is_bzip2(head)
+    if not compressed and not head[:1].isdigit():
         raise FormatError(f"{where}: neither bzip2 (which starts 'BZh') nor LIBSVM text (which starts with a "
                           f"label); found {head!r}. {_NEXT}")
-    limit = None if size is None else size * (MAX_TEXT_RATIO if compressed else 1)
+    limit = None if size is None else (size - file.tell()) * (MAX_TEXT_RATIO if compressed else 1)
     if num_examples is not None:
         limit = min(limit or 1 << 62, num_examples * MAX_LINE_BYTES)
-    if not compressed:
-        yield head
-        while block := file.read(_BLOCK):
-            yield block
-        return
-    yield from _bunzip(head, file, where, limit)
-
-
-def _bunzip(head: bytes, file: BinaryIO, where: str, limit: int | None) -> Iterator[bytes]:
-    """Every bzip2 stream of the file (as ``bzip2 -d`` reads concatenated ones), at most ``limit`` bytes."""
-    decompressor, pending, total = bz2.BZ2Decompressor(), head, 0
+    reader = open_bzip2(file) if compressed else file
+    total = 0
     while True:
-        if decompressor.eof:
-            rest = decompressor.unused_data + file.read(4)
-            if not rest:
-                return
-            if not rest.startswith(b"BZh"):
-                raise FormatError(f"{where}: {len(rest)}+ bytes after the end of the bzip2 data that are not "
-                                  f"another bzip2 stream. {_NEXT}")
-            decompressor, pending = bz2.BZ2Decompressor(), rest
-        if decompressor.needs_input and not pending:
-            pending = file.read(_BLOCK // 8)
-            if not pending:
-                raise FormatError(f"{where}: the bzip2 data ends before its end-of-stream marker: the file is "
-                                  f"truncated. {_NEXT}")
         try:
-            out = decompressor.decompress(pending, _BLOCK)
-        except (OSError, EOFError, ValueError) as exc:
-            raise FormatError(f"{where}: the bzip2 data is damaged ({exc}). {_NEXT}") from None
-        pending = b""
-        total += len(out)
+            block = reader.read(_BLOCK)
+        except EOFError:
+            raise FormatError(f"{where}: the bzip2 data ends before its end-of-stream marker: the file is "
+                              f"truncated. {_NEXT}") from None
+        except OSError as exc:
+            if not compressed:
+                raise
+            raise FormatError(f"{where}: the bzip2 data is damaged, or followed by bytes that are not another "
+                              f"bzip2 stream ({exc}). {_NEXT}") from None
+        if not block:
+            return
+        total += len(block)
         if limit is not None and total > limit:
             raise FormatError(f"{where}: the text decompresses to more than {limit:,} bytes, more than a USPS file "
                               f"(or the expected number of lines) can take. {_NEXT}")
-        if out:
-            yield out
+        yield block
 
 
 class _Rows:
@@ -235,9 +219,15 @@ class _Rows:
             label = _LABELS.get(tokens[0])
             if label is None:
                 self._fail(self.line, f"the label {tokens[0][:20]!r}; expected 1..10")
-            if len(tokens) != FEATURES + 1 or line.translate(None, _NUMBER_CHARS).split() != _COLONS:
-                self._fail(self.line, f"{len(tokens) - 1:,} items; expected {FEATURES} 'index:value' pairs "
-                                      "of plain decimals separated by spaces")
+            if len(tokens) != FEATURES + 1:
+                self._fail(self.line, f"{len(tokens) - 1:,} items; expected {FEATURES} 'index:value' pairs")
+            # one C pass proves every item is "digits:decimal": without the decimals' characters, a
+            # line must be its separators alone (an item with two colons, or a letter, stays)
+            if line.translate(None, _NUMBER_CHARS).split() != _COLONS:
+                bad = next((i for i, t in enumerate(tokens[1:], 1)
+                            if t.count(b":") != 1 or t.translate(None, _NUMBER_CHARS + b":")), 1)
+                self._fail(self.line, f"item {bad} is {tokens[bad][:24]!r}; expected 'index:value' with a plain "
+                                      "decimal value")
             pairs = b" ".join(tokens[1:]).replace(b":", b" ").split()
             if pairs[0::2] != _INDICES:
                 wrong = next(i for i, (a, b) in enumerate(zip(pairs[0::2], _INDICES)) if a != b)

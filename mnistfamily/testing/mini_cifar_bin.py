@@ -49,6 +49,7 @@ def cifar_bin_contents(layout: str, seed: int = 0, *, fine: Sequence[str] | None
     ``coarse`` (CIFAR-100) replace the names written.
     """
     rng = np.random.default_rng(seed)
+    order: tuple[str, ...]
     if layout == "cifar10":
         names = {"batches.meta.txt": tuple(classes or CIFAR10_CLASSES)}
         counts, order, splits = _CIFAR10_BATCHES, _CIFAR10_ORDER, {

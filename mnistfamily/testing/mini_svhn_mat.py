@@ -137,7 +137,7 @@ def _image_matrix(count: int, images, order: str):
 
 
 def _label_matrix(stored: np.ndarray, order: str, label_class: str, storage: str):
-    values = np.asarray(stored).astype(np.dtype(storage).newbyteorder(order)).tobytes()
+    values = np.asarray(stored).astype(np.dtype(order + storage)).tobytes()
     body = _matrix_head(_MX[label_class], (len(stored), 1), b"y", order) + _element(
         _MI[storage], values, order, small=True)
     yield _tag(_MI_MATRIX, len(body), order) + body

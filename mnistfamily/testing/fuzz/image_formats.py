@@ -21,6 +21,7 @@ import shutil
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,9 +37,10 @@ def _svhn_seeds() -> tuple[bytes, ...]:
 
     from ..mini_svhn_mat import images_for, svhn_mat_bytes, svhn_mat_contents
 
-    seeds = [svhn_mat_contents(3, seed=i, **layout)[0] for i, layout in enumerate([
+    layouts: list[dict[str, Any]] = [
         {}, {"compress": False}, {"order": ">"}, {"labels_first": True}, {"label_storage": "f8"},
-        {"label_class": "uint8", "compress": False, "order": ">"}])]
+        {"label_class": "uint8", "compress": False, "order": ">"}]
+    seeds = [svhn_mat_contents(3, seed=i, **layout)[0] for i, layout in enumerate(layouts)]
     buffer = io.BytesIO()  # what scipy writes for the same variables
     savemat(buffer, {"X": images_for(0, 0, 2).transpose(1, 2, 3, 0), "y": np.array([[10], [3]], np.uint8)},
             do_compression=True)
