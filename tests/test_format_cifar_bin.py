@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from mnistfamily.errors import FormatError
-from mnistfamily.formats import cifar_bin, tar_members
+from mnistfamily.formats import cifar_bin, decoded, tar_members
 from mnistfamily.formats.cifar_bin import read_cifar_bin
 from mnistfamily.formats.sink import MemorySink
 from mnistfamily.prepare.cache import EntryWriter
@@ -125,6 +125,7 @@ def test_names_read_from_the_archive_are_checked_against_the_expected_ones():
 def test_the_module_examples_run():
     assert doctest.testmod(cifar_bin, optionflags=doctest.ELLIPSIS).failed == 0
     assert doctest.testmod(tar_members).failed == 0
+    assert doctest.testmod(decoded).failed == 0
 
 
 # --------------------------------------------------------------------------- hostile archives

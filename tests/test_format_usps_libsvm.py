@@ -152,7 +152,8 @@ def _values(**changes) -> list[bytes]:
     (_line(b"1", _values() + [b"0.1"]), r"257 items"),
     (_line(b"1").replace(b" 2:", b" 02:"), r"feature 2 is numbered 02; expected the indices 1..256 in order"),
     (_line(b"1").replace(b" 3:", b" 2:"), r"feature 3 is numbered 2"),
-    (_line(b"1").replace(b"1:-1.000000", b"1:-1.000000:2", 1), r"line 1: item 1 is b'1:-1.000000:2'; expected 'index:value' with a plain decimal value"),
+    (_line(b"1").replace(b"1:-1.000000", b"1:-1.000000:2", 1),
+     r"line 1: item 1 is b'1:-1.000000:2'; expected 'index:value' with a plain decimal value"),
     (_line(b"1").replace(b"1:-1.000000 ", b"1: -1.000000 ", 1), r"line 1: 257 items; expected 256"),
     (_line(b"1", _values(v7=b"nan")), r"line 1: item 7 is b'7:nan'; expected 'index:value' with a plain decimal"),
     (_line(b"1", _values(v7=b"inf")), r"item 7 is b'7:inf'"),
@@ -168,8 +169,10 @@ def _values(**changes) -> list[bytes]:
     (_line(b"1") + b"7 " + b"1:0.5 " * 3000, r"line 2: longer than 8,192 bytes"),
     (bz2.compress(b"\n\n"), r"holds no USPS line \(2 empty lines\)"),
     (bz2.compress(_line(b"1"))[:-10], r"the bzip2 data ends before its end-of-stream marker"),
-    (bz2.compress(_line(b"1"))[:30] + bytes(40) + bz2.compress(_line(b"1"))[70:], r"the bzip2 data is damaged, or followed by bytes that are not another bzip2 stream"),
-    (bz2.compress(_line(b"1")) + b"garbage", r"the bzip2 data is damaged, or followed by bytes that are not another bzip2 stream \(Invalid data stream\)"),
+    (bz2.compress(_line(b"1"))[:30] + bytes(40) + bz2.compress(_line(b"1"))[70:],
+     r"the bzip2 data is damaged, or followed by bytes that are not another bzip2 stream"),
+    (bz2.compress(_line(b"1")) + b"garbage",
+     r"the bzip2 data is damaged, or followed by bytes that are not another bzip2 stream \(Invalid data stream\)"),
 ], ids=lambda value: value[:40] if isinstance(value, str) else "")
 def test_hostile_files_are_refused_with_a_clear_error(data, message):
     with pytest.raises(FormatError, match=message) as caught:

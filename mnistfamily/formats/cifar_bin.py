@@ -3,12 +3,10 @@
 The published archives (``cifar-10-binary.tar.gz``, ``cifar-100-binary.tar.gz``) hold, under one
 folder, the record files of each split and the class names as text (one name per line):
 
-========== ================================================ ========================== ============
-layout     train members (in split order)                  test member                names
-========== ================================================ ========================== ============
-cifar10    ``cifar-10-batches-bin/data_batch_1.bin`` .. ``5`` ``test_batch.bin``         ``batches.meta.txt``
-cifar100   ``cifar-100-binary/train.bin``                   ``test.bin``               ``coarse_label_names.txt``, ``fine_label_names.txt``
-========== ================================================ ========================== ============
+- ``cifar10``: ``cifar-10-batches-bin/`` holds ``data_batch_1.bin`` ... ``data_batch_5.bin`` (the
+  train split, in that order), ``test_batch.bin`` and the names in ``batches.meta.txt``;
+- ``cifar100``: ``cifar-100-binary/`` holds ``train.bin``, ``test.bin`` and the names in
+  ``coarse_label_names.txt`` and ``fine_label_names.txt``.
 
 A record is 1 label byte (CIFAR-10) or 2 (CIFAR-100: coarse, then fine), then 3,072 pixel
 bytes: the red plane, the green, the blue, each 32 x 32 row by row. Nothing is unpickled (the
@@ -32,16 +30,16 @@ distinct, printable ASCII.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator, Sequence
+from typing import BinaryIO, Sequence
 
 import numpy as np
 
 from ..errors import FormatError
 from .decoded import Decoded
 from .sink import MemorySink, Sink
+from .source import opened
 from .tar_members import member_parts, tar_members
 
 __all__ = ["CHUNK_RECORDS", "LAYOUTS", "fuzz_cifar_bin", "read_cifar_bin"]
@@ -107,7 +105,7 @@ def read_cifar_bin(source: str | os.PathLike[str] | BinaryIO, sink: Sink, *, lay
     if spec is None or split not in spec.splits:
         raise FormatError(f"CIFAR binary archives have layouts {sorted(LAYOUTS)} with splits 'train' and 'test'; "
                           f"got layout={layout!r}, split={split!r}.")
-    with _opened(source, where) as (file, name):
+    with opened(source, where) as (file, name):
         start = file.tell()
         members, names, report = _index(file, name, spec, split)
         count = sum(members.values()) // spec.record
@@ -144,15 +142,6 @@ def fuzz_cifar_bin(data: bytes, scratch: Path) -> None:
                 errors.append(exc)
     if len(errors) == 4:  # not one of them read: the target's outcome is the first error
         raise errors[0]
-
-
-@contextmanager
-def _opened(source: str | os.PathLike[str] | BinaryIO, where: str | None) -> Iterator[tuple[BinaryIO, str]]:
-    if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as file:
-            yield file, where or Path(source).name
-    else:
-        yield source, where or str(getattr(source, "name", "<stream>"))
 
 
 def _index(file: BinaryIO, where: str, spec: Layout, split: str) -> tuple[dict[str, int], dict[str, bytes], dict]:

@@ -34,17 +34,17 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import numpy as np
 
 from ..errors import FormatError
 from .compression import MAX_DEFLATE_RATIO, stream_length
-from .mat_check import MI_COMPRESSED, MI_MATRIX, NUMERIC_TYPES, Elements, MatrixHeader, read_matrix_header
 from .decoded import Decoded
+from .mat_check import MI_COMPRESSED, MI_MATRIX, NUMERIC_TYPES, Elements, MatrixHeader, read_matrix_header
 from .sink import MemorySink, Sink
+from .source import opened
 
 __all__ = ["CHUNK_IMAGES", "IMAGE_SHAPE", "fuzz_svhn_mat", "read_svhn_mat"]
 
@@ -93,7 +93,7 @@ def read_svhn_mat(source: str | os.PathLike[str] | BinaryIO, sink: Sink, *,
     ...
     mnistfamily.errors.FormatError: test_32x32.mat: variable 2: the element declares ... bytes, but only ... remain...
     """
-    with _opened(source, where) as (file, name):
+    with opened(source, where) as (file, name):
         return _read(file, name, sink, num_examples)
 
 
@@ -104,19 +104,11 @@ def fuzz_svhn_mat(data: bytes, scratch: Path) -> None:
     read_svhn_mat(path, MemorySink())
 
 
-@contextmanager
-def _opened(source: str | os.PathLike[str] | BinaryIO, where: str | None) -> Iterator[tuple[BinaryIO, str]]:
-    if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as file:
-            yield file, where or Path(source).name
-    else:
-        yield source, where or str(getattr(source, "name", "<stream>"))
-
-
 def _read(file: BinaryIO, where: str, sink: Sink, num_examples: int | None) -> Decoded:
     size = stream_length(file)
     if size is None:
-        raise FormatError(f"{where}: an SVHN .mat file is read from a seekable file; this stream cannot seek.")
+        raise FormatError(f"{where}: the stream cannot tell its size; the reader needs a file or a seekable "
+                          "stream (save the bytes to a file first).")
     start = file.tell()
     order = _header(file.read(128), where)
     pos, number = start + 128, 0

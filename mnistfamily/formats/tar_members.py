@@ -83,7 +83,8 @@ def member_parts(name: str) -> tuple[str, ...] | None:
 
 
 @contextmanager
-def tar_members(file: BinaryIO, where: str, next_step: str) -> Iterator[Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]]:
+def tar_members(file: BinaryIO, where: str,
+                next_step: str) -> Iterator[Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]]:
     """The members of the tarball ``file`` (from its current position), as ``(tar, member)`` pairs.
 
     Read a member's bytes with ``tar.extractfile(member)`` before asking for the next one

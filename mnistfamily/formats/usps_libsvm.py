@@ -32,7 +32,6 @@ text is read too, chosen by content: bzip2 by its ``BZh`` signature, text by a l
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator, NoReturn
 
@@ -43,9 +42,10 @@ from .bzip2 import is_bzip2, open_bzip2
 from .compression import peek, stream_length
 from .decoded import Decoded
 from .sink import MemorySink, Sink
+from .source import opened
 
-__all__ = ["FLOAT32_DEPARTURES", "IMAGE_DTYPES", "MAX_LINE_BYTES", "MAX_TEXT_RATIO", "fuzz_usps_libsvm", "read_usps_libsvm",
-           "to_uint8"]
+__all__ = ["FLOAT32_DEPARTURES", "IMAGE_DTYPES", "MAX_LINE_BYTES", "MAX_TEXT_RATIO", "fuzz_usps_libsvm",
+           "read_usps_libsvm", "to_uint8"]
 
 IMAGE_SHAPE = (16, 16)
 FEATURES = 256
@@ -93,7 +93,7 @@ def read_usps_libsvm(source: str | os.PathLike[str] | BinaryIO, sink: Sink, *, i
     """
     if image_dtype not in IMAGE_DTYPES:
         raise FormatError(f"image_dtype={image_dtype!r}: USPS is decoded as one of {list(IMAGE_DTYPES)}.")
-    with _opened(source, where) as (file, name):
+    with opened(source, where) as (file, name):
         rows = _Rows(name, image_dtype, num_examples)
         for block in _text(file, name, num_examples):
             rows.add(block)
@@ -127,15 +127,6 @@ def fuzz_usps_libsvm(data: bytes, scratch: Path) -> None:
     path.write_bytes(data)
     for image_dtype in IMAGE_DTYPES:
         read_usps_libsvm(path, MemorySink(), image_dtype=image_dtype)
-
-
-@contextmanager
-def _opened(source: str | os.PathLike[str] | BinaryIO, where: str | None) -> Iterator[tuple[BinaryIO, str]]:
-    if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as file:
-            yield file, where or Path(source).name
-    else:
-        yield source, where or str(getattr(source, "name", "<stream>"))
 
 
 def _text(file: BinaryIO, where: str, num_examples: int | None) -> Iterator[bytes]:
