@@ -140,10 +140,11 @@ def _pax_bomb() -> bytes:
     return gzip.compress(head + bytes(200 * MiB), compresslevel=1, mtime=0)
 
 
-def _claiming(size: int) -> bytes:
+def _claiming(size: int, padding: int = 1024) -> bytes:
+    """A member header claiming ``size`` bytes, followed by ``padding`` incompressible bytes."""
     info = tarfile.TarInfo(_TEST)
     info.size = size
-    return gzip.compress(info.tobuf(format=tarfile.GNU_FORMAT) + bytes(1024), mtime=0)
+    return gzip.compress(info.tobuf(format=tarfile.GNU_FORMAT) + np.random.default_rng(0).bytes(padding), mtime=0)
 
 
 def _zip() -> bytes:
@@ -183,6 +184,8 @@ def _zip() -> bytes:
     (_tar([_file(_TEST, _one()), _file(f"{TEN}/{NAMES10[0]}", b"\n".join(b"n%d\x07" % i for i in range(10)))]),
      r"expected 10 distinct printable names"),
     (_claiming(3073 * (1 << 21)), r"declares 6,444,548,096 bytes at offset 512, more than the file's compressed"),
+    # 1.5 MB of gzip could expand to 1.5 GB, but no CIFAR tarball holds more than 1 GiB
+    (_claiming(3073 * 400_000, padding=1_500_000), r"declares 1,229,200,000 bytes at offset 512, more than"),
     (_pax_bomb(), r"a member is a 209,715,200-byte extended header \(long name or PAX\)"),
 ], ids=lambda value: value[:40] if isinstance(value, str) else "")
 def test_hostile_archives_are_refused_with_a_clear_error(data, message):

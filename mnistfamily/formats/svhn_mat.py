@@ -146,11 +146,10 @@ def _read(file: BinaryIO, where: str, sink: Sink, num_examples: int | None) -> D
         if count is not None and labels is not None and count != len(labels):
             raise FormatError(f"{where}: 'X' holds {count:,} images but 'y' {len(labels):,} labels. {_NEXT}")
         pos += 8 + length
-    missing = [name for name, value in (("X", count), ("y", labels)) if value is None]
-    if missing:
-        raise FormatError(f"{where}: no variable {' or '.join(repr(m) for m in missing)}; an SVHN file holds "
-                          f"'X' (the images) and 'y' (the labels). {_NEXT}")
-    assert labels is not None and count is not None  # for mypy: both were found above
+    if count is None or labels is None:
+        missing = "'X' or 'y'" if count is None and labels is None else "'X'" if count is None else "'y'"
+        raise FormatError(f"{where}: no variable {missing}; an SVHN file holds 'X' (the images) and 'y' (the "
+                          f"labels). {_NEXT}")
     tens = int(np.count_nonzero(labels == 10))
     labels[labels == 10] = 0  # the authors store the digit 0 as 10
     sink.save("labels", labels)

@@ -83,9 +83,13 @@ def member_parts(name: str) -> tuple[str, ...] | None:
 
 
 @contextmanager
-def tar_members(file: BinaryIO, where: str,
-                next_step: str) -> Iterator[Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]]:
+def tar_members(file: BinaryIO, where: str, next_step: str, *,
+                max_bytes: int | None = None) -> Iterator[Iterator[tuple[tarfile.TarFile, tarfile.TarInfo]]]:
     """The members of the tarball ``file`` (from its current position), as ``(tar, member)`` pairs.
+
+    ``max_bytes`` bounds the whole decompressed tarball: a member declared past it is refused
+    before it is read or skipped (a genuine deflate bomb would otherwise be skipped by
+    decompressing all of it).
 
     Read a member's bytes with ``tar.extractfile(member)`` before asking for the next one
     (stream mode cannot go back). Errors, on opening as while iterating, are
@@ -97,6 +101,8 @@ def tar_members(file: BinaryIO, where: str,
         raise FormatError(f"{where}: a zip archive, not a tarball. {next_step}")
     # the most bytes the compressed file can expand to: a member declared past it is not there
     limit = None if size is None else (size - file.tell()) * _RATIOS[kind] + (1 << 20)
+    if max_bytes is not None:
+        limit = max_bytes if limit is None else min(limit, max_bytes)
     # decompressed here, not by tarfile ("r|gz"), whose stream inflates a whole read at once
     stream = decompressing_reader(file, kind)
     try:
@@ -121,6 +127,7 @@ def _members(tar: tarfile.TarFile, limit: int | None, where: str,
         tar.members.clear()  # type: ignore[attr-defined]  # an attribute typeshed omits
         if limit is not None and member.offset_data + member.size > limit:
             raise FormatError(f"{where}: member {member.name[:200]!r} declares {member.size:,} bytes at offset "
-                              f"{member.offset_data:,}, more than the file's compressed bytes can expand to. "
+                              f"{member.offset_data:,}, more than the file's compressed bytes can expand to (or a tarball of "
+                              f"this kind holds). "
                               f"{next_step}")
         yield tar, member
