@@ -20,7 +20,7 @@ import pytest
 import scipy.io
 
 from mnistfamily.errors import FormatError, MnistFamilyError
-from mnistfamily.formats import source, svhn_mat
+from mnistfamily.formats import mat_check, source, svhn_mat
 from mnistfamily.formats.cifar_bin import read_cifar_bin
 from mnistfamily.formats.sink import MemorySink
 from mnistfamily.formats.svhn_mat import MAX_LABEL_BYTES, read_svhn_mat
@@ -134,6 +134,7 @@ def test_the_cache_writer_is_a_sink(tmp_path):
 
 def test_the_module_examples_run():
     assert doctest.testmod(svhn_mat, optionflags=doctest.ELLIPSIS).failed == 0
+    assert doctest.testmod(mat_check, optionflags=doctest.ELLIPSIS).failed == 0
 
 
 # --------------------------------------------------------------------------- hostile files
