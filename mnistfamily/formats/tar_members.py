@@ -27,7 +27,7 @@ from typing import BinaryIO, Iterator
 from ..errors import FormatError, MnistFamilyError
 from .compression import MAX_DEFLATE_RATIO, MAX_XZ_RATIO, decompressing_reader, detect, peek, stream_length
 
-__all__ = ["MAX_HEADER_BYTES", "TAR_ERRORS", "member_parts", "tar_members"]
+__all__ = ["MAX_HEADER_BYTES", "TAR_ERRORS", "BoundedTarInfo", "HostileTarHeader", "member_parts", "tar_members"]
 
 #: a long-name or PAX header of a published tarball takes a few hundred bytes; tarfile reads one
 #: whole into memory before the member it describes
@@ -40,11 +40,11 @@ _BUFSIZE = 1 << 20
 _RATIOS = {None: 1, "gzip": MAX_DEFLATE_RATIO, "xz": MAX_XZ_RATIO}
 
 
-class _HostileHeader(tarfile.TarError):
+class HostileTarHeader(tarfile.TarError):
     """A header tarfile would read whole (or loop over) without a bound."""
 
 
-class _BoundedTarInfo(tarfile.TarInfo):
+class BoundedTarInfo(tarfile.TarInfo):
     """A TarInfo that refuses oversized long-name and PAX headers, and GNU sparse members.
 
     tarfile reads a GNU long name or a PAX header whole (``fileobj.read(size)``), and follows
@@ -56,10 +56,10 @@ class _BoundedTarInfo(tarfile.TarInfo):
     def _proc_member(self, tarfile_: tarfile.TarFile):  # type: ignore[override]
         if self.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE,
                          tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE) and self.size > MAX_HEADER_BYTES:
-            raise _HostileHeader(f"is a {self.size:,}-byte extended header (long name or PAX); at most "
+            raise HostileTarHeader(f"is a {self.size:,}-byte extended header (long name or PAX); at most "
                                 f"{MAX_HEADER_BYTES:,} bytes are read")
         if self.type == tarfile.GNUTYPE_SPARSE:
-            raise _HostileHeader("is a GNU sparse file")
+            raise HostileTarHeader("is a GNU sparse file")
         return super()._proc_member(tarfile_)  # type: ignore[misc]
 
 
@@ -106,11 +106,11 @@ def tar_members(file: BinaryIO, where: str, next_step: str, *,
     # decompressed here, not by tarfile ("r|gz"), whose stream inflates a whole read at once
     stream = decompressing_reader(file, kind)
     try:
-        with tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo, bufsize=_BUFSIZE) as tar:
+        with tarfile.open(fileobj=stream, mode="r|", tarinfo=BoundedTarInfo, bufsize=_BUFSIZE) as tar:
             yield _members(tar, limit, where, next_step)
     except MnistFamilyError:
         raise  # the caller's own errors (a full disk while writing is a CacheError, an OSError) pass as they are
-    except _HostileHeader as exc:
+    except HostileTarHeader as exc:
         raise FormatError(f"{where}: a member {exc}; published tarballs have no such member. {next_step}") from None
     except TAR_ERRORS as exc:
         raise FormatError(f"{where}: the archive is damaged or truncated ({type(exc).__name__}: {exc}). "
