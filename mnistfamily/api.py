@@ -57,12 +57,13 @@ def info(name: str, *, registry: "PathLike | Registry | None" = None) -> Dataset
     return _info(get_registry(registry).dataset(name))
 
 
-def _info(spec: DatasetSpec, report: dict | None = None) -> DatasetInfo:
+def _info(spec: DatasetSpec, report: dict | None = None, classes: tuple[str, ...] | None = None) -> DatasetInfo:
     return DatasetInfo(
         image_dtype=spec.image_dtype, multi_label=spec.multi_label, sizes=dict(spec.sizes),
         report=dict(report or {}), example=spec.example, sample_rate=spec.sample_rate,
+        class_count=spec.class_count, classes_named_by=spec.classes_named_by,
         name=spec.name, title=spec.title, description=spec.description, homepage=spec.homepage,
-        license=spec.license, citation=spec.citation, classes=spec.classes,
+        license=spec.license, citation=spec.citation, classes=spec.classes if classes is None else classes,
         image_shape=spec.image_shape, splits={k: s.num_examples for k, s in spec.splits.items()},
         files=tuple(f.checksum_record() for f in spec.files.values()),
         metadata_columns=spec.label_columns + (spec.environments.columns() if spec.environments else ()),
@@ -258,10 +259,11 @@ def _dataset(reg: Registry, root: Path, spec: DatasetSpec, split: str, entry: "P
     arrays = entry.arrays
     examples: "np.ndarray | Signals" = (Signals(arrays["samples"], arrays["offsets"]) if spec.varying_length
                                         else arrays["images"])
+    classes = _named_classes(spec, entry.manifest.get("report"), entry.path)
     if transform is not None:
         from .transforms import check_accepts
 
-        probe = Dataset(examples[:0], arrays["labels"][:0], classes=spec.classes, example=spec.example,
+        probe = Dataset(examples[:0], arrays["labels"][:0], classes=classes, example=spec.example,
                         name=spec.name, split=split)
         check_accepts(transform, probe.layout, probe._described())
         examples = _apply(transform, examples, arrays["index"])
@@ -273,8 +275,9 @@ def _dataset(reg: Registry, root: Path, spec: DatasetSpec, split: str, entry: "P
         from .join import joined_columns
 
         columns = {**joined_columns(reg, root, spec, split, metadata, arrays, fetching), **columns}
-    return Dataset(examples, arrays["labels"], classes=spec.classes, index=arrays["index"],
-                   metadata=columns, name=spec.name, split=split, info=_info(spec, entry.manifest.get("report")),
+    return Dataset(examples, arrays["labels"], classes=classes, index=arrays["index"],
+                   metadata=columns, name=spec.name, split=split,
+                   info=_info(spec, entry.manifest.get("report"), classes),
                    extras=extras, example=spec.example, sample_rate=spec.sample_rate)
 
 
@@ -291,6 +294,23 @@ def _apply(transform: Callable, images: Any, index: np.ndarray) -> Any:
     from .transforms import apply_in_chunks
 
     return apply_in_chunks(transform, images, index)
+
+
+def _named_classes(spec: DatasetSpec, report: dict | None, entry: Path | None = None) -> tuple[str, ...]:
+    """The class names: the registry's, or for classes the published files name, those the prepared entry
+    recorded (``report["classes"]``; none before a split is prepared)."""
+    if spec.classes or not spec.classes_named_by:
+        return spec.classes
+    names = (report or {}).get("classes")
+    if entry is None:
+        return ()
+    if not isinstance(names, list) or len(names) != spec.num_classes or not all(isinstance(n, str) for n in names):
+        from .errors import CacheError
+
+        raise CacheError(f"{spec.name}: the prepared entry {entry} does not record the {spec.num_classes} class names "
+                         f"{spec.classes_named_by} gives (found {str(names)[:80]}). Delete the entry, or run "
+                         "`mnistfamily verify --repair`, and load again.")
+    return tuple(names)
 
 
 def _refuse_unverified(spec: DatasetSpec, split: str, entry: "PreparedEntry", allow: bool | None) -> None:

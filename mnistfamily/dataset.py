@@ -45,10 +45,13 @@ class DatasetInfo:
     #: what one example is: "image" (channels last), "volume" or "signal" (see mnistfamily.examples)
     example: str = "image"
     sample_rate: int | None = None
+    #: classes named by the published files: how many, and which file (``classes`` is empty until prepared)
+    class_count: int = 0
+    classes_named_by: str = ""
 
     @property
     def num_classes(self) -> int:
-        return len(self.classes)
+        return len(self.classes) or self.class_count
 
     def _repr_html_(self) -> str:
         from .adapters.notebook import info_html
@@ -73,7 +76,9 @@ class DatasetInfo:
             lines.append(f"  {self.description.strip()}")
         lines.append(f"  example      {describe(self.example, self.image_shape, self.image_dtype, self.sample_rate)}")
         shown = ", ".join(self.classes[:12]) + (", ..." if len(self.classes) > 12 else "")
-        lines.append(f"  classes      {len(self.classes)}: {shown}")
+        if not self.classes and self.classes_named_by:
+            shown = f"named by the published {self.classes_named_by} (read when a split is loaded)"
+        lines.append(f"  classes      {self.num_classes}: {shown}")
         lines.append("  splits       " + ", ".join(f"{k} ({v:,})" if v is not None else f"{k} (count unknown)"
                                                 for k, v in self.splits.items()))
         if self.sizes:

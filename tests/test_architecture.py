@@ -193,7 +193,7 @@ INTERNAL_SIGNALS = {
     "mnistfamily.formats.safe_pickle._Refused": "a pickle opcode refused; becomes a FormatError",
     "mnistfamily.registry.strict_yaml.Abort": "stops walking a YAML file; its problems become a RegistryError or "
                                               "a ProtocolError",
-    "mnistfamily.prepare.png_tar_split._HostileHeader": "a tar member refused; becomes a FormatError",
+    "mnistfamily.formats.tar_members.HostileTarHeader": "a tar member refused; becomes a FormatError",
     "mnistfamily.prepare.entry.EntryDamage": "why a prepared entry is not used; the entry is rebuilt or reported",
     "mnistfamily.outputs.images.PngError": "a PNG a codec could not read; becomes a CorruptExportError",
 }

@@ -47,6 +47,8 @@ from __future__ import annotations
 import math
 import struct
 import zlib
+from dataclasses import dataclass
+from types import MappingProxyType
 
 from ..errors import FormatError
 
@@ -159,8 +161,10 @@ def _inflate(body: memoryview, limit: int, here: str) -> bytes:
 class _Elements:
     """The tagged elements inside one parent, read in order; each must lie inside the parent."""
 
-    def __init__(self, view: memoryview, order: str, here: str):
+    def __init__(self, view: memoryview, order: str, here: str, next_step: str = _NEXT_STEP):
         self.view, self.order, self.here, self.pos = view, order, here, 0
+        #: what the messages tell the user to do (the file is affNIST's by default)
+        self.next_step = next_step
 
     def next(self, what: str, kinds, *, small: bool = True) -> tuple[int, memoryview]:
         """``(type, data)`` of the next element, which must be of one of ``kinds``.
@@ -171,33 +175,33 @@ class _Elements:
         view, pos = self.view, self.pos
         if pos + 8 > len(view):
             raise FormatError(f"{self.here}: the {what} element is missing (the enclosing element ends "
-                              f"{len(view) - pos} bytes later). {_NEXT_STEP}")
+                              f"{len(view) - pos} bytes later). {self.next_step}")
         first, count = struct.unpack_from(self.order + "II", view, pos)
         if first >> 16 and small:
             kind, count = first & 0xFFFF, first >> 16
             if count > 4:
                 raise FormatError(f"{self.here}: the {what} element is a small data element of {count} "
-                                  f"bytes; at most 4 fit. {_NEXT_STEP}")
+                                  f"bytes; at most 4 fit. {self.next_step}")
             data, self.pos = view[pos + 4:pos + 4 + count], pos + 8
         else:
             kind, start = first, pos + 8
             end = start + count + (-count % 8)  # elements inside a matrix are padded to 8 bytes
             if end > len(view):
                 raise FormatError(f"{self.here}: the {what} element declares {count:,} bytes, but only "
-                                  f"{len(view) - start:,} remain. {_NEXT_STEP}")
+                                  f"{len(view) - start:,} remain. {self.next_step}")
             data, self.pos = view[start:start + count], end
         if kind not in kinds:
             expected = ("a numeric type (1-7, 9, 12 or 13)" if len(kinds) > 1 else
                         f"{_TYPE_NAMES[kinds[0]]} ({kinds[0]})")
             raise FormatError(f"{self.here}: the {what} element has data type {kind}; expected {expected}. "
-                              f"{_NEXT_STEP}")
+                              f"{self.next_step}")
         return kind, data
 
     def finish(self, what: str) -> None:
         """Refuse bytes left over: loadmat reads on from where the last element ended."""
         if self.pos != len(self.view):
             raise FormatError(f"{self.here}: {len(self.view) - self.pos:,} bytes left over in {what}. "
-                              f"{_NEXT_STEP}")
+                              f"{self.next_step}")
 
 
 def _matrix(body: memoryview, order: str, where: str, path: str, depth: int) -> None:
@@ -206,21 +210,14 @@ def _matrix(body: memoryview, order: str, where: str, path: str, depth: int) -> 
     if depth > MAX_DEPTH:
         raise FormatError(f"{elements.here}: MATLAB arrays nested more than {MAX_DEPTH} deep; affNIST's "
                           f"files nest two. {_NEXT_STEP}")
-    _, flags = elements.next("array flags", (_MI_UINT32,), small=False)
-    if len(flags) != 8:
-        raise FormatError(f"{elements.here}: array flags of {len(flags)} bytes; expected 8. {_NEXT_STEP}")
-    word = struct.unpack_from(order + "I", flags)[0]
+    word, raw_dims, name = _flags_dims_name(elements)
     mx_class = word & 0xFF
-    _, raw_dims = elements.next("dimensions", (_MI_INT32,), small=False)
     dims = list(struct.unpack(f"{order}{len(raw_dims) // 4}i", raw_dims[:len(raw_dims) // 4 * 4]))
-    _, name = elements.next("array name", (_MI_INT8,))
     if depth == 0:  # a variable's name; the arrays inside it have empty names
         path = bytes(name).decode("latin-1")
         elements.here = f"{where}: variable {path!r}"
     here = f"{elements.here} ({_CLASS_NAMES.get(mx_class, f'class {mx_class}')} array)"
-    if len(raw_dims) % 4 or not 2 <= len(dims) <= 32 or min(dims) < 0:
-        raise FormatError(f"{here}: dimensions {dims} ({len(raw_dims)} bytes); expected 2 to 32 "
-                          f"dimensions, none negative. {_NEXT_STEP}")
+    _check_dims(dims, len(raw_dims), here, _NEXT_STEP)
     size = math.prod(dims)
     if mx_class in _MX_NUMERIC:
         if word & _COMPLEX_FLAG:
@@ -247,6 +244,80 @@ def _matrix(body: memoryview, order: str, where: str, path: str, depth: int) -> 
         raise FormatError(f"{here}: affNIST's files hold numeric arrays in a struct; this class is not "
                           f"read. {_NEXT_STEP}")
     elements.finish("the array")
+
+
+def _flags_dims_name(elements: _Elements) -> tuple[int, memoryview, memoryview]:
+    """A matrix's array flags word, raw dimensions and name: its first three elements."""
+    _, flags = elements.next("array flags", (_MI_UINT32,), small=False)
+    if len(flags) != 8:
+        raise FormatError(f"{elements.here}: array flags of {len(flags)} bytes; expected 8. {elements.next_step}")
+    word = struct.unpack_from(elements.order + "I", flags)[0]
+    _, raw_dims = elements.next("dimensions", (_MI_INT32,), small=False)
+    _, name = elements.next("array name", (_MI_INT8,))
+    return word, raw_dims, name
+
+
+def _check_dims(dims: list[int], raw_length: int, here: str, next_step: str) -> None:
+    if raw_length % 4 or not 2 <= len(dims) <= 32 or min(dims) < 0:
+        raise FormatError(f"{here}: dimensions {dims} ({raw_length} bytes); expected 2 to 32 "
+                          f"dimensions, none negative. {next_step}")
+
+
+#: the public names of the walker, for readers that stream a matrix's data (SVHN's ``.mat`` files)
+Elements = _Elements
+#: numeric element data type -> item size in bytes
+NUMERIC_TYPES = MappingProxyType(_NUMERIC_TYPES)
+MI_MATRIX, MI_COMPRESSED = _MI_MATRIX, _MI_COMPRESSED
+CLASS_NAMES = MappingProxyType(_CLASS_NAMES)
+
+
+@dataclass(frozen=True)
+class MatrixHeader:
+    """The start of a matrix element: its class, flags, dimensions and name, and where its data begins."""
+
+    #: the array flags word: the class in its low byte, ``COMPLEX_FLAG`` and the logical flag above
+    flags: int
+    dims: tuple[int, ...]
+    name: str
+    #: offset of the element after the name (the data), from the start of the matrix's contents
+    end: int
+
+    @property
+    def mx_class(self) -> int:
+        return self.flags & 0xFF
+
+    @property
+    def class_name(self) -> str:
+        return _CLASS_NAMES.get(self.mx_class, f"class {self.mx_class}")
+
+    @property
+    def complex(self) -> bool:
+        return bool(self.flags & _COMPLEX_FLAG)
+
+
+def read_matrix_header(contents: memoryview, order: str, here: str,
+                       next_step: str = _NEXT_STEP) -> MatrixHeader:
+    """Parse the array flags, dimensions and name at the start of a matrix element's ``contents``.
+
+    ``contents`` may hold only the first bytes of the element (a reader streaming a large
+    array inflates a few hundred bytes first): the three elements must lie inside it.
+    Dimensions are checked as :func:`check_mat_v5` checks them (2 to 32, none negative).
+    ``here`` names the variable and ``next_step`` says what to do, in errors.
+
+    Examples
+    --------
+    >>> import struct
+    >>> flags = struct.pack("<IIII", 6, 8, 9, 0)  # miUINT32, 8 bytes: class 9 (uint8)
+    >>> dims = struct.pack("<II4i", 5, 16, 32, 32, 3, 7)  # miINT32, 16 bytes
+    >>> name = struct.pack("<HH4s", 1, 1, b"X")  # a small data element: miINT8, 1 byte
+    >>> read_matrix_header(memoryview(flags + dims + name), "<", "x.mat: variable 1")
+    MatrixHeader(flags=9, dims=(32, 32, 3, 7), name='X', end=48)
+    """
+    elements = _Elements(contents, order, here, next_step)
+    word, raw_dims, name = _flags_dims_name(elements)
+    dims = list(struct.unpack(f"{order}{len(raw_dims) // 4}i", raw_dims[:len(raw_dims) // 4 * 4]))
+    _check_dims(dims, len(raw_dims), here, next_step)
+    return MatrixHeader(word, tuple(dims), bytes(name).decode("latin-1"), elements.pos)
 
 
 def _field_names(elements: _Elements, here: str) -> list[str]:

@@ -71,7 +71,7 @@ def recipe(spec: DatasetSpec, split: SplitSpec, orientation: str = "upright") ->
         "image_shape": list(spec.image_shape), "image_dtype": spec.image_dtype,
         "multi_label": spec.multi_label, "label_columns": list(spec.label_columns),
         "label_column": spec.label_column, "label_offset": spec.label_offset,
-        "num_classes": len(spec.classes), "transpose": transposes(spec, orientation),
+        "num_classes": spec.num_classes, "transpose": transposes(spec, orientation),
     }
 
 

@@ -38,6 +38,7 @@ import numpy as np
 
 from ..errors import ChecksumError, FormatError
 from ..formats.compression import decompressing_reader, detect, peek
+from ..formats.tar_members import MAX_HEADER_BYTES, BoundedTarInfo, HostileTarHeader
 from ..registry import DatasetSpec, SplitSpec
 from .cache import EntryWriter
 
@@ -49,10 +50,6 @@ MAX_PNG_BYTES = 1 << 20
 BLOCK = 4096  # images per block while the count is unknown
 EXAMPLES_KEPT = 5  # unreadable member names kept in the report
 _NAME_CHARS = 200  # a hostile name can be long: report its start
-#: a long-name or PAX header of a published tarball takes a few hundred bytes; tarfile reads
-#: one whole into memory before the member it describes, so a header claiming gigabytes of
-#: (well-compressed) name would be a decompression bomb
-MAX_HEADER_BYTES = 64 << 10
 SKIP_KEYS = ("skipped_folders", "skipped_links", "skipped_special", "skipped_unsafe_names",
              "skipped_outside_classes", "skipped_unreadable")
 
@@ -86,7 +83,7 @@ def build_png_tar_split(spec: DatasetSpec, split: SplitSpec, paths: dict[str, Pa
             # decompressed here, not by tarfile ("r|gz"), whose stream inflates a whole read
             # at once: 10 KB of a hostile archive can become 10 MB in one go
             with decompressing_reader(raw, kind) as stream, \
-                    tarfile.open(fileobj=stream, mode="r|", tarinfo=_BoundedTarInfo) as tar:
+                    tarfile.open(fileobj=stream, mode="r|", tarinfo=BoundedTarInfo) as tar:
                 while (member := tar.next()) is not None:
                     # a TarFile keeps every header it has read: forgotten here, memory does not
                     # grow with the number of members (notMNIST_large has about half a million)
@@ -107,7 +104,7 @@ def build_png_tar_split(spec: DatasetSpec, split: SplitSpec, paths: dict[str, Pa
                                 kept.add(image, label)
                     if skipped is not None:
                         counts[skipped] += 1
-        except _HostileHeader as exc:
+        except HostileTarHeader as exc:
             raise FormatError(f"{where}: member {members + 1:,} {exc}; published tarballs have no such member. "
                               f"Delete {path} and fetch it again.") from None
         except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, UnicodeError) as exc:
@@ -133,29 +130,6 @@ def build_png_tar_split(spec: DatasetSpec, split: SplitSpec, paths: dict[str, Pa
     if counts["skipped_unreadable"]:
         log.warning("%s: skipped %d unreadable image(s), e.g. %s", where, counts["skipped_unreadable"],
                     ", ".join(unreadable))
-
-
-class _HostileHeader(tarfile.TarError):
-    """A header tarfile would read whole (or loop over) without a bound."""
-
-
-class _BoundedTarInfo(tarfile.TarInfo):
-    """A TarInfo that refuses oversized long-name and PAX headers, and GNU sparse members.
-
-    tarfile reads a GNU long name or a PAX header whole (``fileobj.read(size)``, which in
-    stream mode gathers every decompressed block), and follows GNU sparse extension blocks
-    for as long as they say more follow: both grow with the decompressed stream, not with
-    the file. ``_proc_member`` is where tarfile picks the handler (CPython 3.8-3.13).
-    """
-
-    def _proc_member(self, tarfile_: tarfile.TarFile):  # type: ignore[override]
-        if self.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE,
-                         tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE) and self.size > MAX_HEADER_BYTES:
-            raise _HostileHeader(f"is a {self.size:,}-byte extended header (long name or PAX); at most "
-                                 f"{MAX_HEADER_BYTES:,} bytes are read")
-        if self.type == tarfile.GNUTYPE_SPARSE:
-            raise _HostileHeader("is a GNU sparse file")
-        return super()._proc_member(tarfile_)  # type: ignore[misc]
 
 
 def _check_size(size: int | None, path: Path, where: str) -> None:

@@ -195,7 +195,8 @@ def _resolve_variants(specs: dict[str, DatasetSpec], problems: list[str]) -> dic
         else:
             splits = _environment_splits(name, spec, base, problems)
         resolved[name] = replace(
-            spec, classes=base.classes, image_shape=spec.image_shape or base.image_shape,
+            spec, classes=base.classes, class_count=base.class_count, classes_named_by=base.classes_named_by,
+            image_shape=spec.image_shape or base.image_shape,
             image_dtype=spec.image_dtype or base.image_dtype, multi_label=base.multi_label,
             example=spec.example or base.example,
             sample_rate=spec.sample_rate if spec.sample_rate is not None else base.sample_rate,

@@ -55,7 +55,8 @@ def spec_to_dict(spec: DatasetSpec) -> dict[str, Any]:
     out: dict[str, Any] = {
         "title": spec.title, "description": spec.description, "homepage": spec.homepage,
         "license": spec.license, "citation": spec.citation, "format": spec.format,
-        "classes": list(spec.classes),
+        "classes": list(spec.classes) if not spec.classes_named_by else
+        {"count": spec.class_count, "named_by": spec.classes_named_by},
     }
     if spec.image_shape:  # a signal of varying length has none
         out["image_shape"] = list(spec.image_shape)

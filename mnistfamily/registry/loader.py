@@ -197,10 +197,7 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
     notes = w.typed(f, "notes", path, lambda v: isinstance(v, str), "a string", "")
     fmt = w.typed(f, "format", path, lambda v: v in KNOWN_FORMATS,
                   f"one of {', '.join(KNOWN_FORMATS)}", "idx")
-    classes = w.typed(f, "classes", path, lambda v: _is_str_list(v) and len(v) > 0,
-                      "a non-empty list of strings", [])
-    if len(set(classes)) != len(classes):
-        w.problem(f"{path}.classes", f["classes"][0], "class names must be unique")
+    classes, class_count, named_by = _classes(w, f, path)
     shape = _shape(w, f, path)
     image_dtype = w.typed(f, "image_dtype", path, lambda v: v in _IMAGE_DTYPES,
                           f"one of {', '.join(_IMAGE_DTYPES)}", "uint8")
@@ -269,9 +266,26 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
         packaged=packaged, label_columns=tuple(label_columns), label_column=label_column,
         label_offset=label_offset, orientation=orientation, image_dtype=image_dtype,
         multi_label=multi_label, sizes=MappingProxyType(dict(sizes)), example=example, sample_rate=sample_rate,
+        class_count=class_count, classes_named_by=named_by,
         joins=MappingProxyType({k: MappingProxyType(dict(v)) for k, v in joins.items()}),
         notes=notes, origin=source,
     )
+
+
+def _classes(w: _Walker, f: dict, path: str) -> tuple[list[str], int, str]:
+    """``classes``: a list of unique names, or ``{count: N, named_by: FILE}`` when the published files name
+    them (CIFAR-100's ``fine_label_names.txt``): ``(names, count, named_by)``."""
+    if "classes" in f and isinstance(f["classes"][0], yaml.MappingNode):
+        where = f"{path}.classes"
+        items = w.fields(f["classes"][0], where, {"count": True, "named_by": True})
+        count = w.typed(items, "count", where, lambda v: _is_count(v) and v > 0, "a positive number of classes", 0)
+        named_by = w.typed(items, "named_by", where, _is_str, "the published file that names the classes", "")
+        return [], count, named_by
+    classes = w.typed(f, "classes", path, lambda v: _is_str_list(v) and len(v) > 0,
+                      "a non-empty list of strings, or {count: N, named_by: FILE}", [])
+    if len(set(classes)) != len(classes):
+        w.problem(f"{path}.classes", f["classes"][0], "class names must be unique")
+    return classes, 0, ""
 
 
 def _shape(w: _Walker, f: dict, path: str) -> list[int]:

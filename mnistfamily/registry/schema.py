@@ -179,6 +179,15 @@ class DatasetSpec:
     #: "signal" ``(L,)`` or of varying length (``image_shape`` empty); see registry/formats.py
     example: str = "image"
     sample_rate: int | None = None  # samples per second, for signals recorded at a known rate
+    #: classes named by the published files (CIFAR-100's fine_label_names.txt): their number, and which file;
+    #: ``classes`` is then empty until a split is prepared (the names are in its manifest)
+    class_count: int = 0
+    classes_named_by: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        """How many classes: the names listed, or the count declared when the files name them."""
+        return len(self.classes) or self.class_count
     multi_label: bool = False  # labels are (N, len(classes)) 0/1 columns (MedMNIST chestmnist)
     sizes: Mapping[int, str] = field(default_factory=dict)  # image size -> dataset name (MedMNIST)
     #: metadata other datasets hold for this one's rows: name -> split -> "dataset:split" whose

@@ -20,6 +20,7 @@ import numpy as np
 from .containers import _zip_of, gzip_bomb, idx_bytes, xz_claiming, zip_bomb
 from .contract import Target
 from .parquet_seeds import card_seeds, run_export_card, run_parquet, shard_seeds
+from .image_formats import IMAGE_TARGETS
 
 __all__ = ["TARGETS", "run_export_card", "run_idx", "run_mat", "run_mnist1d", "run_npz", "run_parquet", "run_png",
            "run_png_tar", "run_registry", "run_zip"]
@@ -354,3 +355,4 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
     Target("parquet", run_parquet, shard_seeds, "a Parquet shard read back, then exported again"),
     Target("export-card", run_export_card, card_seeds, "the dataset card of an export folder"),
 ]}
+TARGETS.update(IMAGE_TARGETS)  # SVHN's .mat, CIFAR's binary tarballs, USPS's LIBSVM text
