@@ -27,7 +27,7 @@ DOCS = Path(__file__).resolve().parent.parent
 PAGE = DOCS / "datasets.md"
 COMMAND = "python docs/scripts/gen_datasets_page.py"
 #: families described on another family's page
-SHARED_PAGES = {"dig-mnist": "kannada-mnist"}
+SHARED_PAGES = {"dig-mnist": "kannada-mnist", "medmnist3d": "medmnist", "cifar10": "cifar", "cifar100": "cifar"}
 
 
 def _cell(text: object) -> str:
