@@ -8,7 +8,8 @@ against ``python -c "import numpy"``: the target is a warm load at most 1.3 time
 entries are miniatures (``mnistfamily.testing``) prepared once before timing: a warm load
 memory-maps the prepared arrays and parses the manifest and the compiled registry, so its time
 does not depend on the split's size (the arrays are not read). Each child loads one split and
-touches its first example. Nothing asserts on a time; the figures are printed and written to
+touches its first example. The package is precompiled first, as ``pip install`` does (see
+bench_load.py). Nothing asserts on a time; the figures are printed and written to
 ``benchmarks/results/``.
 """
 
@@ -29,19 +30,30 @@ CASES = [("svhn", "test"), ("cifar10", "test"), ("cifar100", "test"), ("usps", "
          ("medmnist3d/organmnist3d", "test"), ("medmnist3d/organmnist3d-64", "test"), ("mnist1d", "test")]
 
 
+def bench_name(name: str) -> str:
+    """The miniature's name in the benchmark's registry file (which adds to the built-in one)."""
+    return "bench/" + name.replace("/", ".")
+
+
 def prepare(work: Path, names: list[str]) -> Path:
-    """Miniatures of ``names`` served on loopback and loaded once (the cold path); returns the registry file."""
+    """Miniatures of ``names`` served on loopback and loaded once (the cold path); returns their registry file."""
+    from dataclasses import replace
+
     import mnistfamily as mf
+    from mnistfamily.registry.dump import dump_registry
     from mnistfamily.testing import serve_directory, write_miniatures
 
     folder = work / "served"
     folder.mkdir()
     with serve_directory(folder) as server:
         mini = write_miniatures(folder, server.url, names=names)
+        specs = [replace(mini.registry.dataset(n), name=bench_name(n), sizes={}) for n in names]
+        registry = work / "bench-registry.yaml"
+        registry.write_text(dump_registry(specs), encoding="utf-8")
         for name, split in CASES:
             if name in names:
-                mf.load(name, split, registry=mini.registry_path, data_dir=work / "cache", allow_unverified=True)
-    return mini.registry_path
+                mf.load(bench_name(name), split, registry=registry, data_dir=work / "cache", allow_unverified=True)
+    return registry
 
 
 def main() -> None:
@@ -50,6 +62,7 @@ def main() -> None:
     args = parser.parse_args()
     import mnistfamily as mf
 
+    c.precompile(Path(mf.__file__).parent)  # as pip install does: fresh processes do not compile the package
     known = set(mf.datasets())
     cases = [(n, s) for n, s in CASES if n in known]
     with tempfile.TemporaryDirectory(prefix="bench-kinds-") as tmp:
@@ -58,7 +71,7 @@ def main() -> None:
         snippets = {"import numpy (reference)": "import numpy"}
         for name, split in cases:
             snippets[f"warm mf.load({name!r}, {split!r})"] = (
-                f"import mnistfamily as mf; d = mf.load({name!r}, {split!r}, registry={str(registry)!r}, "
+                f"import mnistfamily as mf; d = mf.load({bench_name(name)!r}, {split!r}, registry={str(registry)!r}, "
                 f"data_dir={str(work / 'cache')!r}, allow_unverified=True); d.examples[0]")
         runs = c.interleaved(snippets, args.rounds, lambda name, code: c.spawn(code, cwd=work))
     reference = [r["wall"] for r in runs["import numpy (reference)"]]
