@@ -40,7 +40,7 @@ Examples
 >>> sink = MemorySink()
 >>> result = read_hasy(io.BytesIO(data), sink)
 >>> result.num_examples, sink.arrays["images"].shape, len(result.classes)
-(30, (30, 32, 32), 6)
+(30, (30, 32, 32), 7)
 >>> bool((sink.arrays["labels"] == expected["labels"]).all())
 True
 """

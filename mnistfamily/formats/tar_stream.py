@@ -117,6 +117,10 @@ def walk_tar(raw: BinaryIO, where: str, want: Callable[[tarfile.TarInfo], int | 
                     stream = tar.extractfile(member)  # never None for a regular member
                     data = _read_member(stream, member, limit, where) if stream is not None else None
                 yield member, data
+            # read what follows the end-of-archive blocks too: the decompressor then checks the
+            # last block's CRC and the stream's end, and refuses anything after it
+            while budget.read(1 << 16):
+                pass
     except _HostileHeader as exc:
         raise FormatError(f"{where}: member {count + 1:,} {exc}; published tarballs have no such member. "
                           "Delete the file and fetch it again.") from None

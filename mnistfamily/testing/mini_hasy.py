@@ -30,8 +30,8 @@ __all__ = ["SYMBOLS", "hasy_archive", "hasy_members", "symbols_csv", "tar_bytes"
 
 #: (symbol_id, latex, training_samples, test_samples) of the miniature's classes: real rows of
 #: HASY's symbols.csv, ids not contiguous as there
-SYMBOLS = [(31, "A", 137, 22), (32, "B", 53, 8), (81, "\\alpha", 2180, 245), (195, "\\sum", 403, 46),
-           (513, "\\mathcal{A}", 21, 3), (1400, "\\with", 35, 4)]
+SYMBOLS = [(31, "A", 137, 22), (32, "B", 53, 8), (82, "\\alpha", 2341, 260), (88, "\\sum", 3060, 340),
+           (584, "\\with", 181, 21), (993, "\\mathcal{A}", 322, 37), (1400, "\\guillemotleft", 96, 11)]
 _MTIME = 1_485_000_000
 Member = tuple[tarfile.TarInfo, bytes | None]
 
