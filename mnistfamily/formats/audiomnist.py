@@ -114,7 +114,8 @@ def recording_files(folder: str | os.PathLike[str]) -> dict[str, Path]:
             with os.scandir(entry.path) as files:
                 for item in files:
                     name = f"{entry.name}/{item.name}"
-                    if _NAME.fullmatch(name) and item.is_file(follow_symlinks=False):
+                    match = _NAME.fullmatch(name)
+                    if match and match[1] == match[3] and item.is_file(follow_symlinks=False):
                         found[name] = Path(item.path)
     return dict(sorted(found.items()))
 
@@ -233,11 +234,11 @@ class _open_recording:
         except OSError as exc:
             raise FormatError(f"{self.where}: cannot open {self.path} ({exc.strerror or exc}); a regular file is "
                               "expected. Fetch it again.") from None
-        self.file = os.fdopen(fd, "rb")
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            self.file.close()
+            os.close(fd)
             raise FormatError(f"{self.where}: {self.path} is not a regular file. Fetch it again.")
+        self.file = os.fdopen(fd, "rb")
         if info.st_size > MAX_RECORDING_BYTES:
             self.file.close()
             raise FormatError(f"{self.where}: {info.st_size:,} bytes; a recording of one spoken digit takes about "
