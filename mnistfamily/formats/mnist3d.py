@@ -59,7 +59,7 @@ VOXELS = (16, 16, 16)
 ROW = 16 * 16 * 16
 #: the published file holds 12,000 rows; far more is not it (and is refused before reading)
 MAX_ROWS = 1_000_000
-#: rows of X read at once (4 MiB of float64): memory stays flat whatever N is
+#: rows of X read at once (2 MiB of float32): memory stays flat whatever N is
 BLOCK_ROWS = 128
 #: HDF5 decodes a whole chunk to read a part of it: a chunk larger than this is refused
 MAX_CHUNK_BYTES = 16 << 20
@@ -254,8 +254,10 @@ def _labels(labels: Any, n: int, where: str) -> np.ndarray:
 def _stream_images(images: Any, n: int, sink: Sink, where: str) -> int:
     out = sink.stream("images", np.float32, (n, *VOXELS))
     nonfinite = 0
+    # HDF5 converts to float32 as it reads (in its own small buffer): numpy only holds float32 blocks
+    as_float32 = images.astype(np.float32)
     for start in range(0, n, BLOCK_ROWS):
-        block = np.asarray(images[start:start + BLOCK_ROWS], dtype=np.float32)
+        block = np.asarray(as_float32[start:start + BLOCK_ROWS], dtype=np.float32)
         if images.dtype.kind == "f":
             nonfinite += int(block.size - np.isfinite(block).sum())
         out.write(np.ascontiguousarray(block))
