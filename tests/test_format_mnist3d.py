@@ -146,6 +146,17 @@ def test_links_groups_and_missing_datasets_are_refused(h5, tmp_path):
         _read(h5)
 
 
+def test_a_name_that_is_not_utf8_is_shown_among_those_found(h5):
+    # found by fuzzing: h5py lists such a name as bytes, which sorting with str names broke
+    write_mnist3d(h5, train=4, test=2)
+    with h5py.File(h5, "a") as f:
+        f[b"\xff\xfeX"] = f["X_train"][()]
+        del f["X_train"]
+    with pytest.raises(FormatError, match=r"no dataset 'X_train' at the root \(found X_test, "
+                                          r"b'\\xff\\xfeX', y_test, y_train\)"):
+        _read(h5)
+
+
 def test_data_kept_in_other_files_is_never_opened(h5, tmp_path):
     write_mnist3d(h5, train=4, test=2)
     raw = tmp_path / "raw.bin"

@@ -182,7 +182,9 @@ def _dataset(h5py: Any, handle: Any, name: str, where: str, size: int) -> Any:
     """The dataset ``name`` at the file's root, after every check on what reading it would do."""
     link = handle.get(name, getlink=True)
     if link is None:
-        found = ", ".join(sorted(handle.keys())[:10]) or "nothing"
+        # h5py gives names that are not UTF-8 as bytes: shown, never compared with str
+        names = sorted(k if isinstance(k, str) else repr(k) for k in handle.keys())
+        found = ", ".join(n[:60] for n in names[:10]) or "nothing"
         raise FormatError(f"{where}: no dataset {name!r} at the root (found {found}); the published file holds "
                           f"{', '.join(n for pair in SPLITS.values() for n in pair)}. {_AGAIN}")
     if not isinstance(link, h5py.HardLink):
