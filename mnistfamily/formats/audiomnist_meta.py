@@ -61,14 +61,14 @@ _FIELDS = ("accent", "age", "gender", "native speaker", "origin", "recordingdate
 _AGAIN = "Delete the file and fetch it again."
 
 #: splits.py's speaker groups for the digit task, and each fold's (train, validate, test) groups
-_DIGIT_GROUPS = {
+_DIGIT_GROUPS: dict[str, tuple[int, ...]] = {
     "A": (1, 6, 7, 16, 19, 23, 28, 34, 35, 46, 53, 56), "B": (2, 8, 9, 17, 24, 29, 36, 37, 39, 48, 54, 57),
     "C": (3, 10, 14, 20, 25, 30, 38, 40, 43, 49, 55, 58), "D": (4, 11, 12, 15, 21, 27, 31, 41, 44, 47, 50, 59),
     "E": (5, 13, 18, 22, 26, 32, 33, 42, 45, 51, 52, 60),
 }
 _DIGIT_FOLDS = [("ABC", "D", "E"), ("BCD", "E", "A"), ("CDE", "A", "B"), ("DEA", "B", "C"), ("EAB", "C", "D")]
 #: the gender task: 12 women and 12 men, in groups of 3 + 3
-_GENDER_GROUPS = {"P": (7, 23, 38, 58, 59, 60), "Q": (2, 36, 44, 47, 50, 56), "R": (12, 25, 26, 37, 45, 57),
+_GENDER_GROUPS: dict[str, tuple[int, ...]] = {"P": (7, 23, 38, 58, 59, 60), "Q": (2, 36, 44, 47, 50, 56), "R": (12, 25, 26, 37, 45, 57),
                   "S": (28, 41, 43, 48, 52, 53)}
 _GENDER_FOLDS = [("QR", "S", "P"), ("RS", "P", "Q"), ("SP", "Q", "R"), ("PQ", "R", "S")]
 

@@ -47,7 +47,7 @@ _PCM, _FLOAT, _EXTENSIBLE = 0x0001, 0x0003, 0xFFFE
 #: the GUID tail of WAVE_FORMAT_EXTENSIBLE's sub-format (KSDATAFORMAT_SUBTYPE_*)
 _GUID_TAIL = b"\x00\x00\x00\x00\x10\x00\x80\x00\x00\xaa\x00\x38\x9b\x71"
 #: (format, bits) -> sample dtype
-_DTYPES = {(_PCM, 8): np.dtype("u1"), (_PCM, 16): np.dtype("<i2"), (_PCM, 32): np.dtype("<i4"),
+_DTYPES: dict[tuple[int, int], np.dtype] = {(_PCM, 8): np.dtype("u1"), (_PCM, 16): np.dtype("<i2"), (_PCM, 32): np.dtype("<i4"),
            (_FLOAT, 32): np.dtype("<f4")}
 #: a recording's chunks before ``data``: fmt, perhaps LIST/fact/bext/JUNK; more is not a WAV we read
 MAX_CHUNKS = 64
