@@ -220,6 +220,8 @@ def test_a_member_claiming_gigabytes_is_refused_before_it_is_decompressed():
     ("hasy-data-labels.csv", b"path,symbol_id,latex,user_id\n", r"lists no image"),
     ("symbols.csv", b"symbol_id,latex,training_samples,test_samples\r\n31,A,1,1\r\n31,B,1,1\r\n",
      r"symbol_id 31 is on 2 rows"),
+    ("symbols.csv", b"symbol_id,latex,training_samples,test_samples\r\n31,A,1,1\r\n32,A,1,1\r\n",
+     r"latex 'A' is on 2 rows"),
     ("symbols.csv", b"symbol_id,latex,training_samples,test_samples\r\n31,,1,1\r\n", r"line 2 has an empty latex"),
     ("symbols.csv", b"symbol_id,latex,training_samples,test_samples\r\n", r"no symbol rows after the header"),
 ])
@@ -315,6 +317,20 @@ def test_hostile_tar_headers_stop_before_they_are_read():
     pax[148:156] = b"%06o\0 " % sum(pax[:512])
     with pytest.raises(FormatError, match=r"member 1 is a 209,715,200-byte extended header"):
         _read(bz2.compress(bytes(pax[:1024])))
+
+
+def test_a_gnu_sparse_member_is_refused():
+    info = tarfile.TarInfo("hasy-data/v2-00000.png")
+    info.type = tarfile.GNUTYPE_SPARSE
+    members, _ = hasy_members(count=12)
+    with pytest.raises(FormatError, match=r"member 1 is a GNU sparse file"):
+        _read(bz2.compress(info.tobuf(format=tarfile.GNU_FORMAT) + tar_bytes(members)))
+
+
+def test_fold_split_names_map_to_their_members():
+    assert hasy.fold_member("fold10-test") == "classification-task/fold-10/test.csv"
+    with pytest.raises(ValueError, match=r"'fold11-train' is not a HASYv2 fold split; expected one of fold1-train"):
+        hasy.fold_member("fold11-train")
 
 
 def test_member_count_and_expanded_size_are_bounded(monkeypatch):

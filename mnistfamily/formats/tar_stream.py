@@ -152,7 +152,7 @@ def _read_member(stream: BinaryIO, member: tarfile.TarInfo, limit: int, where: s
         raise FormatError(f"{where}: member {member.name[:200]!r} is {member.size:,} bytes; at most {limit:,} "
                           "are expected. Delete the file and fetch it again.")
     data = stream.read(member.size)
-    if len(data) != member.size:
+    if len(data) != member.size:  # pragma: no cover - tarfile raises ReadError on a short member first
         raise FormatError(f"{where}: member {member.name[:200]!r} ends after {len(data):,} of its "
                           f"{member.size:,} bytes. Delete the file and fetch it again.")
     return data
