@@ -43,11 +43,14 @@ def symbols_csv(rows: list[tuple[int, str, int, int]] = SYMBOLS) -> bytes:
 
 
 def hasy_members(*, seed: int = 0, count: int = 40, order: str = "texts-first",
-                 modes: tuple[str, ...] = ("L", "RGB")) -> tuple[list[Member], dict]:
+                 modes: tuple[str, ...] = ("L", "RGB"), content: str = "noise") -> tuple[list[Member], dict]:
     """The members of a miniature archive, in archive order, and the expected arrays.
 
     ``order``: ``"texts-first"`` (every CSV before the PNGs), ``"pngs-first"`` or
-    ``"labels-in-the-middle"`` (half the PNGs, the CSVs, the other half).
+    ``"labels-in-the-middle"`` (half the PNGs, the CSVs, the other half). ``content``:
+    ``"noise"`` (every pixel random: any misplaced byte shows) or ``"strokes"`` (dark lines on
+    white, which compress as the published PNGs do, about 450 bytes each: for full-size
+    benchmarks).
     """
     from .mini_png_tar import folder, regular
 
@@ -56,7 +59,8 @@ def hasy_members(*, seed: int = 0, count: int = 40, order: str = "texts-first",
     numbers = np.delete(np.arange(count + 1), count // 3)
     rows = rng.permutation(count)  # labels row r describes numbers[rows[r]]
     png_of_row = numbers[rows]
-    images = rng.integers(0, 256, size=(count, 32, 32), dtype=np.uint8)
+    images = (rng.integers(0, 256, size=(count, 32, 32), dtype=np.uint8) if content == "noise"
+              else _strokes(rng, count))
     labels = rng.integers(0, len(SYMBOLS), size=count).astype(np.int64)
     labels[: len(SYMBOLS)] = np.arange(len(SYMBOLS))  # every class used at least once
     writers = rng.integers(0, 20000, size=count).astype(np.int64)
@@ -103,12 +107,14 @@ def hasy_members(*, seed: int = 0, count: int = 40, order: str = "texts-first",
 
 
 def hasy_archive(*, seed: int = 0, count: int = 40, order: str = "texts-first", compress: bool = True,
-                 extra: list[Member] | None = None) -> tuple[bytes, dict]:
+                 extra: list[Member] | None = None, modes: tuple[str, ...] = ("L", "RGB"),
+                 content: str = "noise") -> tuple[bytes, dict]:
     """The bytes of a miniature ``HASYv2.tar.bz2`` (``compress=False``: the plain tar) and what to expect.
 
-    ``extra`` members (hostile ones) are appended after the published ones.
+    ``extra`` members (hostile ones) are appended after the published ones; ``modes`` and
+    ``content`` are :func:`hasy_members`'.
     """
-    members, expected = hasy_members(seed=seed, count=count, order=order)
+    members, expected = hasy_members(seed=seed, count=count, order=order, modes=modes, content=content)
     data = tar_bytes(members + list(extra or []))
     return (bz2.compress(data, 9) if compress else data), expected
 
@@ -122,6 +128,18 @@ def tar_bytes(members: list[Member]) -> bytes:
                 info.mtime = _MTIME
             tar.addfile(info, io.BytesIO(data) if data is not None else None)
     return buffer.getvalue()
+
+
+def _strokes(rng: np.random.Generator, count: int) -> np.ndarray:
+    """``count`` white 32x32 images with three dark line segments each, drawn point by point."""
+    images = np.full((count, 32, 32), 255, dtype=np.uint8)
+    ends = rng.integers(2, 30, size=(count, 3, 2, 2))  # image, stroke, end, (row, col)
+    t = np.linspace(0.0, 1.0, 40)[:, None]
+    for i in range(count):
+        for a, b in ends[i]:
+            points = np.rint(a + (b - a) * t).astype(np.int64)
+            images[i, points[:, 0], points[:, 1]] = 0
+    return images
 
 
 def _png(image: np.ndarray, mode: str) -> bytes:
