@@ -178,7 +178,31 @@ class _Records:
     png: np.ndarray
     symbol: np.ndarray
     user: np.ndarray
-    latex: np.ndarray  # codes into _Reader.latex_names
+    latex: np.ndarray  # codes into _Reader.latex_codes
+
+
+@dataclass
+class _Placement:
+    """Where each image goes, known once ``hasy-data-labels.csv`` is parsed."""
+
+    labels: _Records
+    sorted_png: np.ndarray  # the labels' PNG numbers, sorted
+    row_of_sorted: np.ndarray  # the labels row of each
+    images: np.ndarray  # the sink's (N, 32, 32) array
+    filled: np.ndarray  # bool (N,): decoded
+    visits: np.ndarray  # uint8 (N,): PNG members met in the second pass
+
+    def row(self, png: int) -> int | None:
+        """The labels row of image ``png`` (its NNNNN), or None when no row lists it."""
+        k = int(np.searchsorted(self.sorted_png, png))
+        if k < len(self.sorted_png) and self.sorted_png[k] == png:
+            return int(self.row_of_sorted[k])
+        return None
+
+    def rows(self, png: np.ndarray) -> np.ndarray:
+        """The labels rows of many PNG numbers; -1 where no row lists one."""
+        k = np.minimum(np.searchsorted(self.sorted_png, png), len(self.sorted_png) - 1)
+        return np.where(self.sorted_png[k] == png, self.row_of_sorted[k], -1).astype(np.int64)
 
 
 @dataclass
@@ -187,15 +211,9 @@ class _Reader:
     sink: Sink
     latex_codes: dict[str, int] = field(default_factory=dict)
     symbols: HasySymbols | None = None
-    labels: _Records | None = None
+    placement: _Placement | None = None  # set by the labels file
     folds: dict[str, _Records] = field(default_factory=dict)
-    # set once the labels are known
-    sorted_png: np.ndarray | None = None
-    row_of_sorted: np.ndarray | None = None
-    images: np.ndarray | None = None
-    filled: np.ndarray | None = None
     deferred: int = 0  # PNGs met before the labels, decoded by a second pass
-    visits: np.ndarray | None = None  # the second pass: how often each row's PNG was met
     counts: Counter[str] = field(default_factory=Counter)
     modes: Counter[str] = field(default_factory=Counter)
 
@@ -209,7 +227,7 @@ class _Reader:
         name = member_name(member)
         if name in (LABELS, SYMBOLS) or name in _FOLD_OF_MEMBER:
             return MAX_TEXT_BYTES
-        if name is not None and self.images is not None and _PNG_NAME.fullmatch(name):
+        if name is not None and self.placement is not None and _PNG_NAME.fullmatch(name):
             return MAX_PNG_BYTES
         return None
 
@@ -222,17 +240,16 @@ class _Reader:
             self._once(name, self.symbols is None)
             self.symbols = parse_symbols(data or b"", f"{self.where}: {name}")
         elif name == LABELS:
-            self._once(name, self.labels is None)
-            self.labels = self._records(data or b"", name, "")
-            self._place_rows()
+            self._once(name, self.placement is None)
+            self.placement = self._place_rows(self._records(data or b"", name, ""))
         elif name in _FOLD_OF_MEMBER:
             self._once(name, name not in self.folds)
             self.folds[name] = self._records(data or b"", name, _FOLD_PREFIX)
         elif _PNG_NAME.fullmatch(name):
-            if data is None:
+            if data is None or self.placement is None:
                 self.deferred += 1
             else:
-                self._png(name, data, second_pass=False)
+                self._png(self.placement, name, data, second_pass=False)
         else:
             self.counts["skipped_other_files"] += 1
 
@@ -242,8 +259,8 @@ class _Reader:
         return MAX_PNG_BYTES if name is not None and _PNG_NAME.fullmatch(name) else None
 
     def take_second(self, member, data: bytes | None) -> None:
-        if data is not None:
-            self._png(member_name(member) or "", data, second_pass=True)
+        if data is not None and self.placement is not None:
+            self._png(self.placement, member_name(member) or "", data, second_pass=True)
 
     # ---- helpers
     def _once(self, name: str, first: bool) -> None:
@@ -269,9 +286,7 @@ class _Reader:
                   for a in (png, symbol, user, latex)]
         return _Records(name, *arrays)
 
-    def _place_rows(self) -> None:
-        labels = self.labels
-        assert labels is not None
+    def _place_rows(self, labels: _Records) -> _Placement:
         n = len(labels.png)
         if n == 0:
             raise FormatError(f"{self.where}: {LABELS} lists no image. Delete the file and fetch it again.")
@@ -282,38 +297,27 @@ class _Reader:
             raise FormatError(f"{self.where}: {LABELS} lists hasy-data/v2-{sorted_png[repeated[0]]:05d}.png on "
                               f"more than one row ({len(repeated):,} repeated paths); each image has one. Delete the "
                               "file and fetch it again.")
-        self.sorted_png, self.row_of_sorted = sorted_png, order
-        self.images = self.sink.create("images", np.uint8, (n, *IMAGE_SHAPE))
-        self.filled = np.zeros(n, dtype=bool)
+        return _Placement(labels, sorted_png, order, self.sink.create("images", np.uint8, (n, *IMAGE_SHAPE)),
+                          np.zeros(n, dtype=bool), np.zeros(n, dtype=np.uint8))
 
-    def row(self, png: int) -> int | None:
-        """The labels row of image ``png`` (its NNNNN), or None when no row lists it."""
-        assert self.sorted_png is not None and self.row_of_sorted is not None
-        k = int(np.searchsorted(self.sorted_png, png))
-        if k < len(self.sorted_png) and self.sorted_png[k] == png:
-            return int(self.row_of_sorted[k])
-        return None
-
-    def _png(self, name: str, data: bytes, *, second_pass: bool) -> None:
+    def _png(self, placement: _Placement, name: str, data: bytes, *, second_pass: bool) -> None:
         match = _PNG_NAME.fullmatch(name)
-        row = self.row(int(match[1])) if match and f"{int(match[1]):05d}" == match[1] else None
+        row = placement.row(int(match[1])) if match and f"{int(match[1]):05d}" == match[1] else None
         if row is None:
             if not second_pass:
                 self.counts["skipped_unlisted_pngs"] += 1
             return
-        assert self.images is not None and self.filled is not None
         if second_pass:
             # the second pass meets every PNG member again: a row met twice is a repeated member
-            assert self.visits is not None
-            self.visits[row] += 1
-            if self.visits[row] > 1:
+            placement.visits[row] = min(int(placement.visits[row]) + 1, 2)
+            if placement.visits[row] > 1:
                 self._duplicate(name)
-            if self.filled[row]:
+            if placement.filled[row]:
                 return  # decoded by the first pass
-        elif self.filled[row]:
+        elif placement.filled[row]:
             self._duplicate(name)
-        self.images[row] = self._decode(name, data)
-        self.filled[row] = 1
+        placement.images[row] = self._decode(name, data)
+        placement.filled[row] = True
 
     def _duplicate(self, name: str) -> None:
         raise FormatError(f"{self.where}: member {name} appears twice; the published archive has each image "
@@ -346,31 +350,29 @@ def _read(raw: BinaryIO, sink: Sink, where: str) -> HasyResult:
     start = raw.tell()
     for member, data in _walk(raw, where, reader.want_first):
         reader.take_first(member, data)
-    missing = [name for name in (SYMBOLS, LABELS, *_FOLD_OF_MEMBER) if
-               not (reader.symbols if name == SYMBOLS else reader.labels if name == LABELS else name in reader.folds)]
-    if missing:
+    symbols, placement = reader.symbols, reader.placement
+    missing = [SYMBOLS] * (symbols is None) + [LABELS] * (placement is None) + \
+        [name for name in _FOLD_OF_MEMBER if name not in reader.folds]
+    if missing or symbols is None or placement is None:
         raise FormatError(f"{where}: the archive has no member {', '.join(missing[:_SHOWN])}"
                           f"{f' (and {len(missing) - _SHOWN} more)' if len(missing) > _SHOWN else ''}; the published "
                           "HASYv2.tar.bz2 holds them all. Delete the file and fetch it again.")
     passes = 1
     if reader.deferred:
         passes = 2
-        reader.visits = np.zeros(len(reader.filled), dtype=np.uint8)  # type: ignore[arg-type]
         raw.seek(start)
         for member, data in _walk(raw, where, reader.want_second):
             reader.take_second(member, data)
-    return _finish(reader, passes)
+    return _finish(reader, symbols, placement, passes)
 
 
 def _walk(raw: BinaryIO, where: str, want: Callable) -> Iterator:
     return walk_tar(raw, where, want, max_members=MAX_MEMBERS, max_bytes=MAX_EXPANDED_BYTES)
 
 
-def _finish(reader: _Reader, passes: int) -> HasyResult:
-    where, sink = reader.where, reader.sink
-    symbols, labels = reader.symbols, reader.labels
-    assert symbols is not None and labels is not None and reader.filled is not None
-    unplaced = np.flatnonzero(~reader.filled)
+def _finish(reader: _Reader, symbols: HasySymbols, placement: _Placement, passes: int) -> HasyResult:
+    where, sink, labels = reader.where, reader.sink, placement.labels
+    unplaced = np.flatnonzero(~placement.filled)
     if len(unplaced):
         names = ", ".join(f"hasy-data/v2-{labels.png[i]:05d}.png" for i in unplaced[:_SHOWN])
         raise FormatError(f"{where}: {len(unplaced):,} image(s) listed in {LABELS} are not in the archive "
@@ -391,7 +393,7 @@ def _finish(reader: _Reader, passes: int) -> HasyResult:
         for part in ("train", "test"):
             split = f"fold{k}-{part}"
             records = reader.folds[fold_member(split)]
-            positions = _positions_in_labels(reader, records, where)
+            positions = _positions_in_labels(placement, records, where)
             in_test += np.bincount(positions, minlength=n)
             sink.save(split, positions)
             splits[split] = len(positions)
@@ -404,8 +406,8 @@ def _finish(reader: _Reader, passes: int) -> HasyResult:
     sink.save("symbol_id", labels.symbol)
     sink.save("writer_id", labels.user)
     sink.save("index", np.arange(n, dtype=np.int64))
-    if hasattr(reader.images, "flush"):
-        reader.images.flush()  # type: ignore[union-attr]  # a memory map in the cache
+    if isinstance(placement.images, np.memmap):
+        placement.images.flush()  # the cache's array: written out before the entry is committed
     sink.report.update({key: int(value) for key, value in reader.counts.items()})
     sink.report["png_modes"] = dict(sorted(reader.modes.items()))
     sink.report["archive_passes"] = passes
@@ -429,18 +431,16 @@ def _class_index(symbols: HasySymbols, labels: _Records, where: str) -> np.ndarr
     return order[k].astype(np.int64)
 
 
-def _positions_in_labels(reader: _Reader, records: _Records, where: str) -> np.ndarray:
+def _positions_in_labels(placement: _Placement, records: _Records, where: str) -> np.ndarray:
     """Rows of the labels file for a fold's rows, each checked to agree with it."""
-    labels = reader.labels
-    assert labels is not None and reader.sorted_png is not None and reader.row_of_sorted is not None
+    labels = placement.labels
     what = f"{where}: {records.member}"
-    k = np.minimum(np.searchsorted(reader.sorted_png, records.png), len(reader.sorted_png) - 1)
-    unknown = np.flatnonzero(reader.sorted_png[k] != records.png)
+    positions = placement.rows(records.png)
+    unknown = np.flatnonzero(positions < 0)
     if len(unknown):
         i = int(unknown[0])
         raise FormatError(f"{what}: row {i + 1} names ../../hasy-data/v2-{records.png[i]:05d}.png, which {LABELS} "
                           f"does not list ({len(unknown):,} such rows). Delete the file and fetch it again.")
-    positions = reader.row_of_sorted[k].astype(np.int64)
     if len(np.unique(positions)) != len(positions):
         raise FormatError(f"{what}: an image is listed on more than one row; each is listed once. Delete the file "
                           "and fetch it again.")
