@@ -10,9 +10,9 @@ white in a ``.tar.bz2``, in both member orders, so the second pass is measured t
 of 0.4 to 1 s, 1.8 GB on disk, a ``--recordings`` subset by default; 3D MNIST: 10,000 x 4096
 float64 rows). Each read runs in a fresh process into the cache's own writer
 (``prepare.cache.EntryWriter``: ``.npy`` files in a temporary area, images memory-mapped), and
-reports its wall time, the Python heap's peak (tracemalloc: numpy and Python objects) and the
-process's peak resident set (``VmHWM``, which counts the memory-mapped output it wrote), next
-to the size of the arrays written and the resident floor of ``import numpy, PIL``. AudioMNIST's
+reports its wall time, the process's peak resident set (``VmHWM``, which counts the memory-mapped output it wrote), next
+to the size of the arrays written and the resident floor of ``import numpy, PIL`` (``--heap`` adds
+the Python heap's peak, from tracemalloc, which slows the reads several times). AudioMNIST's
 row adds ``audiomnist_8k`` (resampling to 8 kHz and padding) over the recordings read.
 Nothing is asserted; the figures are printed and written to ``benchmarks/results/``.
 """
@@ -35,7 +35,8 @@ import json, sys, time, tracemalloc
 sys.path.insert(0, {repo!r})
 from pathlib import Path
 from mnistfamily.prepare.cache import EntryWriter
-tracemalloc.start()
+if {heap!r}:
+    tracemalloc.start()
 start = time.perf_counter()
 with EntryWriter(Path({entry!r})) as sink:
 {body}
@@ -46,9 +47,13 @@ print(json.dumps({{"seconds": elapsed, "heap_peak": peak, "written": written, **
 """
 
 
+#: trace the heap too (tracemalloc slows allocation-heavy readers several times: times are then not comparable)
+HEAP = False
+
+
 def _run(body: str, work: Path) -> dict:
     entry = work / "entry"
-    code = _CHILD.format(repo=str(REPO), entry=str(entry), body=body)
+    code = _CHILD.format(repo=str(REPO), entry=str(entry), body=body, heap=HEAP)
     result = spawn(code)
     shutil.rmtree(entry, ignore_errors=True)
     return {**json.loads(result["stdout"].strip().splitlines()[-1]), "rss_peak": result["maxrss"],
@@ -140,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hasy-images", type=int, default=168_233)
     parser.add_argument("--recordings", type=int, default=3_000, help="AudioMNIST recordings (30,000 published)")
     parser.add_argument("--rows", type=int, default=10_000, help="3D MNIST train rows")
+    parser.add_argument("--heap", action="store_true", help="also trace the Python heap's peak (slows the reads)")
     args = parser.parse_args(argv)
+    global HEAP
+    HEAP = args.heap
     chosen = set(args.only.split(","))
     floor = _floor()
     rows: list[dict] = []

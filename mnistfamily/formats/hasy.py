@@ -212,7 +212,9 @@ class _Reader:
     latex_codes: dict[str, int] = field(default_factory=dict)
     symbols: HasySymbols | None = None
     placement: _Placement | None = None  # set by the labels file
-    folds: dict[str, _Records] = field(default_factory=dict)
+    #: each fold split's positions in the labels; a fold met before the labels waits as records
+    fold_positions: dict[str, np.ndarray] = field(default_factory=dict)
+    fold_records: dict[str, _Records] = field(default_factory=dict)
     deferred: int = 0  # PNGs met before the labels, decoded by a second pass
     counts: Counter[str] = field(default_factory=Counter)
     modes: Counter[str] = field(default_factory=Counter)
@@ -243,8 +245,12 @@ class _Reader:
             self._once(name, self.placement is None)
             self.placement = self._place_rows(self._records(data or b"", name, ""))
         elif name in _FOLD_OF_MEMBER:
-            self._once(name, name not in self.folds)
-            self.folds[name] = self._records(data or b"", name, _FOLD_PREFIX)
+            self._once(name, name not in self.fold_positions and name not in self.fold_records)
+            records = self._records(data or b"", name, _FOLD_PREFIX)
+            if self.placement is None:
+                self.fold_records[name] = records
+            else:  # checked now, and only the positions kept
+                self.fold_positions[name] = _positions_in_labels(self.placement, records, self.where)
         elif _PNG_NAME.fullmatch(name):
             if data is None or self.placement is None:
                 self.deferred += 1
@@ -352,7 +358,7 @@ def _read(raw: BinaryIO, sink: Sink, where: str) -> HasyResult:
         reader.take_first(member, data)
     symbols, placement = reader.symbols, reader.placement
     missing = [SYMBOLS] * (symbols is None) + [LABELS] * (placement is None) + \
-        [name for name in _FOLD_OF_MEMBER if name not in reader.folds]
+        [name for name in _FOLD_OF_MEMBER if name not in reader.fold_positions and name not in reader.fold_records]
     if missing or symbols is None or placement is None:
         raise FormatError(f"{where}: the archive has no member {', '.join(missing[:_SHOWN])}"
                           f"{f' (and {len(missing) - _SHOWN} more)' if len(missing) > _SHOWN else ''}; the published "
@@ -392,8 +398,10 @@ def _finish(reader: _Reader, symbols: HasySymbols, placement: _Placement, passes
         in_test = np.zeros(n, dtype=np.int64)
         for part in ("train", "test"):
             split = f"fold{k}-{part}"
-            records = reader.folds[fold_member(split)]
-            positions = _positions_in_labels(placement, records, where)
+            member = fold_member(split)
+            positions = reader.fold_positions.get(member)
+            if positions is None:
+                positions = _positions_in_labels(placement, reader.fold_records.pop(member), where)
             in_test += np.bincount(positions, minlength=n)
             sink.save(split, positions)
             splits[split] = len(positions)
@@ -458,11 +466,13 @@ def _positions_in_labels(placement: _Placement, records: _Records, where: str) -
 def _csv_rows(data: bytes, where: str, header: list[str]) -> Iterator[tuple[int, list[str]]]:
     """``(line number, row)`` of a CSV with exactly ``header``; every row as wide as the header."""
     try:
-        text = data.decode("utf-8-sig")
+        data.decode("utf-8-sig")  # checked whole first, so the error can say where; then read line by line
     except UnicodeDecodeError as exc:
         raise FormatError(f"{where}: not UTF-8 text (byte {exc.start:,}). Delete the file and fetch it "
                           "again.") from None
-    rows = csv.reader(io.StringIO(text, newline=""), strict=True)
+    # a text stream over the bytes decodes a block at a time (a StringIO of the whole text would
+    # take four bytes a character)
+    rows = csv.reader(io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline=""), strict=True)
     try:
         found = next(rows, None)
         if found != header:
