@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         if "mnist3d" in chosen:
             rows += bench_mnist3d(work, args.rows)
     print(table(["case", "input", "written", "read", "heap peak", "peak RSS", "RSS - floor", "(RSS-floor)/written"],
-                [[r["case"], fmt_mb(r["input"]), fmt_mb(r["written"]), fmt_s(r["seconds"]), fmt_mb(r["heap_peak"]),
+                [[r["case"], fmt_mb(r["input"]), fmt_mb(r["written"]), fmt_s(r["seconds"]), fmt_mb(r["heap_peak"]) if r["heap_peak"] else "-",
                   fmt_mb(r["rss_peak"]), fmt_mb(r["rss_peak"] - floor),
                   f"{(r['rss_peak'] - floor) / max(r['written'], 1):.2f}"] for r in rows],
                 title=f"new readers (resident floor of import numpy, PIL: {fmt_mb(floor)})"))
