@@ -194,6 +194,8 @@ INTERNAL_SIGNALS = {
     "mnistfamily.registry.strict_yaml.Abort": "stops walking a YAML file; its problems become a RegistryError or "
                                               "a ProtocolError",
     "mnistfamily.formats.tar_members.HostileTarHeader": "a tar member refused; becomes a FormatError",
+    "mnistfamily.formats.audiomnist_meta._Refused": "a duplicate key or a JSON constant in the metadata file; becomes "
+                                                    "a FormatError",
     "mnistfamily.prepare.entry.EntryDamage": "why a prepared entry is not used; the entry is rebuilt or reported",
     "mnistfamily.outputs.images.PngError": "a PNG a codec could not read; becomes a CorruptExportError",
 }
