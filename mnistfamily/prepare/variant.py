@@ -78,6 +78,11 @@ def prepare_variant(root: Path, spec: DatasetSpec, split: SplitSpec, base, base_
         writer.save("index", np.asarray(base.index))
         for column, values in base.metadata.items():
             writer.save(f"meta.{column}", np.asarray(values))
+        # the columns are listed where load finds them (without the list they were written but never read)
+        writer.report["metadata_columns"] = list(base.metadata)
+        report = getattr(base.info, "report", None) if base.info is not None else None
+        if isinstance(report, dict) and "code_names" in report:
+            writer.report["code_names"] = report["code_names"]
         return {"dataset": spec.name, "split": split.name, "library_version": __version__,
                 "recipe": variant_recipe(spec, split, base_recipe), "sources": sources}
 

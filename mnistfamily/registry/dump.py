@@ -70,6 +70,8 @@ def spec_to_dict(spec: DatasetSpec) -> dict[str, Any]:
         out["mirrors"] = list(spec.mirrors)
     if spec.packaged:
         out["packaged"] = True
+    if spec.kaggle:
+        out["kaggle"] = spec.kaggle
     if spec.label_columns:
         out["label_columns"] = list(spec.label_columns)
         out["label_column"] = spec.label_column

@@ -170,6 +170,9 @@ class DatasetSpec:
     base_url: str | None = None
     mirrors: tuple[str, ...] = ()
     packaged: bool = False
+    #: the files are published only on Kaggle, behind a login (``owner/dataset``): mnistfamily cannot
+    #: download them, and a load without ``source=`` says how to get them (3D MNIST)
+    kaggle: str | None = None
     label_columns: tuple[str, ...] = ()
     label_column: str | None = None
     label_offset: int = 0  # subtracted from published labels (EMNIST letters: 1..26 -> 0..25)

@@ -139,3 +139,59 @@ def write_audiomnist(folder: Path, *, speakers=(1, 2, 36, 45), digits=(0, 3, 9),
         expected["names"][column] = names
         expected[column] = np.array([names.index(values[s]) for s in speaker], dtype=np.int64)
     return expected
+
+
+#: the miniature's speakers: every group of the paper's digit folds (A-E) and gender folds (P-S),
+#: speaker 45 (age "1234") and speaker 52 (room "vr-romm") among them
+CONTENTS_SPEAKERS = (1, 2, 3, 4, 5, 7, 12, 28, 45, 52)
+#: the top folder of GitHub's tarball of a repository: <repository>-<commit>
+TOP = "AudioMNIST-6a49d8b7miniature"
+
+
+def audiomnist_contents(spec, splits: dict, rng: np.random.Generator):
+    """The miniature writer of the ``audiomnist`` format (its row of ``registry/formats.py``).
+
+    A tarball of the repository as GitHub serves it (``AudioMNIST-<commit>/data/...``, a README
+    and code beside), with two digits of one repetition for each of :data:`CONTENTS_SPEAKERS`:
+    short recordings (300-900 samples), so every fold split has examples. Split counts are the
+    miniature's own wherever the real entry gives one. Expected: the samples as float32
+    (``x / 32768``), ``index`` ``(speaker - 1) * 500 + digit * 50 + repetition``, the metadata.
+    """
+    import io
+    import tarfile
+    import tempfile
+    from dataclasses import replace
+
+    from ..examples import Signals
+
+    seed = int(rng.integers(1 << 31))
+    with tempfile.TemporaryDirectory() as folder:
+        expected = write_audiomnist(Path(folder), speakers=CONTENTS_SPEAKERS, digits=(0, 7), repetitions=1,
+                                    seed=seed, lengths=(300, 900))
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            readme = tarfile.TarInfo(f"{TOP}/README.md")
+            text = b"# AudioMNIST (miniature)\n"
+            readme.size = len(text)
+            tar.addfile(readme, io.BytesIO(text))
+            for path in sorted(Path(folder).rglob("*")):
+                tar.add(path, arcname=f"{TOP}/{path.relative_to(folder).as_posix()}", recursive=False)
+        data = buffer.getvalue()
+    speaker, digit, repetition = expected["speaker"], expected["labels"], expected["repetition"]
+    index = (speaker - 1) * 500 + digit * 50 + repetition
+    samples, offsets = expected["samples"], expected["offsets"]
+    floats = (samples.astype(np.float64) / 32768).astype(np.float32)
+    columns = ("speaker", "repetition", "age", "gender", "native_speaker", "accent", "origin", "recording_room")
+    out = {}
+    for name, split in list(splits.items()):
+        fold = split.options.get("fold")
+        members = {**DIGIT_FOLDS, **GENDER_FOLDS}.get(str(fold), CONTENTS_SPEAKERS)
+        rows = np.flatnonzero(np.isin(speaker, members))
+        known = spec.splits[name].num_examples is not None
+        splits[name] = replace(split, num_examples=len(rows) if known else None)
+        signals = Signals.from_arrays([floats[offsets[i]:offsets[i + 1]] for i in rows], dtype=np.float32)
+        metadata = {column: expected[column][rows] for column in columns}
+        metadata["duplicate_of"] = np.full(len(rows), -1, dtype=np.int64)  # no copies in this miniature
+        out[name] = {"images": signals, "labels": digit[rows], "index": index[rows], "metadata": metadata,
+                     "code_names": expected["names"]}
+    return {split.inputs["archive"]: (data, None) for split in splits.values()}, out

@@ -26,7 +26,7 @@ import tarfile
 
 import numpy as np
 
-__all__ = ["SYMBOLS", "hasy_archive", "hasy_members", "symbols_csv", "tar_bytes"]
+__all__ = ["SYMBOLS", "hasy_archive", "hasy_contents", "hasy_members", "symbols_csv", "tar_bytes"]
 
 #: (symbol_id, latex, training_samples, test_samples) of the miniature's classes: real rows of
 #: HASY's symbols.csv, ids not contiguous as there
@@ -43,14 +43,15 @@ def symbols_csv(rows: list[tuple[int, str, int, int]] = SYMBOLS) -> bytes:
 
 
 def hasy_members(*, seed: int = 0, count: int = 40, order: str = "texts-first",
-                 modes: tuple[str, ...] = ("L", "RGB"), content: str = "noise") -> tuple[list[Member], dict]:
+                 modes: tuple[str, ...] = ("L", "RGB"), content: str = "noise",
+                 symbols: list[tuple[int, str, int, int]] = SYMBOLS) -> tuple[list[Member], dict]:
     """The members of a miniature archive, in archive order, and the expected arrays.
 
     ``order``: ``"texts-first"`` (every CSV before the PNGs), ``"pngs-first"`` or
     ``"labels-in-the-middle"`` (half the PNGs, the CSVs, the other half). ``content``:
     ``"noise"`` (every pixel random: any misplaced byte shows) or ``"strokes"`` (dark lines on
     white, which compress as the published PNGs do, about 450 bytes each: for full-size
-    benchmarks).
+    benchmarks). ``symbols``: the rows of ``symbols.csv`` (the classes), :data:`SYMBOLS` by default.
     """
     from .mini_png_tar import folder, regular
 
@@ -61,12 +62,13 @@ def hasy_members(*, seed: int = 0, count: int = 40, order: str = "texts-first",
     png_of_row = numbers[rows]
     images = (rng.integers(0, 256, size=(count, 32, 32), dtype=np.uint8) if content == "noise"
               else _strokes(rng, count))
-    labels = rng.integers(0, len(SYMBOLS), size=count).astype(np.int64)
-    labels[: len(SYMBOLS)] = np.arange(len(SYMBOLS))  # every class used at least once
+    labels = rng.integers(0, len(symbols), size=count).astype(np.int64)
+    used = min(count, len(symbols))
+    labels[:used] = np.arange(used)  # every class used at least once (when there are enough images)
     writers = rng.integers(0, 20000, size=count).astype(np.int64)
 
     def record(r: int, prefix: str = "") -> str:
-        symbol_id, latex = SYMBOLS[labels[r]][:2]
+        symbol_id, latex = symbols[labels[r]][:2]
         return f"{prefix}hasy-data/v2-{png_of_row[r]:05d}.png,{symbol_id},{latex},{writers[r]}"
 
     header = "path,symbol_id,latex,user_id"
@@ -81,7 +83,7 @@ def hasy_members(*, seed: int = 0, count: int = 40, order: str = "texts-first",
             folds[f"fold{k}-{part}"] = positions
             body = "\n".join([header, *(record(int(r), "../../") for r in positions)]) + "\n"
             texts.append(regular(f"classification-task/fold-{k}/{part}.csv", body.encode()))
-    texts += [regular("hasy-data-labels.csv", labels_csv.encode()), regular("symbols.csv", symbols_csv()),
+    texts += [regular("hasy-data-labels.csv", labels_csv.encode()), regular("symbols.csv", symbols_csv(symbols)),
               regular("README.txt", b"HASYv2 miniature\n"), regular("hasy_tools.py", b"print('not run')\n"),
               folder("verification-task"),
               regular("verification-task/train.csv", f"{header}\nhasy-data/v2-00000.png,31,A,1\n".encode())]
@@ -99,24 +101,53 @@ def hasy_members(*, seed: int = 0, count: int = 40, order: str = "texts-first",
     else:
         raise ValueError(f"order must be texts-first, pngs-first or labels-in-the-middle, not {order!r}")
     expected = {
-        "images": images, "labels": labels, "symbol_id": np.array([SYMBOLS[c][0] for c in labels], np.int64),
+        "images": images, "labels": labels, "symbol_id": np.array([symbols[c][0] for c in labels], np.int64),
         "writer_id": writers, "index": np.arange(count, dtype=np.int64), "folds": folds,
-        "classes": [row[1] for row in SYMBOLS], "class_symbol_ids": [row[0] for row in SYMBOLS],
+        "classes": [row[1] for row in symbols], "class_symbol_ids": [row[0] for row in symbols],
     }
     return members, expected
 
 
 def hasy_archive(*, seed: int = 0, count: int = 40, order: str = "texts-first", compress: bool = True,
                  extra: list[Member] | None = None, modes: tuple[str, ...] = ("L", "RGB"),
-                 content: str = "noise") -> tuple[bytes, dict]:
+                 content: str = "noise", symbols: list[tuple[int, str, int, int]] = SYMBOLS) -> tuple[bytes, dict]:
     """The bytes of a miniature ``HASYv2.tar.bz2`` (``compress=False``: the plain tar) and what to expect.
 
     ``extra`` members (hostile ones) are appended after the published ones; ``modes`` and
     ``content`` are :func:`hasy_members`'.
     """
-    members, expected = hasy_members(seed=seed, count=count, order=order, modes=modes, content=content)
+    members, expected = hasy_members(seed=seed, count=count, order=order, modes=modes, content=content,
+                                     symbols=symbols)
     data = tar_bytes(members + list(extra or []))
     return (bz2.compress(data, 9) if compress else data), expected
+
+
+def hasy_contents(spec, splits: dict, rng: np.random.Generator):
+    """The miniature writer of the ``hasy-tar`` format (its row of ``registry/formats.py``).
+
+    One archive holding the entry's classes (``symbols.csv`` lists the registry's names, with
+    made-up symbol ids) and as many images as the scaled split ``all`` asks; each fold split
+    gets the miniature's own fold sizes where the real entry gives a count (``unknown`` stays
+    unknown). Expected per split: the fold's rows in its file's order, ``index`` their rows in
+    ``hasy-data-labels.csv``, the metadata ``symbol_id`` and ``writer_id``.
+    """
+    from dataclasses import replace
+
+    whole = [s for s in splits.values() if "fold" not in s.options]
+    count = max([int(s.num_examples or 0) for s in whole] + [30])
+    symbols = [(1000 + i, name, 1, 1) for i, name in enumerate(spec.classes)]
+    archive = next(iter(splits.values())).inputs["archive"]
+    data, expected = hasy_archive(seed=int(rng.integers(1 << 31)), count=count, symbols=symbols,
+                                  order="labels-in-the-middle")
+    out = {}
+    for name, split in list(splits.items()):
+        fold = split.options.get("fold")
+        rows = expected["folds"][fold] if fold is not None else np.arange(count, dtype=np.int64)
+        known = spec.splits[name].num_examples is not None
+        splits[name] = replace(split, num_examples=len(rows) if known else None)
+        out[name] = {"images": expected["images"][rows], "labels": expected["labels"][rows], "index": rows,
+                     "metadata": {"symbol_id": expected["symbol_id"][rows], "writer_id": expected["writer_id"][rows]}}
+    return {archive: (data, None)}, out
 
 
 def tar_bytes(members: list[Member]) -> bytes:

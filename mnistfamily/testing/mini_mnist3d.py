@@ -50,3 +50,21 @@ def write_mnist3d(path: Path, *, train: int = 40, test: int = 10, seed: int = 0,
         for name, value in (extra or {}).items():
             f.create_dataset(name, data=value)
     return expected
+
+
+def mnist3d_contents(spec, splits: dict, rng: np.random.Generator):
+    """The miniature writer of the ``mnist3d-h5`` format (its row of ``registry/formats.py``).
+
+    One ``full_dataset_vectors.h5`` with as many rows in each part as its (scaled) split asks;
+    returns ``({file: (bytes, None)}, {split: {"images", "labels", "index", "metadata"}})``.
+    """
+    import tempfile
+
+    counts = {str(s.options["part"]): int(s.num_examples or 5) for s in splits.values()}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "full_dataset_vectors.h5"
+        expected = write_mnist3d(path, train=counts.get("train", 5), test=counts.get("test", 5),
+                                 seed=int(rng.integers(1 << 31)), x_dtype="<f4")
+        data = path.read_bytes()
+    files = {s.inputs["data"]: (data, None) for s in splits.values()}
+    return files, {s.name: {**expected[str(s.options["part"])], "metadata": {}} for s in splits.values()}

@@ -132,6 +132,7 @@ def _bases_first(registry: Registry, variants: list[str]) -> list[str]:
 
 def _variant_expected(spec: DatasetSpec, expected: dict) -> dict:
     """What loading a derived miniature must give: the base's expected arrays, transformed."""
+    from ..examples import Signals
     from ..prepare.variant import chain_spec
     from ..transforms import from_spec
 
@@ -141,7 +142,9 @@ def _variant_expected(spec: DatasetSpec, expected: dict) -> dict:
     out = {}
     for (name, split), arrays in list(expected.items()):
         if name == spec.base:
-            images = transform(np.asarray(arrays["images"]), index=arrays["index"])
+            examples = arrays["images"]  # Signals of varying length are not one array
+            batch = examples if isinstance(examples, Signals) else np.asarray(examples)
+            images = transform(batch, index=arrays["index"])  # type: ignore[arg-type]  # signal transforms take Signals
             out[(spec.name, split)] = {**arrays, "images": images}
     return out
 

@@ -27,6 +27,7 @@ from .fog import Fog
 from .geometric import CenterOfMass, Deskew, ElasticDistortion, RandomAffine, Resize, moments
 from .mnistify import MNISTify
 from .rotation import RotateDegrees
+from .signals import AudioNet8k, PadOrCrop, Resample
 from .strokes import DottedLine, Zigzag
 from .warps import Rotate, Scale, Shear, Translate
 
@@ -45,6 +46,8 @@ __all__ = [
     # geometric
     "Resize", "RandomAffine", "ElasticDistortion", "Deskew", "CenterOfMass", "MNISTify", "moments",
     "RotateDegrees",
+    # signals (AudioMNIST)
+    "PadOrCrop", "Resample", "AudioNet8k",
     # MNIST-C corruptions
     "MNIST_C", "mnist_c", "ShotNoise", "ImpulseNoise", "GlassBlur", "MotionBlur", "Shear", "Scale", "Rotate",
     "Brightness", "Translate", "Stripe", "Fog", "Spatter", "DottedLine", "Zigzag", "CannyEdges",

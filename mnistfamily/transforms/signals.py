@@ -39,9 +39,10 @@ from typing import Any
 import numpy as np
 
 from . import _rng
-from .base import TransformError
+from .base import Transform, TransformError
 
-__all__ = ["ALIGNMENTS", "audiomnist_8k", "pad_or_crop", "resample", "signal_lengths"]
+__all__ = ["ALIGNMENTS", "AudioNet8k", "PadOrCrop", "Resample", "audiomnist_8k", "pad_or_crop", "resample",
+           "signal_lengths"]
 
 ALIGNMENTS = ("start", "center", "end", "random")
 #: padded float64 rows resampled at once: bounded so memory stays flat on 30,000 recordings
@@ -198,3 +199,98 @@ def audiomnist_8k(samples: Any, offsets: Any, *, rate: int = 48_000, align: str 
     """
     new, new_offsets = resample(samples, offsets, rate, 8_000)
     return pad_or_crop(new, new_offsets, 8_000, align=align, seed=seed, index=index)
+
+
+# ----------------------------------------------------------------------------------------------
+# the same as registered transforms: Dataset.map, derived registry entries (audiomnist/8k)
+
+
+def _as_flat(signals: Any, owner: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(samples, offsets)`` of a batch of signals: a ``Signals`` (varying lengths) or an ``(N, L)`` array."""
+    from ..examples import Signals
+
+    if isinstance(signals, Signals):
+        return signals.compact()
+    array = np.asarray(signals)
+    if array.ndim != 2:
+        raise TransformError(f"{owner}: takes signals (a Signals, or an array (N, L)), found shape {array.shape}")
+    n, length = array.shape
+    return np.ascontiguousarray(array).reshape(-1), np.arange(n + 1, dtype=np.int64) * length
+
+
+class _SignalTransform(Transform):
+    """A transform of signals: varying-length ones (a ``Signals``) or fixed-length ``(N, L)`` arrays."""
+
+    accepts = ("L", "signal")
+
+    def __call__(self, images: Any, *, index: Any = None) -> Any:  # type: ignore[override]
+        from .base import as_index
+
+        samples, offsets = _as_flat(images, type(self).__name__)
+        return self._signals(samples, offsets, as_index(index, len(offsets) - 1, type(self).__name__))
+
+    def _apply(self, images: np.ndarray, index: np.ndarray) -> np.ndarray:  # pragma: no cover - __call__ is used
+        samples, offsets = _as_flat(images, type(self).__name__)
+        return self._signals(samples, offsets, index)
+
+    def _signals(self, samples: np.ndarray, offsets: np.ndarray, index: np.ndarray) -> Any:
+        raise NotImplementedError
+
+
+class PadOrCrop(_SignalTransform):
+    """Every signal to ``length`` samples (:func:`pad_or_crop`): ``(N, length)``, the samples' dtype.
+
+    >>> import numpy as np
+    >>> from mnistfamily.examples import Signals
+    >>> PadOrCrop(4)(Signals.from_arrays([[1, 2], [3, 4, 5, 6, 7]])).tolist()
+    [[1, 2, 0, 0], [3, 4, 5, 6]]
+    """
+
+    def __init__(self, length: int, align: str = "start", seed: int | None = None, fill: float = 0):
+        self.length, self.align, self.seed, self.fill = length, align, seed, fill
+        pad_or_crop(np.zeros(1), np.array([0, 1]), length, align=align, seed=seed, fill=fill)  # checks the arguments
+
+    def _signals(self, samples: np.ndarray, offsets: np.ndarray, index: np.ndarray) -> np.ndarray:
+        return pad_or_crop(samples, offsets, self.length, align=self.align, seed=self.seed, index=index,
+                           fill=self.fill)
+
+
+class Resample(_SignalTransform):
+    """Every signal from ``rate`` to ``new_rate`` Hz (:func:`resample`): signals of varying length, float32.
+
+    >>> import numpy as np
+    >>> from mnistfamily.examples import Signals
+    >>> Resample(48_000, 8_000)(Signals.from_arrays([np.ones(12), np.ones(6)])).lengths.tolist()
+    [2, 1]
+    """
+
+    def __init__(self, rate: int, new_rate: int):
+        self.rate, self.new_rate = rate, new_rate
+        resample(np.zeros(0), np.array([0]), rate, new_rate)  # checks the rates
+
+    def _signals(self, samples: np.ndarray, offsets: np.ndarray, index: np.ndarray) -> Any:
+        from ..examples import Signals
+
+        new, new_offsets = resample(samples, offsets, self.rate, self.new_rate)
+        return Signals(new, new_offsets)
+
+    def sample_rate_after(self, rate: int | None) -> int | None:
+        return self.new_rate
+
+
+class AudioNet8k(_SignalTransform):
+    """AudioNet's input (:func:`audiomnist_8k`): 48 kHz recordings to ``(N, 8000)`` float32 at 8 kHz.
+
+    The recording's place in its 8,000 samples is drawn from ``(seed, index)`` (``align="random"``),
+    as the authors' preprocessing places it at random, or fixed (``"start"``, ``"center"``).
+    """
+
+    def __init__(self, rate: int = 48_000, align: str = "random", seed: int | None = 0):
+        self.rate, self.align, self.seed = rate, align, seed
+        pad_or_crop(np.zeros(1), np.array([0, 1]), 8_000, align=align, seed=seed)  # checks the arguments
+
+    def _signals(self, samples: np.ndarray, offsets: np.ndarray, index: np.ndarray) -> np.ndarray:
+        return audiomnist_8k(samples, offsets, rate=self.rate, align=self.align, seed=self.seed, index=index)
+
+    def sample_rate_after(self, rate: int | None) -> int | None:
+        return 8_000
