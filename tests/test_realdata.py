@@ -190,3 +190,16 @@ def test_the_usps_test_file_loads_through_the_registry_with_the_facts_counts_and
     expected = ((exact.images + np.float32(1)) / np.float32(2) * np.float32(255)).astype(np.uint8)
     np.testing.assert_array_equal(test.images, expected)
     np.testing.assert_array_equal(test.labels, exact.labels)
+
+
+def test_hasyv2_symbols_csv_names_the_registry_classes_in_order(realdata):
+    """HASYv2's real symbols.csv (the author's repository copy) gives the registry's 369 classes, row by row."""
+    from mnistfamily.formats.hasy import parse_symbols
+    from mnistfamily.registry import get_registry
+
+    path = realdata / "hasy" / "symbols.csv"
+    table = parse_symbols(path.read_bytes(), str(path))
+    spec = get_registry().dataset("hasyv2")
+    assert len(table.latex) == 369 and list(spec.classes) == table.latex
+    assert int(table.counts.sum()) == spec.splits["all"].num_examples == 168_233
+    assert spec.splits["fold1-train"].num_examples + spec.splits["fold1-test"].num_examples == 168_233
