@@ -27,7 +27,9 @@ import _common as c  # noqa: E402
 TARGET = 1.3
 #: (dataset, split) of every kind of example the family now holds, and the new formats
 CASES = [("svhn", "test"), ("cifar10", "test"), ("cifar100", "test"), ("usps", "test"), ("usps/float32", "test"),
-         ("medmnist3d/organmnist3d", "test"), ("medmnist3d/organmnist3d-64", "test"), ("mnist1d", "test")]
+         ("medmnist3d/organmnist3d", "test"), ("medmnist3d/organmnist3d-64", "test"), ("mnist1d", "test"),
+         ("hasyv2", "fold1-test"), ("audiomnist", "digit-fold0-test"), ("audiomnist/8k", "digit-fold0-test"),
+         ("3d-mnist", "test")]
 
 
 def bench_name(name: str) -> str:
@@ -36,7 +38,10 @@ def bench_name(name: str) -> str:
 
 
 def prepare(work: Path, names: list[str]) -> Path:
-    """Miniatures of ``names`` served on loopback and loaded once (the cold path); returns their registry file."""
+    """Miniatures of ``names`` served on loopback and loaded once (the cold path); returns their registry file.
+
+    A derived entry's base is the base's miniature (``bench/audiomnist`` for ``bench/audiomnist.8k``).
+    """
     from dataclasses import replace
 
     import mnistfamily as mf
@@ -47,7 +52,8 @@ def prepare(work: Path, names: list[str]) -> Path:
     folder.mkdir()
     with serve_directory(folder) as server:
         mini = write_miniatures(folder, server.url, names=names)
-        specs = [replace(mini.registry.dataset(n), name=bench_name(n), sizes={}) for n in names]
+        specs = [replace(spec, name=bench_name(n), sizes={}, base=spec.base and bench_name(spec.base))
+                 for n in names for spec in [mini.registry.dataset(n)]]
         registry = work / "bench-registry.yaml"
         registry.write_text(dump_registry(specs), encoding="utf-8")
         for name, split in CASES:

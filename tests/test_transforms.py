@@ -64,8 +64,35 @@ RANDOM = [name for name, t in EXAMPLES.items() if "seed" in t.spec()]
 # specs and repr
 
 
+#: the transforms of signals (AudioMNIST): they take Signals of varying length or (N, L) arrays, not images
+SIGNAL_EXAMPLES: dict[str, T.Transform] = {t.spec()["name"]: t for t in [
+    T.PadOrCrop(300, align="random", seed=5, fill=0.5), T.Resample(48_000, 16_000), T.AudioNet8k(align="random", seed=5),
+]}
+
+
 def test_every_transform_is_covered():
-    assert set(T.registered()) - {"Compose"} == set(EXAMPLES)
+    assert set(T.registered()) - {"Compose"} == set(EXAMPLES) | set(SIGNAL_EXAMPLES)
+
+
+def _recordings(n: int, seed: int = 0):
+    from mnistfamily.examples import Signals
+
+    rng = np.random.default_rng(seed)
+    return Signals.from_arrays([rng.standard_normal(int(k)).astype(np.float32) for k in rng.integers(50, 900, n)])
+
+
+@pytest.mark.parametrize("name", sorted(SIGNAL_EXAMPLES))
+def test_signal_transforms_round_trip_their_spec_and_do_not_depend_on_the_batch(name):
+    t = SIGNAL_EXAMPLES[name]
+    again = T.from_spec(json.loads(json.dumps(t.spec())))
+    assert again == t and repr(again) == repr(t)
+    signals, index = _recordings(7), np.arange(100, 107)
+    whole = t(signals, index=index)
+    for i in (0, 3, 6):  # one example alone gives what it gives in the batch
+        alone = t(signals[i:i + 1], index=index[i:i + 1])
+        np.testing.assert_array_equal(alone[0], whole[i])  # a row, or one signal of a Signals
+    with pytest.raises(TransformError, match=r"takes signals \(a Signals, or an array \(N, L\)\)"):
+        t(np.zeros((2, 28, 28), np.uint8))
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
