@@ -275,17 +275,20 @@ def test_exporting_from_a_source_url_with_credentials_records_none(served, tmp_p
 
 def test_exporting_to_s3_keeps_the_access_key_out_of_the_logs(served, caplog, monkeypatch):
     pytest.importorskip("s3fs")
-    from mnistfamily.outputs import export
+    from mnistfamily.outputs import ExportDestinationError, export
 
     server, _ = served
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     options = {"key": S3_KEY, "secret": S3_SECRET, "client_kwargs": {"endpoint_url": server.url},
                "skip_instance_cache": True, "config_kwargs": {"retries": {"max_attempts": 1}}}
     caplog.set_level(logging.DEBUG)
-    # the loopback server is no S3, so the export fails; its requests are logged all the same
-    with pytest.raises(OSError, match="Not Implemented") as caught:
+    # the loopback server is no S3, so the export fails with the library's error (an OSError still);
+    # its requests are logged all the same
+    with pytest.raises(ExportDestinationError, match=r"s3://lake/x: the store refused .*Not Implemented.*"
+                                                     r"Check the URL, the endpoint and the credentials") as caught:
         export("mnist/sample", "s3://lake/x", storage_options=options, rows_per_shard=2000)
     assert server.requests  # botocore did send (and log) requests
+    assert isinstance(caught.value, OSError)
     assert_no_secret(f"{caught.value}", "the export error")
     assert_no_secret(_all_records(caplog), "the log records")
 
