@@ -425,6 +425,21 @@ def test_a_yaml_registry_with_a_python_tag_is_rejected_and_runs_nothing(tmp_path
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("document, where", [
+    ("datasets:\n  evil/digits: !!python/object:os.system\n    title: x\n", "evil/digits"),
+    ("datasets:\n  evil/digits:\n    title: x\n    classes: !!python/tuple [zero, one]\n", "classes"),
+    ("datasets: !!python/object/new:dict\n  evil/digits: {title: x}\n", "datasets"),
+])
+def test_a_tag_on_a_mapping_or_list_is_refused_not_dropped(tmp_path, document, where):
+    from mnistfamily.registry import get_registry
+
+    path = tmp_path / "tagged.yaml"
+    path.write_text("version: 1\n" + document)
+    with pytest.raises(RegistryError, match=rf"{where} \(line \d+\): the tag 'tag:yaml.org,2002:"
+                                            rf"python/(object|tuple|object/new)[^']*' is not allowed"):
+        get_registry(path)
+
+
 # ---------------------------------------------------------------------------
 # No unsafe deserialisation or extraction anywhere in the package
 # ---------------------------------------------------------------------------
