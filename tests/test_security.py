@@ -275,17 +275,20 @@ def test_exporting_from_a_source_url_with_credentials_records_none(served, tmp_p
 
 def test_exporting_to_s3_keeps_the_access_key_out_of_the_logs(served, caplog, monkeypatch):
     pytest.importorskip("s3fs")
-    from mnistfamily.outputs import export
+    from mnistfamily.outputs import ExportDestinationError, export
 
     server, _ = served
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     options = {"key": S3_KEY, "secret": S3_SECRET, "client_kwargs": {"endpoint_url": server.url},
                "skip_instance_cache": True, "config_kwargs": {"retries": {"max_attempts": 1}}}
     caplog.set_level(logging.DEBUG)
-    # the loopback server is no S3, so the export fails; its requests are logged all the same
-    with pytest.raises(OSError, match="Not Implemented") as caught:
+    # the loopback server is no S3, so the export fails with the library's error (an OSError still);
+    # its requests are logged all the same
+    with pytest.raises(ExportDestinationError, match=r"s3://lake/x: the store refused .*Not Implemented.*"
+                                                     r"Check the URL, the endpoint and the credentials") as caught:
         export("mnist/sample", "s3://lake/x", storage_options=options, rows_per_shard=2000)
     assert server.requests  # botocore did send (and log) requests
+    assert isinstance(caught.value, OSError)
     assert_no_secret(f"{caught.value}", "the export error")
     assert_no_secret(_all_records(caplog), "the log records")
 
@@ -420,6 +423,21 @@ def test_a_yaml_registry_with_a_python_tag_is_rejected_and_runs_nothing(tmp_path
     with pytest.raises(RegistryError, match="expected a mapping, found a list"):
         get_registry(other)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("document, where", [
+    ("datasets:\n  evil/digits: !!python/object:os.system\n    title: x\n", "evil/digits"),
+    ("datasets:\n  evil/digits:\n    title: x\n    classes: !!python/tuple [zero, one]\n", "classes"),
+    ("datasets: !!python/object/new:dict\n  evil/digits: {title: x}\n", "datasets"),
+])
+def test_a_tag_on_a_mapping_or_list_is_refused_not_dropped(tmp_path, document, where):
+    from mnistfamily.registry import get_registry
+
+    path = tmp_path / "tagged.yaml"
+    path.write_text("version: 1\n" + document)
+    with pytest.raises(RegistryError, match=rf"{where} \(line \d+\): the tag 'tag:yaml.org,2002:"
+                                            rf"python/(object|tuple|object/new)[^']*' is not allowed"):
+        get_registry(path)
 
 
 # ---------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import logging
 import time
 import warnings
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from .. import safe_write
 from ..errors import MnistFamilyError
@@ -55,7 +55,15 @@ class Staging:
         else:
             token = safe_write.new_token()
             self.path = inside(parent, safe_write.area_name(token))
-            dest.fs.pipe_file(join(self.path, safe_write.MARKER), safe_write.owner_record(target_name, token))
+            try:  # the first write to the store: where a wrong endpoint, bucket or credential shows
+                dest.fs.pipe_file(join(self.path, safe_write.MARKER), safe_write.owner_record(target_name, token))
+            except MnistFamilyError:
+                raise
+            except OSError as exc:
+                from ..redaction import secret_values
+
+                raise destination_error(dest.full_url(parent), exc, remote=True,
+                                        secrets=secret_values(dest.storage_options)) from None
 
     @property
     def url(self) -> str:
@@ -112,15 +120,29 @@ def make_local_folder(dest: Destination, folder: str) -> None:
         raise destination_error(dest.full_url(folder), exc) from None
 
 
-def destination_error(where: str, exc: OSError) -> ExportDestinationError:
-    """The error for a destination ``where`` that the OS refused to write (read-only, not a folder...)."""
+def destination_error(where: str, exc: OSError, *, remote: bool = False,
+                      secrets: Iterable[str] = ()) -> ExportDestinationError:
+    """The error for a destination ``where`` that the OS (or an object store) refused to write.
+
+    ``remote``: ``where`` is an object store, whose refusals mostly come from a wrong endpoint,
+    bucket or credential; the store's own words are quoted, with the secrets of the export's
+    ``storage_options`` redacted.
+    """
     reasons = {errno.EROFS: "is on a read-only file system", errno.EACCES: "is not writable (permission denied)",
                errno.EPERM: "is not writable (operation not permitted)",
                errno.ENOTDIR: "is not a folder (a part of its path is a file)",
                errno.EEXIST: "exists and is not a folder"}
     reason = reasons.get(exc.errno or 0, f"cannot be written ({exc.strerror or exc})")
-    error = ExportDestinationError(f"{where} {reason}: nothing was written. Export to a folder you can write, "
-                                   "or make this one writable.")
+    if remote:
+        from ..redaction import redact
+
+        answer = redact(f"{type(exc).__name__}: {exc}", secrets)[:300]
+        error = ExportDestinationError(f"{where}: the store refused the export's first write ({answer}): nothing "
+                                       "was written. Check the URL, the endpoint and the credentials in "
+                                       "storage_options, and that the bucket exists and may be written.")
+    else:
+        error = ExportDestinationError(f"{where} {reason}: nothing was written. Export to a folder you can write, "
+                                       "or make this one writable.")
     error.errno = exc.errno
     return error
 

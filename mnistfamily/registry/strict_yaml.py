@@ -60,6 +60,10 @@ MAX_VALUES = 200_000
 MAX_DEPTH = 64
 
 
+#: the tag a mapping or list has when the document gives it none (or spells it out)
+_PLAIN_TAGS = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
+
+
 class Abort(Exception):
     """The document cannot be walked further (its aliases expand without end)."""
 
@@ -95,6 +99,8 @@ class Walker:
             self.problem(path, node, f"nested deeper than {MAX_DEPTH} levels")
             return None
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if not self.plain(node, path):
+                return None
             if id(node) in self._active:
                 self.problem(path, node, "an alias refers to a value that contains it (a cycle)")
                 return None
@@ -119,10 +125,25 @@ class Walker:
                                      f"({type(exc).__name__}: {detail})")
             return None
 
+    def plain(self, node: yaml.Node, path: str) -> bool:
+        """Whether a mapping or list carries YAML's own tag; another (``!!python/object:...``, ``!!omap``) is a problem.
+
+        The safe constructor would refuse such a node, but this walker builds collections
+        itself: without this check the tag would be silently dropped.
+        """
+        plain = _PLAIN_TAGS[type(node)]
+        if node.tag == plain:
+            return True
+        self.problem(path, node, f"the tag {node.tag[:80]!r} is not allowed on {kind(node)}: a registry holds "
+                                 "plain YAML mappings, lists and scalars; remove the tag")
+        return False
+
     def mapping(self, node: yaml.Node, path: str) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         """Key -> (value node, key node); duplicate and non-string keys are problems."""
         if not isinstance(node, yaml.MappingNode):
             self.problem(path, node, f"expected a mapping, found {kind(node)}")
+            return {}
+        if not self.plain(node, path):
             return {}
         out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         merged: dict[str, tuple[yaml.Node, yaml.Node]] = {}
