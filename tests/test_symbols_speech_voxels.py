@@ -287,3 +287,17 @@ def test_signal_transforms_refuse_what_is_not_signals():
         Resample(0, 8000)
     two = PadOrCrop(3, align="end")(np.arange(8).reshape(2, 4))
     assert two.tolist() == [[1, 2, 3], [5, 6, 7]]
+
+
+def test_float_examples_reach_torch_as_writable_tensors_of_their_own(loaded):
+    torch = pytest.importorskip("torch")
+    import warnings
+
+    for name in ("audiomnist/8k", "3d-mnist"):  # float32 in the cache: read-only memory maps
+        ds = loaded[0][name]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # torch warns about tensors over non-writable arrays
+            image, _ = ds.to_torch()[0]
+        before = image.clone()
+        image += 1  # writes into the tensor's own memory, not the cache
+        assert torch.equal(before, torch.from_numpy(np.array(ds.examples[0])).reshape(image.shape))

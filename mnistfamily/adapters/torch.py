@@ -191,7 +191,10 @@ class TorchDataset(torch.utils.data.Dataset):
                                    f"{image.dtype}; ask for torch.float32")
         else:
             image = to_unit_float(np.asarray(image), np.float32)
-        tensor = torch.from_numpy(np.ascontiguousarray(channels_first(image, self.kind)[0]))
+        item = np.ascontiguousarray(channels_first(image, self.kind)[0])
+        if not item.flags.writeable:  # float32 examples come straight from the read-only memory map:
+            item = item.copy()        # a tensor over it would let a caller write into pages it must not
+        tensor = torch.from_numpy(item)
         label = self.dataset.labels[i]
         return self._finish_item(tensor, int(label) if np.ndim(label) == 0 else torch.from_numpy(np.array(label)))
 
