@@ -9,19 +9,18 @@ draw per example from ``(seed, index)``: the bytes do not depend on chunk size.
 from __future__ import annotations
 
 import inspect
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..log import logger  # logging is imported only when something is logged: not on a warm load
 from ..registry import DatasetSpec, SplitSpec
 from .entry import PreparedEntry, entry_dir, entry_key
 
 if TYPE_CHECKING:
     from .cache import EntryWriter
 
-log = logging.getLogger("mnistfamily.prepare")
 
 #: examples per chunk when a variant is built: bounds memory whatever the split size
 CHUNK = 8192
@@ -71,7 +70,8 @@ def prepare_variant(root: Path, spec: DatasetSpec, split: SplitSpec, base, base_
 
     def build(writer: EntryWriter) -> dict:
         transform = from_spec(chain_spec(spec))
-        log.info("preparing %s [%s] from %s through %r", spec.name, split.name, spec.base, transform)
+        logger("mnistfamily.prepare").info("preparing %s [%s] from %s through %r", spec.name, split.name, spec.base,
+                                           transform)
         write_examples(writer, spec, split, transform, base.examples, np.asarray(base.index), base.layout,
                        base._described())
         writer.save("labels", np.asarray(base.labels))
