@@ -487,13 +487,10 @@ for modname, attr, key in [
         ("mnistfamily.prepare.cache", "_crc32", "_crc32"),
         ("mnistfamily.prepare", "read_entry", "read_entry")]:
     patch(modname, attr, key)
-# the IDX builder: a function in BUILDERS, or a "module:function" path resolved at call time
-entry = getattr(mnistfamily.prepare, "BUILDERS", {{}}).get("idx")
-if callable(entry):
-    mnistfamily.prepare.BUILDERS["idx"] = wrap("build", entry)
-elif isinstance(entry, str) and ":" in entry:
-    modname, _, attr = entry.partition(":")
-    patch(modname, attr, "build")
+# the IDX decoder: its "module:function" path in the format table, resolved at call time
+from mnistfamily.registry.formats import FORMATS
+modname, _, attr = FORMATS["idx"].decoder.partition(":")
+patch(modname, attr, "build")
 t = time.perf_counter(); tc = time.process_time()
 d = mf.load("mnist", split="train", source={source!r}, data_dir={data_dir!r})
 d.images[0]

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, overload
+from typing import TYPE_CHECKING, Any, Callable, overload
 
 import numpy as np
 
 from . import config
 from .config import FetchSettings
 from .dataset import Dataset, DatasetInfo
+from .examples import Signals
 from .registry import DatasetSpec, Registry, SplitSpec, get_registry
 
 if TYPE_CHECKING:
@@ -56,12 +57,13 @@ def info(name: str, *, registry: "PathLike | Registry | None" = None) -> Dataset
     return _info(get_registry(registry).dataset(name))
 
 
-def _info(spec: DatasetSpec, report: dict | None = None) -> DatasetInfo:
+def _info(spec: DatasetSpec, report: dict | None = None, classes: tuple[str, ...] | None = None) -> DatasetInfo:
     return DatasetInfo(
         image_dtype=spec.image_dtype, multi_label=spec.multi_label, sizes=dict(spec.sizes),
-        report=dict(report or {}),
+        report=dict(report or {}), example=spec.example, sample_rate=spec.sample_rate,
+        class_count=spec.class_count, classes_named_by=spec.classes_named_by,
         name=spec.name, title=spec.title, description=spec.description, homepage=spec.homepage,
-        license=spec.license, citation=spec.citation, classes=spec.classes,
+        license=spec.license, citation=spec.citation, classes=spec.classes if classes is None else classes,
         image_shape=spec.image_shape, splits={k: s.num_examples for k, s in spec.splits.items()},
         files=tuple(f.checksum_record() for f in spec.files.values()),
         metadata_columns=spec.label_columns + (spec.environments.columns() if spec.environments else ()),
@@ -255,9 +257,16 @@ def _dataset(reg: Registry, root: Path, spec: DatasetSpec, split: str, entry: "P
              fetching: FetchSettings) -> Dataset:
     """The Dataset of an entry's arrays: transformed images, declared and found metadata, joined columns."""
     arrays = entry.arrays
-    images = arrays["images"]
+    examples: "np.ndarray | Signals" = (Signals(arrays["samples"], arrays["offsets"]) if spec.varying_length
+                                        else arrays["images"])
+    classes = _named_classes(spec, entry.manifest.get("report"), entry.path)
     if transform is not None:
-        images = _apply(transform, images, arrays["index"])
+        from .transforms import check_accepts
+
+        probe = Dataset(examples[:0], arrays["labels"][:0], classes=classes, example=spec.example,
+                        name=spec.name, split=split)
+        check_accepts(transform, probe.layout, probe._described())
+        examples = _apply(transform, examples, arrays["index"])
     # declared label columns (QMNIST), then any the files themselves carried (affNIST's transforms)
     found = entry.manifest.get("report", {}).get("metadata_columns", [])
     columns = {column: arrays[f"meta.{column}"] for column in [*spec.label_columns, *found]}
@@ -266,12 +275,13 @@ def _dataset(reg: Registry, root: Path, spec: DatasetSpec, split: str, entry: "P
         from .join import joined_columns
 
         columns = {**joined_columns(reg, root, spec, split, metadata, arrays, fetching), **columns}
-    return Dataset(images, arrays["labels"], classes=spec.classes, index=arrays["index"],
-                   metadata=columns, name=spec.name, split=split, info=_info(spec, entry.manifest.get("report")),
-                   extras=extras)
+    return Dataset(examples, arrays["labels"], classes=classes, index=arrays["index"],
+                   metadata=columns, name=spec.name, split=split,
+                   info=_info(spec, entry.manifest.get("report"), classes),
+                   extras=extras, example=spec.example, sample_rate=spec.sample_rate)
 
 
-def _apply(transform: Callable, images: np.ndarray, index: np.ndarray) -> np.ndarray:
+def _apply(transform: Callable, images: Any, index: np.ndarray) -> Any:
     """A transform over a whole split, in chunks; per-example randomness follows ``index``."""
     import inspect
 
@@ -280,10 +290,27 @@ def _apply(transform: Callable, images: np.ndarray, index: np.ndarray) -> np.nda
     except (TypeError, ValueError):
         takes_index = False
     if not takes_index:  # a plain function of the batch
-        return transform(np.asarray(images))
+        return transform(images if isinstance(images, Signals) else np.asarray(images))
     from .transforms import apply_in_chunks
 
     return apply_in_chunks(transform, images, index)
+
+
+def _named_classes(spec: DatasetSpec, report: dict | None, entry: Path | None = None) -> tuple[str, ...]:
+    """The class names: the registry's, or for classes the published files name, those the prepared entry
+    recorded (``report["classes"]``; none before a split is prepared)."""
+    if spec.classes or not spec.classes_named_by:
+        return spec.classes
+    names = (report or {}).get("classes")
+    if entry is None:
+        return ()
+    if not isinstance(names, list) or len(names) != spec.num_classes or not all(isinstance(n, str) for n in names):
+        from .errors import CacheError
+
+        raise CacheError(f"{spec.name}: the prepared entry {entry} does not record the {spec.num_classes} class names "
+                         f"{spec.classes_named_by} gives (found {str(names)[:80]}). Delete the entry, or run "
+                         "`mnistfamily verify --repair`, and load again.")
+    return tuple(names)
 
 
 def _refuse_unverified(spec: DatasetSpec, split: str, entry: "PreparedEntry", allow: bool | None) -> None:

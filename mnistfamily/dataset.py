@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
 
+from .examples import KINDS, Signals, describe, infer_kind, layout
+
 if TYPE_CHECKING:  # pragma: no cover
     from .adapters.batches import Batches
 
@@ -40,10 +42,16 @@ class DatasetInfo:
     sizes: Mapping[int, str] = field(default_factory=dict)
     #: what preparing this split found (e.g. ``{"skipped_unreadable": 3}``); empty from ``mf.info``
     report: Mapping[str, Any] = field(default_factory=dict)
+    #: what one example is: "image" (channels last), "volume" or "signal" (see mnistfamily.examples)
+    example: str = "image"
+    sample_rate: int | None = None
+    #: classes named by the published files: how many, and which file (``classes`` is empty until prepared)
+    class_count: int = 0
+    classes_named_by: str = ""
 
     @property
     def num_classes(self) -> int:
-        return len(self.classes)
+        return len(self.classes) or self.class_count
 
     def _repr_html_(self) -> str:
         from .adapters.notebook import info_html
@@ -66,9 +74,11 @@ class DatasetInfo:
         lines = [f"{self.name}: {self.title}"]
         if self.description:
             lines.append(f"  {self.description.strip()}")
-        lines.append(f"  image shape  {tuple(self.image_shape)} {self.image_dtype}")
+        lines.append(f"  example      {describe(self.example, self.image_shape, self.image_dtype, self.sample_rate)}")
         shown = ", ".join(self.classes[:12]) + (", ..." if len(self.classes) > 12 else "")
-        lines.append(f"  classes      {len(self.classes)}: {shown}")
+        if not self.classes and self.classes_named_by:
+            shown = f"named by the published {self.classes_named_by} (read when a split is loaded)"
+        lines.append(f"  classes      {self.num_classes}: {shown}")
         lines.append("  splits       " + ", ".join(f"{k} ({v:,})" if v is not None else f"{k} (count unknown)"
                                                 for k, v in self.splits.items()))
         if self.sizes:
@@ -87,9 +97,13 @@ class DatasetInfo:
 
 
 class Dataset:
-    """Images, labels and per-example metadata of one split.
+    """The examples, labels and per-example metadata of one split.
 
-    ``images`` is ``uint8 (N, H, W)``, upright; ``labels`` is ``int64 (N,)``, 0-based and
+    ``examples`` are what the registry says one example is (``example``): images ``(N, H, W)`` or
+    ``(N, H, W, C)`` (channels last), volumes ``(N, D, H, W)``, fixed-length signals ``(N, L)``,
+    all one array available as ``images``; or signals of varying length, a
+    :class:`~mnistfamily.examples.Signals` (``signals[i]`` is one recording, ``sample_rate`` its
+    rate), for which ``images`` is an error saying so. ``labels`` is ``int64 (N,)``, 0-based and
     indexing ``classes``; ``index`` is each example's position in the published split and
     survives ``select``/``filter``; ``metadata`` maps column names to ``(N,)`` arrays.
     Arrays from the prepared cache are read-only memory maps.
@@ -99,18 +113,19 @@ class Dataset:
     >>> import mnistfamily as mf
     >>> ds = mf.load("mnist/sample", split="test")
     >>> image, label = ds[0]
-    >>> image.shape, ds.classes[label] == str(label)
-    ((28, 28), True)
+    >>> image.shape, ds.classes[label] == str(label), ds.example
+    ((28, 28), True, 'image')
     >>> ds.filter(hsf_series=4).metadata["hsf_series"].max()
     np.int32(4)
     """
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, *, classes: list[str] | tuple[str, ...],
+    def __init__(self, images: "np.ndarray | Signals", labels: np.ndarray, *, classes: list[str] | tuple[str, ...],
                  index: np.ndarray | None = None, metadata: Mapping[str, np.ndarray] | None = None,
                  name: str = "", split: str = "", info: DatasetInfo | None = None,
-                 extras: Mapping[str, np.ndarray] | None = None):
+                 extras: Mapping[str, np.ndarray] | None = None, example: str | None = None,
+                 sample_rate: int | None = None):
         n = len(images)
-        self.images = images
+        self._examples = images
         self.labels = labels
         self.classes = list(classes)
         self.index = np.arange(n, dtype=np.int64) if index is None else index
@@ -118,14 +133,97 @@ class Dataset:
         self.name = name
         self.split = split
         self.info = info
+        #: what one example is: "image", "volume" or "signal" (the registry's ``example:``)
+        self.example = example or (info.example if info is not None else infer_kind(images))
+        #: samples per second of a signal dataset recorded at a known rate (AudioMNIST: 48,000); else None
+        self.sample_rate = sample_rate if sample_rate is not None else (info.sample_rate if info is not None
+                                                                        else None)
         #: arrays that describe the split as a whole, not per example (MNIST-1D: ``t``, templates)
         self.extras = dict(extras or {})
+        self._check_kind()
         for what, array in [("labels", self.labels), ("index", self.index), *self.metadata.items()]:
             if len(array) != n:
-                raise ValueError(f"{what} has {len(array)} rows but there are {n} images")
+                raise ValueError(f"{what} has {len(array)} rows but there are {n} examples")
+
+    def _check_kind(self) -> None:
+        ranks = {"image": (3, 4), "volume": (4,), "signal": (1, 2)}
+        if self.example not in KINDS:
+            raise ValueError(f"example must be one of {', '.join(KINDS)}, found {self.example!r}")
+        if isinstance(self._examples, Signals):
+            if self.example != "signal":
+                raise ValueError(f"varying-length examples (Signals) are signals, not {self.example}s")
+        elif np.ndim(self._examples) not in ranks[self.example] or (
+                self.example == "signal" and np.ndim(self._examples) != 2):
+            shapes = {"image": "(N, H, W) or (N, H, W, C)", "volume": "(N, D, H, W)",
+                      "signal": "(N, L), or Signals for varying lengths"}
+            raise ValueError(f"{self.example}s are an array {shapes[self.example]}; found shape "
+                             f"{tuple(np.shape(self._examples))}")
+
+    # -- the examples -------------------------------------------------------------------------------
+
+    @property
+    def examples(self) -> "np.ndarray | Signals":
+        """Every example: one array ``(N, *shape)``, or a :class:`~mnistfamily.examples.Signals` when their
+        lengths vary."""
+        return self._examples
+
+    @property
+    def images(self) -> np.ndarray:
+        """The examples as one array ``(N, *shape)``: images, volumes, fixed-length signals.
+
+        Signals of varying length are not one array: this is then an
+        :class:`~mnistfamily.errors.ExampleKindError` saying what to use instead.
+        """
+        if isinstance(self._examples, Signals):
+            from .errors import ExampleKindError
+
+            raise ExampleKindError(
+                f"{self.name or 'this dataset'}{f' [{self.split}]' if self.split else ''} holds "
+                f"{len(self):,} signals of different lengths, not one array of images: ds.signals[i] is one, "
+                "ds.signals.compact() gives the flat samples and offsets, and "
+                "ds.map(mnistfamily.transforms.PadOrCrop(length)) makes them one (N, length) array.")
+        return self._examples
+
+    @images.setter
+    def images(self, value: "np.ndarray | Signals") -> None:
+        self._examples = value
+
+    @property
+    def signals(self) -> Signals:
+        """The signals, as a :class:`~mnistfamily.examples.Signals`: ``ds.signals[i]`` is example ``i``.
+
+        For fixed-length signals ``(N, L)`` (MNIST-1D) a view of the same array; images and volumes
+        are an :class:`~mnistfamily.errors.ExampleKindError`.
+
+        >>> import mnistfamily as mf
+        >>> mf.load("mnist/sample", "test").signals  # doctest: +SKIP
+        Traceback (most recent call last):
+        ExampleKindError: mnist/sample [test] holds images, not signals ...
+        """
+        examples = self._examples
+        if isinstance(examples, Signals):
+            return examples
+        if self.example != "signal":
+            from .errors import ExampleKindError
+
+            raise ExampleKindError(f"{self.name or 'this dataset'}{f' [{self.split}]' if self.split else ''} holds "
+                                   f"{self.example}s, not signals: use ds.images, an array "
+                                   f"{(len(self), *examples.shape[1:])}.")
+        n, length = examples.shape
+        flat = np.ascontiguousarray(examples).reshape(-1)
+        return Signals(flat, offsets=np.arange(n + 1, dtype=np.int64) * length)
+
+    @property
+    def layout(self) -> str:
+        """The axes of one example: ``HW``, ``HWC``, ``DHW``, ``L`` (fixed-length signal) or ``signal``.
+
+        Transforms declare the layouts they take (``transform.accepts``)."""
+        if isinstance(self._examples, Signals):
+            return "signal"
+        return layout(self.example, self._examples.shape[1:])
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self._examples)
 
     def __getitem__(self, i: Any) -> Any:
         """``ds[i]`` gives ``(image, label)``; a slice, index array or mask gives a Dataset.
@@ -135,7 +233,7 @@ class Dataset:
         """
         if isinstance(i, (int, np.integer)):
             label = self.labels[i]
-            return self.images[i], (int(label) if np.ndim(label) == 0 else np.asarray(label))
+            return self._examples[i], (int(label) if np.ndim(label) == 0 else np.asarray(label))
         return self.select(i)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, int]]:
@@ -150,25 +248,41 @@ class Dataset:
             if key.dtype == bool and key.shape != (len(self),):
                 raise ValueError(f"a boolean mask must have shape ({len(self)},), found {key.shape}")
         return Dataset(
-            self.images[key], self.labels[key], classes=self.classes, index=self.index[key],
+            self._examples[key], self.labels[key], classes=self.classes, index=self.index[key],
             metadata={k: v[key] for k, v in self.metadata.items()},
-            name=self.name, split=self.split, info=self.info, extras=self.extras,
+            name=self.name, split=self.split, info=self.info, extras=self.extras, example=self.example,
+            sample_rate=self.sample_rate,
         )
 
     def map(self, transform: Any, *, batch_size: int = 8192) -> "Dataset":
-        """A new Dataset whose images are ``transform`` applied batch by batch.
+        """A new Dataset whose examples are ``transform`` applied batch by batch.
 
         Random transforms draw per example from ``(seed, index)``, so the result does not
-        depend on ``batch_size``; labels, index and metadata are kept.
+        depend on ``batch_size``; labels, index and metadata are kept. A transform of
+        :mod:`mnistfamily.transforms` says which examples it takes (``transform.accepts``): one
+        that does not take this dataset's (a rotation of volumes, an image transform of signals)
+        is a :class:`~mnistfamily.errors.TransformError` before anything is computed.
 
         >>> from mnistfamily import transforms as T
         >>> ds.map(T.ElasticDistortion(alpha=34, sigma=4, seed=0))  # doctest: +SKIP
         """
-        from .transforms import apply_in_chunks
+        from .transforms import apply_in_chunks, check_accepts
 
-        images = apply_in_chunks(transform, self.images, self.index, chunk_size=batch_size)
-        return Dataset(images, self.labels, classes=self.classes, index=self.index, metadata=self.metadata,
-                       name=self.name, split=self.split, info=self.info, extras=self.extras)
+        check_accepts(transform, self.layout, self._described())
+        examples = apply_in_chunks(transform, self._examples, self.index, chunk_size=batch_size)
+        after = getattr(transform, "sample_rate_after", None)
+        rate = after(self.sample_rate) if callable(after) else self.sample_rate
+        return Dataset(examples, self.labels, classes=self.classes, index=self.index, metadata=self.metadata,
+                       name=self.name, split=self.split, info=self.info, extras=self.extras, example=self.example,
+                       sample_rate=rate)
+
+    def _described(self) -> str:
+        """``mnist [train] (images (N, 28, 28))``: the dataset and its examples, for error messages."""
+        if isinstance(self._examples, Signals):
+            what = "signals of varying length"
+        else:
+            what = f"{self.example}s (N, {', '.join(map(str, self._examples.shape[1:]))})"
+        return f"{self.name or 'dataset'}{f' [{self.split}]' if self.split else ''} ({what})"
 
     def to_parquet(self, dest: str, **options: Any) -> Any:
         """Write this split as Parquet shards under ``dest`` (any fsspec URL); see :func:`mnistfamily.export`.
@@ -326,5 +440,9 @@ class Dataset:
     def __repr__(self) -> str:
         shown = self.classes if len(self.classes) <= 10 else self.classes[:10] + ["..."]
         meta = f", metadata={list(self.metadata)}" if self.metadata else ""
-        return (f"Dataset(name={self.name!r}, split={self.split!r}, images={self.images.dtype}"
-                f"{tuple(self.images.shape)}, classes={len(self.classes)} {shown}{meta})")
+        examples = self._examples
+        held = (f"signals={examples!r}" if isinstance(examples, Signals)
+                else f"{'images' if self.example == 'image' else self.example + 's'}={examples.dtype}"
+                     f"{tuple(examples.shape)}")
+        return (f"Dataset(name={self.name!r}, split={self.split!r}, {held}, classes={len(self.classes)} "
+                f"{shown}{meta})")

@@ -147,6 +147,10 @@ def is_disk_full(exc: BaseException) -> bool:
 # ---------------------------------------------------------------------------
 
 
+class ExampleKindError(MnistFamilyError, TypeError):
+    """An operation asked of examples of another kind (``ds.images`` of varying-length signals, ...)."""
+
+
 class TransformError(MnistFamilyError, ValueError):
     """A transform was given input it cannot handle, or a spec that names no valid transform."""
 

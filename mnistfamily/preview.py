@@ -1,7 +1,8 @@
 """Preview images: a labelled grid with one row per class, as a Pillow image or a PNG file.
 
-Images ``(N, H, W)`` are shown as they are; one-dimensional examples ``(N, L)`` (MNIST-1D's
-sequences) are drawn as small line plots, one per cell.
+Every kind of example has its picture (:mod:`.cells`): grey images as they are, colour
+images in colour, volumes as three orthogonal middle slices (or a maximum projection),
+signals as line plots or waveforms.
 
 Pillow is imported inside the functions, so ``import mnistfamily`` (and a warm ``load``)
 never pays for it.
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .cells import PLOT_HEIGHT, ZERO_LINE, line_plots, pictures
 from .drawing import default_font, draw_text, text_width
 from .safe_write import atomic_write
 
@@ -23,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .dataset import Dataset
 
-__all__ = ["preview_grid", "save_preview", "line_plots", "CELL_GAP"]
+__all__ = ["preview_grid", "save_preview", "line_plots", "CELL_GAP", "PLOT_HEIGHT", "ZERO_LINE"]
 
 #: pixels between cells, and around the grid
 CELL_GAP = 2
@@ -34,20 +36,18 @@ TEXT = 255
 #: class names longer than this are shortened with an ellipsis
 MAX_LABEL_CHARS = 16
 _LABEL_PAD = 4  # pixels left and right of the class names
-#: height in pixels (before ``scale``) of the line plot drawn for a one-dimensional example
-PLOT_HEIGHT = 28
-#: grey level of the zero line behind a line plot
-ZERO_LINE = 64
 
 
 def preview_grid(dataset: "Dataset", *, per_class: int = 8, scale: int = 2,
-                 seed: int | None = 0) -> "Image.Image":
-    """A greyscale grid of examples: one row per class, the class name at the left.
+                 seed: int | None = 0, volume: str = "slices") -> "Image.Image":
+    """A grid of examples: one row per class, the class name at the left.
 
     Each row shows ``per_class`` examples of its class, upscaled ``scale`` times with
-    nearest neighbour, white strokes on black as MNIST stores them. One-dimensional examples
-    (``(N, L)``, MNIST-1D) are drawn as line plots ``PLOT_HEIGHT`` pixels high and ``L`` wide,
-    all on one vertical scale, over a dim zero line. A class with fewer
+    nearest neighbour, white strokes on black as MNIST stores them. Colour images are shown in
+    colour (the picture is then RGB); volumes as their three orthogonal middle slices side by
+    side (``volume="max"``: their maximum projection along the depth); signals as plots
+    (``PLOT_HEIGHT`` pixels high: a short fixed-length one as a line, one column per point, over
+    a dim zero line; recordings as waveforms on one time and amplitude scale). A class with fewer
     examples leaves the rest of its row blank (background grey). Rows follow
     ``dataset.classes``, so a dataset with 62 classes gives 62 rows; select classes first
     (``ds.filter(label=[...])``) for a shorter picture.
@@ -55,8 +55,8 @@ def preview_grid(dataset: "Dataset", *, per_class: int = 8, scale: int = 2,
     Parameters
     ----------
     dataset
-        A :class:`~mnistfamily.Dataset`: images ``(N, H, W)`` (``uint8``, or floats in 0-1), or
-        one-dimensional examples ``(N, L)`` of any numeric type.
+        A :class:`~mnistfamily.Dataset` of any kind of example; images ``uint8``, or floats
+        (in 0-1, or stretched from their smallest to their largest value).
     per_class
         Examples per row (at least 1).
     scale
@@ -64,12 +64,15 @@ def preview_grid(dataset: "Dataset", *, per_class: int = 8, scale: int = 2,
     seed
         Seed of the random choice of examples within each class; ``None`` takes the first
         ones in dataset order. Either way a row shows its examples in dataset order.
+    volume
+        ``"slices"`` or ``"max"``: how a volume is shown.
 
     Returns
     -------
     PIL.Image.Image
-        Mode ``"L"``; height ``CELL_GAP + C * (H * scale + CELL_GAP)`` for ``C`` classes and
-        width ``label area + per_class * (W * scale + CELL_GAP)``.
+        Mode ``"L"`` (``"RGB"`` for colour images); height ``CELL_GAP + C * (h * scale + CELL_GAP)``
+        for ``C`` classes and cells ``h`` pixels high, width
+        ``label area + per_class * (w * scale + CELL_GAP)``.
 
     Examples
     --------
@@ -88,31 +91,33 @@ def preview_grid(dataset: "Dataset", *, per_class: int = 8, scale: int = 2,
     classes = [str(c) for c in dataset.classes]
     if not classes:
         raise ValueError(f"{dataset.name or 'the dataset'} has no classes to preview")
-    images = np.asarray(dataset.images) if not isinstance(dataset.images, np.ndarray) else dataset.images
-    if images.ndim not in (2, 3) or images.shape[-1] == 0:
-        raise ValueError(f"{dataset.name or 'the dataset'}: a preview shows images (N, H, W) or one-dimensional "
-                         f"examples (N, L); found an array of shape {images.shape}")
+    shape = tuple(getattr(dataset.examples, "shape", (len(dataset),)))
+    if 0 in shape[1:]:
+        raise ValueError(f"{dataset.name or 'the dataset'}: examples of shape {shape[1:]} have nothing to show")
 
     chosen = _choose(np.asarray(dataset.labels), len(classes), per_class, seed)
-    if images.ndim == 2:  # draw only the examples shown, not the whole dataset
-        present = chosen >= 0
-        images = line_plots(images[chosen[present]], PLOT_HEIGHT)
+    present = chosen >= 0
+    if present.any():
+        cells = pictures(dataset, chosen[present], volume=volume)  # draw only the examples shown
         chosen = np.where(present, np.cumsum(present).reshape(chosen.shape) - 1, -1)
-    cells = _tile(images, chosen, scale)
+    else:  # no example of any class: blank cells of the examples' own size
+        cells = pictures(dataset, np.zeros(min(1, len(dataset)), np.int64), volume=volume)
+    grid = _tile(cells, chosen, scale)
 
-    font = _font(cell_height=images.shape[1] * scale)
+    font = _font(cell_height=cells.shape[1] * scale)
     names = [_shorten(c) for c in classes]
     label_width = max(text_width(font, n) for n in names) + 2 * _LABEL_PAD
 
-    canvas = np.full((cells.shape[0], label_width + cells.shape[1]), BACKGROUND, dtype=np.uint8)
-    canvas[:, label_width:] = cells
-    picture = Image.fromarray(canvas)  # 2-D uint8: mode "L"
+    canvas = np.full((grid.shape[0], label_width + grid.shape[1], *grid.shape[2:]), BACKGROUND, dtype=np.uint8)
+    canvas[:, label_width:] = grid
+    picture = Image.fromarray(canvas)  # 2-D uint8: mode "L"; (h, w, 3): "RGB"
 
     draw = ImageDraw.Draw(picture)
-    row_height = images.shape[1] * scale + CELL_GAP
+    row_height = cells.shape[1] * scale + CELL_GAP
+    fill: Any = TEXT if picture.mode == "L" else (TEXT,) * 3
     for row, name in enumerate(names):
         middle = CELL_GAP + row * row_height + (row_height - CELL_GAP) / 2
-        draw_text(draw, (_LABEL_PAD, middle), name, font, fill=TEXT)
+        draw_text(draw, (_LABEL_PAD, middle), name, font, fill=fill)
     return picture
 
 
@@ -131,7 +136,7 @@ def save_preview(dataset: "Dataset", path: str | os.PathLike[str], **kw: Any) ->
     path
         Where to write the picture.
     **kw
-        ``per_class``, ``scale`` and ``seed``, as for :func:`preview_grid`.
+        ``per_class``, ``scale``, ``seed`` and ``volume``, as for :func:`preview_grid`.
 
     Returns
     -------
@@ -160,40 +165,6 @@ def save_preview(dataset: "Dataset", path: str | os.PathLike[str], **kw: Any) ->
     return target
 
 
-def line_plots(sequences: np.ndarray, height: int = PLOT_HEIGHT) -> np.ndarray:
-    """Each row of ``sequences`` ``(N, L)`` drawn as a line plot: ``(N, height, L)`` ``uint8``.
-
-    Column ``i`` shows point ``i``; the line is white (255) on black, consecutive points
-    joined by a vertical run so the line has no gaps, and a dim line (``ZERO_LINE``) marks 0
-    when 0 is in range. Every plot shares one vertical scale (the smallest and largest value of
-    ``sequences``), so amplitudes compare across cells. NaN and infinite values are drawn as 0.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from mnistfamily.preview import line_plots
-    >>> plot = line_plots(np.array([[0.0, 1.0, 2.0]]), height=3)
-    >>> (plot[0] == 255).astype(int).tolist()   # rising from the bottom row to the top row
-    [[0, 1, 1], [1, 1, 0], [1, 0, 0]]
-    """
-    values = np.nan_to_num(np.asarray(sequences, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    n, length = values.shape
-    plots = np.zeros((n, height, length), dtype=np.uint8)
-    if n == 0 or length == 0:
-        return plots
-    low, high = float(values.min()), float(values.max())
-    span = high - low if high > low else 1.0
-    rows = np.rint((high - values) / span * (height - 1)).astype(np.int64)  # row 0 at the top
-    if low <= 0.0 <= high:
-        plots[:, int(round((high - 0.0) / span * (height - 1))), :] = ZERO_LINE
-    # each column spans from its point to the next one's, so steep slopes stay connected
-    following = np.concatenate([rows[:, 1:], rows[:, -1:]], axis=1)
-    top, bottom = np.minimum(rows, following), np.maximum(rows, following)
-    grid = np.arange(height)[None, :, None]
-    plots[(grid >= top[:, None, :]) & (grid <= bottom[:, None, :])] = 255
-    return plots
-
-
 def _choose(labels: np.ndarray, num_classes: int, per_class: int, seed: int | None) -> np.ndarray:
     """Positions of the examples to show: ``(num_classes, per_class)``, ``-1`` where a class runs out."""
     n = len(labels)
@@ -214,30 +185,26 @@ def _choose(labels: np.ndarray, num_classes: int, per_class: int, seed: int | No
     return chosen
 
 
-def _tile(images: np.ndarray, chosen: np.ndarray, scale: int) -> np.ndarray:
-    """The grid of cells (background gaps and margins included), without the label area."""
+def _tile(cells: np.ndarray, chosen: np.ndarray, scale: int) -> np.ndarray:
+    """The grid of cells (background gaps and margins included), without the label area.
+
+    ``cells`` are ``(n, h, w)`` grey or ``(n, h, w, 3)`` colour pictures; ``chosen`` gives each
+    place of the grid its cell (``-1``: blank).
+    """
     rows, columns = chosen.shape
-    height, width = images.shape[1] * scale, images.shape[2] * scale
+    colour = cells.shape[3:]  # () or (3,)
+    height, width = cells.shape[1] * scale, cells.shape[2] * scale
     present = chosen >= 0
-    cells = np.zeros((rows, columns, images.shape[1], images.shape[2]), dtype=np.uint8)
-    cells[present] = _as_uint8(images[chosen[present]])
-    cells = cells.repeat(scale, axis=2).repeat(scale, axis=3)  # nearest-neighbour upscaling
-    cells[~present] = BACKGROUND
+    placed = np.zeros((rows, columns, cells.shape[1], cells.shape[2], *colour), dtype=np.uint8)
+    placed[present] = cells[chosen[present]]
+    placed = placed.repeat(scale, axis=2).repeat(scale, axis=3)  # nearest-neighbour upscaling
+    placed[~present] = BACKGROUND
 
-    grid = np.full((rows, height + CELL_GAP, columns, width + CELL_GAP), BACKGROUND, dtype=np.uint8)
-    grid[:, CELL_GAP:, :, :width] = cells.transpose(0, 2, 1, 3)  # (row, y, column, x)
-    grid = grid.reshape(rows * (height + CELL_GAP), columns * (width + CELL_GAP))
-    bottom = np.full((CELL_GAP, grid.shape[1]), BACKGROUND, dtype=np.uint8)
+    grid = np.full((rows, height + CELL_GAP, columns, width + CELL_GAP, *colour), BACKGROUND, dtype=np.uint8)
+    grid[:, CELL_GAP:, :, :width] = np.moveaxis(placed, 1, 2)  # (row, y, column, x[, colour])
+    grid = grid.reshape(rows * (height + CELL_GAP), columns * (width + CELL_GAP), *colour)
+    bottom = np.full((CELL_GAP, grid.shape[1], *colour), BACKGROUND, dtype=np.uint8)
     return np.concatenate([grid, bottom])
-
-
-def _as_uint8(images: np.ndarray) -> np.ndarray:
-    if images.dtype == np.uint8:
-        return images
-    values = images.astype(np.float64)
-    if values.size and np.nanmax(values) <= 1.0:  # a transform's 0-1 floats
-        values = values * 255.0
-    return np.clip(np.nan_to_num(values), 0, 255).round().astype(np.uint8)
 
 
 def _font(cell_height: int) -> Any:

@@ -61,11 +61,31 @@ def test_colour_signal_and_multi_label_rows():
     assert rgb.to_pandas(pixels="columns").shape == (2, 3 + 27)
     signal = Dataset(np.linspace(0, 1, 80).reshape(2, 40), np.array([0, 1]), classes=["a", "b"])
     assert list(signal.to_pandas(pixels="columns").columns[-2:]) == ["x39", "x40"]
+    assert signal.to_pandas()["signal"].iloc[1].shape == (40,)
+    volume = Dataset(np.zeros((2, 3, 4, 5), np.uint8), np.array([0, 1]), classes=["a", "b"], example="volume")
+    assert volume.to_pandas()["volume"].iloc[0].shape == (3, 4, 5)
+    assert list(volume.to_pandas(pixels="columns").columns[-1:]) == ["voxel60"]
     multi = Dataset(np.zeros((2, 2, 2), np.uint8), np.array([[1, 0, 1], [0, 1, 0]]), classes=list("xyz"))
     assert multi.to_pandas()["label_name"].tolist() == [["x", "z"], ["y"]]
     pl = pytest.importorskip("polars")
     assert multi.to_polars()["label_name"].to_list() == [["x", "z"], ["y"]]
     assert rgb.to_polars().schema["image"] == pl.Array(pl.UInt8, (3, 3, 3))
+
+
+def test_signals_of_varying_length_are_lists_and_have_no_table_of_columns():
+    from mnistfamily.examples import Signals
+
+    recordings = Dataset(Signals.from_arrays([np.arange(k, dtype=np.int16) for k in (3, 0, 5)]), np.array([0, 1, 0]),
+                         classes=["a", "b"], name="talk", split="test")
+    pd = pytest.importorskip("pandas")
+    frame = recordings.to_pandas()
+    assert isinstance(frame, pd.DataFrame) and [len(x) for x in frame["signal"]] == [3, 0, 5]
+    assert np.shares_memory(frame["signal"].iloc[2], recordings.signals.samples)  # views, no sample copied
+    with pytest.raises(AdapterError, match=r"talk.to_pandas: talk holds signals of varying length, and "
+                                           r"pixels='columns' takes one array"):
+        recordings.to_pandas(pixels="columns")
+    pl = pytest.importorskip("polars")
+    assert recordings.to_polars()["signal"].to_list()[2] == [0, 1, 2, 3, 4]
 
 
 def test_an_unknown_pixels_option_is_refused(sample):

@@ -79,20 +79,32 @@ def test_colour_signals_and_multi_label_have_their_features():
     np.testing.assert_array_equal(np.asarray(hf[1]["image"]), rgb.images[1])
     signal = Dataset(np.linspace(-1, 1, 4 * 40).reshape(4, 40), np.array([0, 1, 1, 0]), classes=["a", "b"])
     hs = signal.to_hf()
-    np.testing.assert_allclose(hs[2]["image"], signal.images[2])
+    np.testing.assert_allclose(hs[2]["signal"], signal.images[2])
+    from mnistfamily.examples import Signals
+
+    recordings = Dataset(Signals.from_arrays([np.arange(k, dtype=np.int16) for k in (3, 0, 5)]), np.array([0, 1, 0]),
+                         classes=["a", "b"], sample_rate=8000)
+    hr = recordings.to_hf()
+    assert hr.features["signal"].feature.dtype == "int16" and [len(x) for x in hr["signal"]] == [3, 0, 5]
+    assert hr[2]["signal"] == [0, 1, 2, 3, 4]
     multi = Dataset(np.zeros((3, 4, 4), np.uint8), np.array([[1, 0, 1], [0, 0, 0], [0, 1, 0]]), classes=list("xyz"))
     hm = multi.to_hf()
     assert [hm[i]["label"] for i in range(3)] == [[0, 2], [], [1]]
     assert hm.features["label"].feature.names == ["x", "y", "z"]
 
 
-def test_volumes_and_float_images_are_refused():
-    volume = Dataset(np.zeros((2, 6, 4, 5), np.uint8), np.array([0, 1]), classes=["a", "b"])
-    with pytest.raises(AdapterError, match="volumes, which have no Hugging Face Image form"):
-        volume.to_hf()
-    floats = Dataset(np.zeros((2, 4, 4), np.float32), np.array([0, 1]), classes=["a", "b"])
-    with pytest.raises(AdapterError, match="an Image feature holds uint8 pixels"):
-        floats.to_hf()
+def test_volumes_and_float_images_are_arrays_and_odd_ones_refused():
+    volumes = np.random.default_rng(2).integers(0, 256, (2, 6, 4, 5), dtype=np.uint8)
+    hv = Dataset(volumes, np.array([0, 1]), classes=["a", "b"], example="volume").to_hf()
+    assert isinstance(hv.features["volume"], datasets.Array3D) and hv.features["volume"].shape == (6, 4, 5)
+    np.testing.assert_array_equal(np.asarray(hv.with_format("numpy")["volume"]), volumes)
+    floats = np.random.default_rng(3).random((2, 4, 4), dtype=np.float32)
+    hfl = Dataset(floats, np.array([0, 1]), classes=["a", "b"]).to_hf()
+    assert isinstance(hfl.features["image"], datasets.Array2D)
+    np.testing.assert_array_equal(np.asarray(hfl.with_format("numpy")["image"]), floats)
+    doubles = Dataset(np.zeros((2, 4, 4), np.float64), np.array([0, 1]), classes=["a", "b"], name="d")
+    with pytest.raises(AdapterError, match=r"d.to_hf: images of float64 \(4, 4\) have no Hugging Face feature"):
+        doubles.to_hf()
 
 
 @pytest.mark.slow

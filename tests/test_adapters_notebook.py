@@ -56,7 +56,7 @@ def test_show_handles_colour_volumes_and_signals():
     assert volume.show(n=2, scale=1).height == 2 + 2 * (8 + 2)
     signal = Dataset(np.sin(np.linspace(0, 20, 4 * 40)).reshape(4, 40), np.arange(4) % 2, classes=["a", "b"])
     plotted = np.asarray(signal.show(n=2, scale=1))
-    assert plotted.shape[0] == 2 + 2 * (24 + 2) and (plotted == 255).any()  # lines drawn white
+    assert plotted.shape[0] == 2 + 2 * (28 + 2) and (plotted == 255).any()  # lines drawn white
     multi = Dataset(np.zeros((2, 4, 4), np.uint8), np.eye(2, dtype=np.int64), classes=["a", "b"])
     with pytest.raises(AdapterError, match="multi-label"):
         multi.show()

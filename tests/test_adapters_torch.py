@@ -171,6 +171,28 @@ def test_every_kind_of_example_gets_channels_first():
     assert x.shape == (1, 40) and torch.allclose(x[0], torch.from_numpy(signal.images[0]).float())
     multi = Dataset(np.zeros((3, 4, 4), np.uint8), np.eye(3, dtype=np.int64), classes=list("xyz"))
     assert torch.equal(multi.to_torch()[1][1], torch.tensor([0, 1, 0]))
+    # a declared volume is one whatever its last axis (here 3, which a bare array would take for RGB)
+    declared = Dataset(np.zeros((2, 6, 4, 3), np.uint8), np.array([0, 1]), classes=["a", "b"], example="volume")
+    assert declared.to_torch()[0][0].shape == (1, 6, 4, 3)
+
+
+def test_signals_of_varying_length_need_a_batch_transform_that_fixes_their_length():
+    from mnistfamily.examples import Signals
+
+    recordings = Dataset(Signals.from_arrays([np.arange(k, dtype=np.int16) for k in (3, 0, 5)]), np.array([0, 1, 0]),
+                         classes=["a", "b"], name="talk")
+    with pytest.raises(AdapterError, match=r"talk.to_torch: talk holds signals of varying length, and a tensor "
+                                           r"takes one array of examples. Make them one length first"):
+        recordings.to_torch()
+
+    def pad(signals, index=None):  # every recording to 4 samples
+        return np.stack([np.pad(x[:4], (0, 4 - len(x[:4]))) for x in signals]).astype(np.float32)
+
+    tds = recordings.to_torch(batch_transform=pad)
+    x, label = tds[2]
+    assert x.shape == (1, 4) and x[0].tolist() == [0, 1, 2, 3] and label == 0
+    batch, labels = tds[[0, 1]]
+    assert batch.shape == (2, 1, 4) and batch[1].abs().sum() == 0
 
 
 def test_bad_arguments_are_adapter_errors(sample):

@@ -24,7 +24,7 @@ PACKAGE = ROOT / "mnistfamily"
 #: the stages, in the order of docs/architecture.md's diagram: (stage, its modules, the stages it may import).
 #: A module belongs to the stage whose module prefix is the longest match of its dotted name.
 STAGES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
-    ("foundation", ("_version", "errors", "config", "log", "lazy", "safe_write", "redaction"), ()),
+    ("foundation", ("_version", "errors", "config", "log", "lazy", "safe_write", "redaction", "examples"), ()),
     ("registry", ("registry",), ("foundation",)),
     ("formats", ("formats", "mnist1d"), ("foundation",)),
     ("transforms", ("transforms",), ("foundation",)),
@@ -35,7 +35,7 @@ STAGES: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
                                       "dataset")),
     ("baselines", ("baselines",), ("foundation",)),
     ("outputs", ("outputs",), ("foundation", "registry", "formats", "dataset", "load")),
-    ("pictures", ("preview", "drawing"), ("foundation", "dataset")),
+    ("pictures", ("preview", "drawing", "cells"), ("foundation", "dataset")),
     ("adapters", ("adapters",), ("foundation", "transforms", "dataset", "load", "outputs", "pictures")),
     ("shift", ("shift",), ("foundation", "registry", "transforms", "dataset", "load", "baselines", "pictures")),
     ("cli", ("cli", "__main__"), ("foundation", "registry", "dataset", "load", "outputs", "pictures", "shift",
@@ -194,6 +194,8 @@ INTERNAL_SIGNALS = {
     "mnistfamily.registry.strict_yaml.Abort": "stops walking a YAML file; its problems become a RegistryError or "
                                               "a ProtocolError",
     "mnistfamily.formats.tar_members.HostileTarHeader": "a tar member refused; becomes a FormatError",
+    "mnistfamily.formats.audiomnist_meta._Refused": "a duplicate key or a JSON constant in the metadata file; becomes "
+                                                    "a FormatError",
     "mnistfamily.prepare.entry.EntryDamage": "why a prepared entry is not used; the entry is rebuilt or reported",
     "mnistfamily.outputs.images.PngError": "a PNG a codec could not read; becomes a CorruptExportError",
 }
@@ -264,3 +266,68 @@ def test_the_diagram_matches_the_table():
         assert line is not None, f"docs/architecture.md does not say what {stage} may import"
         shown = {w for w in re.split(r"[,\s]+", line.group(1).strip()) if w and w != "nothing"}
         assert shown == set(allowed), f"{stage}: the docs say {sorted(shown)}, the table {sorted(allowed)}"
+
+
+# -- the table of formats -------------------------------------------------------------------------
+# A format is one row of mnistfamily/registry/formats.py: data (split keys, kinds of example) and
+# dotted paths to its decoder (prepare stage) and miniature writer (testing stage). The registry reads
+# the row without importing either; the checks below keep every path pointing into the right stage.
+
+def _format_rows():
+    from mnistfamily.registry.formats import FORMATS
+
+    return FORMATS
+
+
+def _defines(module: str, function: str) -> bool:
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    return any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == function for n in tree.body)
+
+
+@pytest.mark.parametrize("role, stage", [("decoder", "prepare"), ("miniature", "testing")])
+def test_every_format_points_into_the_right_stage(role, stage):
+    wrong = []
+    for name, row in _format_rows().items():
+        module, _, function = getattr(row, role).partition(":")
+        if module not in MODULES:
+            wrong.append(f"{name}: {role} {getattr(row, role)!r} names no module of the package")
+        elif stage_of(module) != stage:
+            wrong.append(f"{name}: {role} {module} is in the {stage_of(module)} stage, not {stage}")
+        elif not _defines(module, function):
+            wrong.append(f"{name}: {role} {module} defines no function {function!r} at its top level")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_format_table_is_data_the_registry_reads_without_importing_code():
+    """registry/formats.py imports nothing of the package: the registry stage may read it (foundation
+    only), and reading it never imports a decoder or a writer."""
+    found = [i for i in ALL_IMPORTS if i.importer == "mnistfamily.registry.formats"]
+    assert not found, f"registry/formats.py imports {[i.imported for i in found]}"
+
+
+def test_every_decoder_and_miniature_module_is_a_row_of_the_table():
+    """No format outside the table: a decoder module (prepare/*_split.py) or a miniature writer
+    (testing/mini_*.py) that no row names would be a format the registry cannot declare."""
+    named = {getattr(row, role).partition(":")[0] for row in _format_rows().values()
+             for role in ("decoder", "miniature")}
+    modules = [m for m in MODULES if re.fullmatch(r"mnistfamily\.prepare\.\w+_split", m)
+               or re.fullmatch(r"mnistfamily\.testing\.mini_\w+", m)]
+    # a row's module may share helpers with others (mini_png_tar's tar writer): those are imported by a row's module
+    used = named | {i.imported for i in ALL_IMPORTS if i.importer in named}
+    stray = sorted(set(modules) - used)
+    assert not stray, f"modules that look like a format's but no row of registry/formats.py names: {stray}"
+
+
+def test_no_second_table_of_formats():
+    """The loader's split keys, the decoders and the miniature writers come from the one table: no module
+    keeps its own dispatch dictionary by format name."""
+    stray = []
+    for module, path in MODULES.items():
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+                if isinstance(node, ast.AnnAssign) else []
+            for target in targets:
+                if isinstance(target, ast.Name) and target.id in ("BUILDERS", "GENERATORS", "FORMAT_SPLIT_KEYS",
+                                                                  "WHOLE_DATASET_FORMATS"):
+                    stray.append(f"{module}.{target.id}")
+    assert not stray, f"tables of formats outside registry/formats.py: {stray}"

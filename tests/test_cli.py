@@ -92,7 +92,7 @@ def test_list_shows_every_dataset_with_splits_and_sizes(capsys):
     code, out, _ = run(capsys, "list")
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["dataset", "classes", "image", "splits"]
+    assert lines[0].split() == ["dataset", "classes", "example", "splits"]
     by_name = {line.split()[0]: line for line in lines[1:]}
     assert sorted(by_name) == mf.datasets()
     for name in mf.datasets():

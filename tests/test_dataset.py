@@ -59,7 +59,7 @@ def test_repr_shows_name_split_shape_and_classes(sample):
 
 
 def test_mismatched_columns_are_refused():
-    with pytest.raises(ValueError, match="labels has 2 rows but there are 3 images"):
+    with pytest.raises(ValueError, match="labels has 2 rows but there are 3 examples"):
         Dataset(np.zeros((3, 2, 2), np.uint8), np.zeros(2, np.int64), classes=["a"])
 
 

@@ -27,7 +27,7 @@ from mnistfamily.dataset import Dataset  # noqa: E402
 from mnistfamily.errors import MnistFamilyError  # noqa: E402
 from mnistfamily.outputs import CorruptExportError, ExportError, export, export_idx, read_parquet  # noqa: E402
 from harness.fuzz import TARGETS, run_target  # noqa: E402
-from harness.fuzz.parquet_seeds import (BASE_NAME, base_shard, hostile_cards, hostile_shards,  # noqa: E402
+from harness.fuzz.parquet_seeds import (BASE_NAME, KINDS, base_shard, hostile_cards, hostile_shards,  # noqa: E402
                                         png_shard, rewrite_shard, write_base_export)
 
 SAMPLE = "mnist/sample"
@@ -247,8 +247,10 @@ def test_memory_bombs_are_refused_before_anything_is_allocated(tmp_path, case, m
 @pytest.mark.parametrize("reader", ["parquet", "export-card"])
 def test_the_parquet_fuzz_targets_read_their_valid_seeds_and_refuse_the_rest(reader, tmp_path):
     outcomes = [run_target(TARGETS[reader], seed, tmp_path / f"run-{i}") for i, seed in enumerate(TARGETS[reader].seeds())]
-    assert outcomes[0] == "ok"
-    assert set(outcomes[3 if reader == "parquet" else 1:]) == {"CorruptExportError"}
+    # the valid seeds: three grey exports and one of every other kind and encoding (parquet); one card
+    valid = 3 + sum(len(encodings) for encodings in KINDS.values()) if reader == "parquet" else 1
+    assert set(outcomes[:valid]) == {"ok"}
+    assert set(outcomes[valid:]) == {"CorruptExportError"}
 
 
 def test_a_read_back_shard_is_exported_inside_the_lake(tmp_path):

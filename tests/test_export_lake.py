@@ -39,7 +39,7 @@ def test_the_dataset_folder_holds_only_parquet_and_success_the_card_is_beside_it
     assert inside == ["_SUCCESS", "split=test", "split=test/part-00000-of-00002.parquet",
                       "split=test/part-00001-of-00002.parquet"]
     card = json.loads((tmp_path / "_mnistfamily" / "mnist--sample.card.json").read_text())
-    assert card["format_version"] == 2 and [s["path"] for s in card["splits"]["test"]["shards"]] == inside[2:]
+    assert card["format_version"] == 3 and [s["path"] for s in card["splits"]["test"]["shards"]] == inside[2:]
     # the staging area and the lock are beside the folder too, and hidden
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [
         ".README.md.lock", ".mnist--sample.lock"]
@@ -189,7 +189,7 @@ def test_a_tensor_shard_with_a_missing_image_is_refused(tmp_path):
     image = pa.ExtensionArray.from_storage(table.schema.field("image").type, holed)
     lone = tmp_path / "lone.parquet"  # outside the export: no card to hold its checksum against
     pq.write_table(table.set_column(1, table.schema.field("image"), image), lone, store_schema=True)
-    with pytest.raises(CorruptExportError, match="row group 0 cannot be read .*missing images or pixels"):
+    with pytest.raises(CorruptExportError, match="row group 0 cannot be read .*missing examples or values"):
         read_parquet(lone)
 
 

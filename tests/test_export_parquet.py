@@ -300,9 +300,12 @@ def test_option_errors(tmp_path, sample):
         export(sample, tmp_path, splits=["train"])
     with pytest.raises(ExportError, match="no name or split"):
         export(Dataset(sample.images, sample.labels, classes=sample.classes), tmp_path)
-    with pytest.raises(ExportError, match="uint8"):
-        export(Dataset(sample.images.astype(np.float32), sample.labels, classes=sample.classes, name="x",
+    with pytest.raises(ExportError, match="image_dtype is 'float64'; images in an export are uint8, float32"):
+        export(Dataset(sample.images.astype(np.float64), sample.labels, classes=sample.classes, name="x",
                        split="y"), tmp_path)
+    with pytest.raises(ExportError, match="image_encoding 'png' holds uint8 images that are grey"):
+        export(Dataset(sample.images.astype(np.float32), sample.labels, classes=sample.classes, name="x",
+                       split="y"), tmp_path, image_encoding="png")
     with pytest.raises(ExportError, match="index the 10 classes"):
         export(Dataset(sample.images, sample.labels + 5, classes=sample.classes, name="x", split="y"), tmp_path)
     assert not list(tmp_path.iterdir())

@@ -33,6 +33,7 @@ from mnistfamily.errors import FormatError, MnistFamilyError, RegistryError
 from mnistfamily.formats.idx import read_idx
 from harness import fuzz
 from harness.fuzz import TARGETS, mutate, run_target
+from harness.fuzz.more_targets import MORE_TARGETS
 
 MiB = 1 << 20
 #: examples per reader in the mutation property: bounded so the whole file stays ~15 s
@@ -65,7 +66,15 @@ def _scratch(tmp_path: Path) -> Path:
 
 # --------------------------------------------------------------------------- mutation properties
 
-@pytest.mark.parametrize("reader", sorted(TARGETS))
+#: HASYv2's, AudioMNIST's and 3D MNIST's targets have their own mutation budget (test_fuzz_more_readers.py)
+MUTATED_HERE = sorted(set(TARGETS) - set(MORE_TARGETS))
+
+
+def test_every_target_is_mutated_here_or_in_the_more_readers_file():
+    assert set(MUTATED_HERE) == set(EXAMPLES) and set(TARGETS) == set(EXAMPLES) | set(MORE_TARGETS)
+
+
+@pytest.mark.parametrize("reader", MUTATED_HERE)
 def test_every_reader_raises_only_library_errors_on_mutants(reader, tmp_path):
     target = TARGETS[reader]
     seeds = target.seeds()
@@ -470,3 +479,14 @@ def test_public_read_idx_refuses_a_pickle_disguised_as_idx(tmp_path):
     path.write_bytes(pickle.dumps([1, 2]))
     with pytest.raises(FormatError, match="not an IDX file"):
         mf.read_idx(path)
+
+
+def test_every_format_that_reads_files_has_its_fuzz_targets():
+    """Each row of the format table names its fuzz targets; a format that reads files has at least one."""
+    from mnistfamily.registry.formats import FORMATS
+
+    for name, row in FORMATS.items():
+        reads_files = any(kind == "file" for kind, _ in row.split_keys.values())
+        assert row.fuzz or not reads_files, f"format {name!r} reads files but names no fuzz target"
+        missing = [t for t in row.fuzz if t not in TARGETS]
+        assert not missing, f"format {name!r} names fuzz targets the harness does not have: {missing}"

@@ -101,6 +101,28 @@ def test_medmnist_facts_spot_checks():
     assert mf.info("medmnist/retinamnist").classes == ("0", "1", "2", "3", "4")
 
 
+def test_medmnist_3d_entries_are_the_generated_ones_and_true_to_the_facts():
+    """The six 3D sets at 28 and 64: volumes, the facts' counts and md5, OrganMNIST3D's own label order."""
+    gen = _generator()
+    generated = load_registry_text(gen["registry_text"](with_sizes=True, three_d=True), "generated")
+    builtin = {s.name: s for s in get_registry() if s.name.startswith("medmnist3d/")}
+    assert len(generated) == 12 and set(builtin) == set(generated)
+    for name, spec in builtin.items():
+        assert replace(spec, origin="") == replace(generated[name], origin=""), name
+        assert spec.example == "volume" and spec.image_shape in ((28, 28, 28), (64, 64, 64))
+    organ = get_registry().dataset("medmnist3d/organmnist3d")
+    assert organ.classes[:3] == ("liver", "kidney-right", "kidney-left") and organ.classes[-1] == "pancreas"
+    assert get_registry().dataset("medmnist/organamnist").classes[0] == "bladder"  # the 2D order differs
+    assert mf.info("medmnist3d/nodulemnist3d").splits == {"train": 1158, "val": 165, "test": 310}
+    assert mf.info("medmnist3d/vesselmnist3d").splits["val"] == 191
+    synapse = get_registry().dataset("medmnist3d/synapsemnist3d-64")
+    assert synapse.file("synapsemnist3d_64.npz").md5 == "43bd14ebf3af9d3dd072446fedc14d5e"
+    assert synapse.canonical_url(synapse.file("synapsemnist3d_64.npz")) == \
+        "https://zenodo.org/records/10519652/files/synapsemnist3d_64.npz?download=1"
+    assert dict(mf.info("medmnist3d/fracturemnist3d").sizes) == {28: "medmnist3d/fracturemnist3d",
+                                                                  64: "medmnist3d/fracturemnist3d-64"}
+
+
 def test_sizes_maps_are_readable_from_yaml():
     specs = load_registry_text(_generator()["registry_text"](with_sizes=True), "generated")
     assert dict(specs["medmnist/pathmnist"].sizes)[224] == "medmnist/pathmnist-224"

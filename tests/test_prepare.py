@@ -232,6 +232,32 @@ def test_warm_load_imports_no_heavy_module(tmp_path):
     assert warm.stdout.strip() == ""
 
 
+def test_warm_load_of_a_derived_entry_imports_no_heavy_module(tmp_path):
+    """A derived entry's warm load reads its prepared entry: neither its transforms nor logging are imported."""
+    registry = tmp_path / "derived.yaml"
+    registry.write_text(textwrap.dedent("""
+        version: 1
+        datasets:
+          sample-inverted:
+            base: mnist/sample
+            title: the sample, inverted
+            transforms: [{name: Invert}]
+    """))
+    code = textwrap.dedent(f"""
+        import sys, mnistfamily as mf
+        ds = mf.load("sample-inverted", "test", registry={str(registry)!r})
+        ds.images[0].sum()
+        heavy = sorted({{"fsspec", "scipy", "pyarrow", "tqdm", "filelock", "PIL", "yaml", "logging",
+                        "mnistfamily.transforms", "mnistfamily.prepare.cache"}} & set(sys.modules))
+        print(",".join(heavy))
+    """)
+    env = {**os.environ, "MNISTFAMILY_HOME": str(tmp_path / "c"), "PYTHONPATH": os.pathsep.join(sys.path)}
+    cold = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert "mnistfamily.transforms" in cold.stdout  # the cold load ran the chain
+    warm = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert warm.stdout.strip() == ""
+
+
 def test_import_does_not_load_numpy(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     out = subprocess.run([sys.executable, "-c", "import sys, mnistfamily; print('numpy' in sys.modules)"],

@@ -234,8 +234,69 @@ def test_the_cli_previews_mnist_1d(capsys, tmp_path):
     capsys.readouterr()
 
 
-@pytest.mark.parametrize("shape", [(3, 4, 5, 6), (3, 0)])
-def test_arrays_that_are_neither_images_nor_sequences_are_refused(shape):
-    ds = Dataset(np.zeros(shape, np.uint8), np.zeros(shape[0], np.int64), classes=["a"], name="odd")
-    with pytest.raises(ValueError, match=r"odd: a preview shows images \(N, H, W\) or one-dimensional examples"):
+def test_examples_with_nothing_to_show_are_refused():
+    ds = Dataset(np.zeros((3, 0), np.uint8), np.zeros(3, np.int64), classes=["a"], name="odd")
+    with pytest.raises(ValueError, match=r"odd: examples of shape \(0,\) have nothing to show"):
         preview_grid(ds)
+    with pytest.raises(ValueError, match="a volume is shown as slices or max, not 'mip'"):
+        preview_grid(Dataset(np.zeros((2, 3, 3, 3), np.uint8), np.zeros(2, np.int64), classes=["a"],
+                             example="volume"), volume="mip")
+
+
+# --------------------------------------------------------------------------- colour, volumes, recordings
+
+def _cell(picture, row: int, column: int, height: int, width: int, per_class: int) -> np.ndarray:
+    """The pixels of one cell of a grid drawn at scale 1."""
+    pixels = np.asarray(picture)
+    left = picture.width - per_class * (width + CELL_GAP) + column * (width + CELL_GAP)
+    top = CELL_GAP + row * (height + CELL_GAP)
+    return pixels[top:top + height, left:left + width]
+
+
+def test_colour_images_are_shown_in_colour():
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (4, 6, 5, 3), dtype=np.uint8)
+    picture = preview_grid(Dataset(rgb, np.array([0, 1, 0, 1]), classes=["a", "b"]), per_class=2, scale=1,
+                           seed=None)
+    assert picture.mode == "RGB"
+    np.testing.assert_array_equal(_cell(picture, 0, 1, 6, 5, 2), rgb[2])
+    np.testing.assert_array_equal(_cell(picture, 1, 0, 6, 5, 2), rgb[1])
+    two = rng.integers(0, 256, (2, 6, 5, 2), dtype=np.uint8)  # ColoredMNIST's two channels: red and green
+    cell = _cell(preview_grid(Dataset(two, np.array([0, 0]), classes=["a"]), per_class=1, scale=1), 0, 0, 6, 5, 1)
+    np.testing.assert_array_equal(cell[..., :2], two[0]) and np.testing.assert_array_equal(cell[..., 2], 0)
+
+
+def test_volumes_are_shown_as_three_orthogonal_middle_slices_or_their_maximum():
+    from mnistfamily.cells import SLICE_GAP
+
+    rng = np.random.default_rng(1)
+    volumes = rng.integers(0, 256, (2, 4, 6, 5), dtype=np.uint8)  # depth 4, height 6, width 5
+    ds = Dataset(volumes, np.array([0, 0]), classes=["a"], example="volume")
+    picture = preview_grid(ds, per_class=1, scale=1, seed=None)
+    width = 5 + 1 + 5 + 1 + 6
+    cell = _cell(picture, 0, 0, 6, width, 1)
+    assert picture.height == CELL_GAP + 6 + CELL_GAP
+    np.testing.assert_array_equal(cell[:, :5], volumes[0, 2])  # axial: the middle depth
+    np.testing.assert_array_equal(cell[:4, 6:11], volumes[0, :, 3, :])  # coronal: the middle row
+    np.testing.assert_array_equal(cell[:4, 12:18], volumes[0, :, :, 2])  # sagittal: the middle column
+    assert (cell[:, 5] == SLICE_GAP).all() and (cell[4:, 6:11] == 0).all()
+    projected = preview_grid(ds, per_class=1, scale=1, seed=None, volume="max")
+    np.testing.assert_array_equal(_cell(projected, 0, 0, 6, 5, 1), volumes[0].max(axis=0))
+
+
+def test_recordings_are_waveforms_on_one_time_and_amplitude_scale():
+    from mnistfamily.cells import PLOT_HEIGHT, WAVE_WIDTH
+    from mnistfamily.examples import Signals
+
+    loud = np.sin(2 * np.pi * 440 * np.arange(48_000) / 48_000).astype(np.float32)  # one second of A4
+    quiet = (loud[:24_000] * 0.1).astype(np.float32)
+    ds = Dataset(Signals.from_arrays([loud, quiet]), np.array([0, 0]), classes=["a"], sample_rate=48_000)
+    picture = preview_grid(ds, per_class=2, scale=1, seed=None)
+    assert picture.mode == "L" and picture.height == CELL_GAP + PLOT_HEIGHT + CELL_GAP
+    first, second = (_cell(picture, 0, c, PLOT_HEIGHT, WAVE_WIDTH, 2) == 255 for c in (0, 1))
+    assert first.any(axis=0).all() and first.sum(axis=0).min() > PLOT_HEIGHT // 2  # loud: a tall band throughout
+    assert second[:, :WAVE_WIDTH // 2 - 1].any(axis=0).all()  # the short one: half the width ...
+    assert not second[:, WAVE_WIDTH // 2 + 1:].any()  # ... then nothing
+    assert second.sum(axis=0).max() < first.sum(axis=0).min()  # and a tenth of the amplitude
+    long = Dataset(np.tile(loud[:1000], (2, 1)), np.array([0, 0]), classes=["a"])  # fixed, long: a waveform too
+    assert preview_grid(long, per_class=1, scale=1).width == preview_grid(ds, per_class=1, scale=1).width

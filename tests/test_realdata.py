@@ -172,3 +172,34 @@ def test_fashion_mnist_real_labels_are_the_current_version(realdata):
         assert digest == spec.file(name).sha256
     assert spec.file("t10k-labels-idx1-ubyte.gz").sha256 != \
         "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf"
+
+
+def test_the_usps_test_file_loads_through_the_registry_with_the_facts_counts_and_labels(realdata, cache):
+    """usps.t.bz2 (verified against torchvision's md5 and an independent sha256) found by source=, verified,
+    prepared and loaded: 2,007 images, the published label k read as the digit k - 1 (facts, section 17)."""
+    spec = get_registry().dataset("usps")
+    path, how = fetch_file(spec, spec.file("usps.t.bz2"), root=cache, settings=FetchSettings(source=realdata / "usps"))
+    assert how.method == "published"
+    test = mf.load("usps", "test", source=realdata / "usps", data_dir=cache)
+    assert test.images.shape == (2007, 16, 16) and test.images.dtype == np.uint8
+    counts = np.bincount(test.labels, minlength=10).tolist()
+    assert counts == [359, 264, 198, 166, 200, 160, 170, 147, 166, 177]  # the facts' per-digit counts
+    exact = mf.load("usps/float32", "test", source=realdata / "usps", data_dir=cache)
+    assert exact.images.dtype == np.float32 and exact.images.min() >= -1 and exact.images.max() <= 1
+    # the bytes are torchvision's: floor((x + 1) / 2 * 255) in float32 arithmetic on the published values
+    expected = ((exact.images + np.float32(1)) / np.float32(2) * np.float32(255)).astype(np.uint8)
+    np.testing.assert_array_equal(test.images, expected)
+    np.testing.assert_array_equal(test.labels, exact.labels)
+
+
+def test_hasyv2_symbols_csv_names_the_registry_classes_in_order(realdata):
+    """HASYv2's real symbols.csv (the author's repository copy) gives the registry's 369 classes, row by row."""
+    from mnistfamily.formats.hasy import parse_symbols
+    from mnistfamily.registry import get_registry
+
+    path = realdata / "hasy" / "symbols.csv"
+    table = parse_symbols(path.read_bytes(), str(path))
+    spec = get_registry().dataset("hasyv2")
+    assert len(table.latex) == 369 and list(spec.classes) == table.latex
+    assert int(table.counts.sum()) == spec.splits["all"].num_examples == 168_233
+    assert spec.splits["fold1-train"].num_examples + spec.splits["fold1-test"].num_examples == 168_233

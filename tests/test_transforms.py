@@ -49,7 +49,13 @@ EXAMPLES: dict[str, T.Transform] = {t.spec()["name"]: t for t in [
     T.Translate(pixels=2, seed=5), T.Stripe(), T.Fog(amount=2.0, decay=1.7, seed=5),
     T.Spatter(mean=0.6, std=0.3, sigma=1.5, threshold=0.6, mask_sigma=1.0, seed=5),
     T.DottedLine(seed=5), T.Zigzag(seed=5), T.CannyEdges(sigma=1.5, low=0.05, high=0.25),
+    T.ToChannels([1.0, 0.5]), T.ToGray(weights=[0.5, 0.25, 0.25]),
 ]}
+
+
+def _input(t: T.Transform, grey: np.ndarray) -> np.ndarray:
+    """The sample's grey digits, as RGB for a transform that takes only channels-last images."""
+    return grey if "HW" in t.accepts else np.repeat(np.asarray(grey)[..., None], 3, axis=3)
 
 RANDOM = [name for name, t in EXAMPLES.items() if "seed" in t.spec()]
 
@@ -58,8 +64,35 @@ RANDOM = [name for name, t in EXAMPLES.items() if "seed" in t.spec()]
 # specs and repr
 
 
+#: the transforms of signals (AudioMNIST): they take Signals of varying length or (N, L) arrays, not images
+SIGNAL_EXAMPLES: dict[str, T.Transform] = {t.spec()["name"]: t for t in [
+    T.PadOrCrop(300, align="random", seed=5, fill=0.5), T.Resample(48_000, 16_000), T.AudioNet8k(align="random", seed=5),
+]}
+
+
 def test_every_transform_is_covered():
-    assert set(T.registered()) - {"Compose"} == set(EXAMPLES)
+    assert set(T.registered()) - {"Compose"} == set(EXAMPLES) | set(SIGNAL_EXAMPLES)
+
+
+def _recordings(n: int, seed: int = 0):
+    from mnistfamily.examples import Signals
+
+    rng = np.random.default_rng(seed)
+    return Signals.from_arrays([rng.standard_normal(int(k)).astype(np.float32) for k in rng.integers(50, 900, n)])
+
+
+@pytest.mark.parametrize("name", sorted(SIGNAL_EXAMPLES))
+def test_signal_transforms_round_trip_their_spec_and_do_not_depend_on_the_batch(name):
+    t = SIGNAL_EXAMPLES[name]
+    again = T.from_spec(json.loads(json.dumps(t.spec())))
+    assert again == t and repr(again) == repr(t)
+    signals, index = _recordings(7), np.arange(100, 107)
+    whole = t(signals, index=index)
+    for i in (0, 3, 6):  # one example alone gives what it gives in the batch
+        alone = t(signals[i:i + 1], index=index[i:i + 1])
+        np.testing.assert_array_equal(alone[0], whole[i])  # a row, or one signal of a Signals
+    with pytest.raises(TransformError, match=r"takes signals \(a Signals, or an array \(N, L\)\)"):
+        t(np.zeros((2, 28, 28), np.uint8))
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
@@ -73,7 +106,7 @@ def test_spec_round_trip_gives_equal_transform_and_bytes(name, sample):
     for key, value in spec.items():  # the repr shows every parameter
         if key != "name":
             assert f"{key}=" in repr(t)
-    x, index = sample.images[:40], sample.index[:40]
+    x, index = _input(t, sample.images[:40]), sample.index[:40]
     np.testing.assert_array_equal(again(x, index=index), t(x, index=index))
 
 
@@ -255,8 +288,8 @@ def test_apply_in_chunks_checks_out_and_chunk_size(sample):
 
 def test_empty_batches_keep_the_output_shape():
     for t in EXAMPLES.values():
-        out = t(np.zeros((0, 28, 28), np.uint8))
-        assert out.shape[0] == 0 and out.ndim == 3, t
+        out = t(_input(t, np.zeros((0, 28, 28), np.uint8)))
+        assert out.shape[0] == 0 and out.ndim == t(_input(t, np.zeros((1, 28, 28), np.uint8))).ndim, t
 
 
 # ----------------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from mnistfamily.testing import serve_directory, write_miniatures
 
 BUILTIN = Registry.from_files([builtin_registry_path()])
 VARIANTS = [s.name for s in BUILTIN if s.base is not None and s.environments is None]
+#: the variants of MNIST's digits (the module's fixture); others have their own (audiomnist/8k: test_8k)
+DIGIT_VARIANTS = [v for v in VARIANTS if BUILTIN.dataset(v).example == "image"]
 #: derived datasets dealt into environments: each split is an environment of the base's rows
 DEALT = [s.name for s in BUILTIN if s.base is not None and s.environments is not None]
 
@@ -32,8 +34,8 @@ def loaded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("served")
     cache = tmp_path_factory.mktemp("cache")
     with serve_directory(folder) as server:
-        mini = write_miniatures(folder, server.url, names=VARIANTS)
-        out = {name: mf.load(name, "test", registry=mini.registry, data_dir=cache) for name in VARIANTS}
+        mini = write_miniatures(folder, server.url, names=DIGIT_VARIANTS)
+        out = {name: mf.load(name, "test", registry=mini.registry, data_dir=cache) for name in DIGIT_VARIANTS}
         out["mnist"] = mf.load("mnist", "test", registry=mini.registry, data_dir=cache)
     return out
 
@@ -89,7 +91,7 @@ def test_rotatedmnist(dealt):
 
 def test_variants_keep_the_base_rows(loaded):
     base = loaded["mnist"]
-    for name in VARIANTS:
+    for name in DIGIT_VARIANTS:
         ds = loaded[name]
         np.testing.assert_array_equal(ds.labels, base.labels)
         np.testing.assert_array_equal(ds.index, base.index)
@@ -279,3 +281,30 @@ def test_fog(loaded):
 
 def test_spatter(loaded):
     test_resampling_variants_change_every_image_and_keep_its_ink_near(loaded, "mnist-c/spatter")
+
+
+def test_8k(tmp_path):
+    """audiomnist/8k: each row is its recording resampled by scipy's resample_poly (1 up, 6 down) in float64,
+    placed whole somewhere in 8,000 samples of zeros (the place is random per example)."""
+    from scipy.signal import resample_poly
+
+    from mnistfamily.fetch import UnverifiedFileWarning
+
+    (tmp_path / "served").mkdir()
+    with serve_directory(tmp_path / "served") as server:
+        mini = write_miniatures(tmp_path / "served", server.url, names=["audiomnist/8k"])
+        with pytest.warns(UnverifiedFileWarning):
+            net = mf.load("audiomnist/8k", "all", registry=mini.registry, data_dir=tmp_path / "cache",
+                          allow_unverified=True)
+            audio = mf.load("audiomnist", "all", registry=mini.registry, data_dir=tmp_path / "cache",
+                            allow_unverified=True)
+    assert net.images.shape == (len(audio), 8000) and net.sample_rate == 8000
+    np.testing.assert_array_equal(net.labels, audio.labels)
+    places = set()
+    for row, recording in zip(net.images, audio.signals):
+        expected = resample_poly(np.asarray(recording, np.float64), 1, 6).astype(np.float32)
+        start = int(np.flatnonzero(row)[0])
+        np.testing.assert_allclose(row[start:start + len(expected)], expected, rtol=0, atol=1e-6)
+        assert not row[:start].any() and not row[start + len(expected):].any()
+        places.add(start)
+    assert len(places) > 1  # placed at random, not all at the start

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import mnistfamily as mf
+from mnistfamily.examples import Signals
 from mnistfamily import transforms as T
 from mnistfamily.errors import RegistryError
 from mnistfamily.registry import Registry, get_registry
@@ -32,9 +33,13 @@ def test_every_builtin_variant_builds_its_chain():
 
     variants = [s for s in get_registry() if s.base is not None]
     assert len(variants) >= 18  # deskewed, elastic, affine40 and the fifteen MNIST-C corruptions
+    recordings = Signals.from_arrays([np.ones(n, np.float32) for n in (20_000, 48_000, 60_000)])
     for spec in variants:
         transform = T.from_spec(chain_spec(spec))
-        out = transform(mf.load("mnist/sample", "test").images[:3], index=np.arange(3))
+        base = get_registry().dataset(spec.base)
+        # the base's kind of example: MNIST's digits, or recordings of varying length (AudioMNIST)
+        batch = recordings if base.varying_length else mf.load("mnist/sample", "test").images[:3]
+        out = transform(batch, index=np.arange(3))
         assert out.shape[1:] == tuple(spec.image_shape) and out.dtype == np.dtype(spec.image_dtype), spec.name
 
 

@@ -1,7 +1,7 @@
 """Generate docs/datasets.md from the built-in registry.yaml.
 
 The page lists every dataset (name, title, splits with their sizes, number of classes,
-image shape, license) and, per dataset, every published file with its size, which
+what one example is, license) and, per dataset, every published file with its size, which
 checksums the registry knows and where the file is fetched from.
 
 Usage::
@@ -20,13 +20,14 @@ import difflib
 import sys
 from pathlib import Path
 
+from mnistfamily.examples import describe
 from mnistfamily.registry import DatasetSpec, FileSpec, Registry, builtin_registry_path
 
 DOCS = Path(__file__).resolve().parent.parent
 PAGE = DOCS / "datasets.md"
 COMMAND = "python docs/scripts/gen_datasets_page.py"
 #: families described on another family's page
-SHARED_PAGES = {"dig-mnist": "kannada-mnist"}
+SHARED_PAGES = {"dig-mnist": "kannada-mnist", "medmnist3d": "medmnist", "cifar10": "cifar", "cifar100": "cifar"}
 
 
 def _cell(text: object) -> str:
@@ -93,17 +94,19 @@ def render(registry: Registry) -> str:
         f"{len(specs)} datasets. Each one loads with `mf.load(name, split)`; `mnistfamily info NAME` prints the",
         "same facts with full checksums and URLs. How files are verified: [cache-and-offline.md](cache-and-offline.md).",
         "",
-        "| name | title | splits (examples) | classes | image | license |",
+        "| name | title | splits (examples) | classes | example | license |",
         "|---|---|---|---|---|---|",
     ]
     for spec in specs:
         splits = ", ".join(f"{s.name} {_count(s.num_examples)}" for s in spec.splits.values())
-        shape = "×".join(str(d) for d in spec.image_shape)
+        shape = "×".join(str(d) for d in spec.image_shape) or "varying length"
         if spec.image_dtype != "uint8":
             shape += f" {spec.image_dtype}"
+        kind = {"image": "RGB image " if len(spec.image_shape) == 3 and spec.image_shape[2] == 3 else "image ",
+                "volume": "volume ", "signal": "signal "}[spec.example]
         page = _dataset_page(spec)
         name = f"[`{spec.name}`]({page})" if page else f"`{spec.name}`"
-        lines.append(f"| {name} | {_cell(spec.title)} | {_cell(splits)} | {len(spec.classes)} | {shape} "
+        lines.append(f"| {name} | {_cell(spec.title)} | {_cell(splits)} | {spec.num_classes} | {kind}{shape} "
                      f"| {_cell(spec.license)} |")
     lines += [
         "",
@@ -120,7 +123,12 @@ def render(registry: Registry) -> str:
         page = _dataset_page(spec)
         about = _cell(spec.description or spec.title)
         lines += [f"{about} Details: [{page}]({page})." if page else about, ""]
-        lines.append(f"- classes: {', '.join(f'`{c}`' for c in spec.classes)}")
+        lines.append(f"- example: {describe(spec.example, spec.image_shape, spec.image_dtype, spec.sample_rate)}")
+        if spec.classes_named_by:
+            lines.append(f"- classes: {spec.num_classes}, named by the published `{spec.classes_named_by}` "
+                         "(read when a split is loaded)")
+        else:
+            lines.append(f"- classes: {', '.join(f'`{c}`' for c in spec.classes)}")
         if spec.label_columns:
             lines.append(f"- metadata columns: {', '.join(f'`{c}`' for c in spec.label_columns)} "
                          f"(labels from `{spec.label_column}`)")

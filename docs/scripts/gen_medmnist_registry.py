@@ -1,9 +1,11 @@
-"""Print the registry entries of MedMNIST 2D: 12 flags x 4 image sizes = 48 datasets.
+"""Print the registry entries of MedMNIST: 2D, 12 flags x 4 image sizes = 48 datasets; 3D, 6 flags x 2 sizes = 12.
 
-The table below was typed from ``shared/reference/dataset-facts.md`` section 11, which
-cites MedMNIST's ``medmnist/info.py`` (v3.0.2) and README: md5 per file and size, split
-counts, tasks, channels and label names. File sizes and sha256 are not published by any
-source we have, so they stay ``unknown`` (md5 is enough to verify a download).
+The 2D table below was typed from ``shared/reference/dataset-facts.md`` section 11, the 3D one
+from ``shared/reference/dataset-facts-2.md`` section 16; both cite MedMNIST's
+``medmnist/info.py`` (v3.0.2) and README: md5 per file and size, split counts, tasks,
+channels and label names. File sizes and sha256 are not published by any source we have, so
+they stay ``unknown`` (md5 is enough to verify a download). 3D images are volumes
+``(D, H, W)`` of 28 or 64 voxels a side, without a channel axis (``example: volume``).
 
 Usage::
 
@@ -11,9 +13,9 @@ Usage::
     python docs/scripts/gen_medmnist_registry.py --entries  # only the entries, to append under datasets:
 
 Names: ``medmnist/<flag>`` is the 28x28 release, ``medmnist/<flag>-<size>`` the larger
-ones (MedMNIST+). Every entry carries the same ``sizes`` map, so
-``mf.load("medmnist/pathmnist", size=64)`` and ``mf.load("medmnist/pathmnist-64", size=28)``
-both resolve.
+ones (MedMNIST+); ``medmnist3d/<flag>`` and ``medmnist3d/<flag>-64`` the volumes. Every entry
+carries the same ``sizes`` map, so ``mf.load("medmnist/pathmnist", size=64)`` and
+``mf.load("medmnist3d/organmnist3d", size=64)`` resolve.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class Flag(NamedTuple):
     channels: int
     classes: list[str]
     counts: tuple[int, int, int]  # train, val, test
-    md5: tuple[str, str, str, str]  # sizes 28, 64, 128, 224
+    md5: tuple[str, ...]  # one per size: 28, 64, 128, 224 (3D: 28, 64)
     license: str = "CC BY 4.0"
     note: str = ""
 
@@ -127,8 +129,39 @@ FLAGS = [
 ]
 
 
+#: MedMNIST 3D: volumes of 28 or 64 voxels a side (MedMNIST3D.available_sizes), one .npz per flag and size
+SIZES_3D = (28, 64)
+#: OrganMNIST3D's label order differs from the 2D Organ{A,C,S}MNIST's (facts-2, section 16)
+ORGAN_3D = ["liver", "kidney-right", "kidney-left", "femur-right", "femur-left", "bladder", "heart", "lung-right",
+            "lung-left", "spleen", "pancreas"]
+FLAGS_3D = [
+    Flag("organmnist3d", "OrganMNIST3D", "abdominal CT", "multi-class", 1, ORGAN_3D, (971, 161, 610),
+         ("a0c5a1ff56af4f155c46d46fbb45a2fe", "58a2205adf14a9d0a189cb06dc78bf10"),
+         note="Label order differs from the 2D Organ{A,C,S}MNIST (liver is 0 here, bladder 0 there). "
+              "MedMNIST v2.2.4 removed a blank volume (train 972 -> 971)."),
+    Flag("nodulemnist3d", "NoduleMNIST3D", "chest CT (LIDC-IDRI lung nodules)", "binary", 1,
+         ["benign", "malignant"], (1158, 165, 310),
+         ("8755a7e9e05a4d9ce80a24c3e7a256f3", "c47c5b7d457bf6332200d2ea6d64ecd8"),
+         note="Versions before v2.1.0 had 526 test volumes; their file fails the current md5."),
+    Flag("adrenalmnist3d", "AdrenalMNIST3D", "abdominal CT (adrenal glands)", "binary", 1,
+         ["normal", "hyperplasia"], (1188, 98, 298),
+         ("bbd3c5a5576322bc4cdfea780653b1ce", "17721accfe9fb005146a47d33bc54b2f")),
+    Flag("fracturemnist3d", "FractureMNIST3D", "chest CT (RibFrac rib fractures)", "multi-class", 1,
+         ["buckle rib fracture", "nondisplaced rib fracture", "displaced rib fracture"], (1027, 103, 240),
+         ("6aa7b0143a6b42da40027a9dda61302f", "f01d7e6316aedf4210da0da5b7437b42")),
+    Flag("vesselmnist3d", "VesselMNIST3D", "brain MRA (IntrA vessel segments)", "binary", 1,
+         ["vessel", "aneurysm"], (1335, 191, 382),
+         ("b41fd4f7e7e2feedddb201585ecafa1b", "6bb274a8846e1097066dcd64e2c4520f"),
+         note="MedMNIST v2.2.4 removed a blank volume (val 192 -> 191)."),
+    Flag("synapsemnist3d", "SynapseMNIST3D", "electron microscopy (rat brain synapses)", "binary", 1,
+         ["inhibitory synapse", "excitatory synapse"], (1230, 177, 352),
+         ("1235b78a3cd6280881dd7850a78eadb6", "43bd14ebf3af9d3dd072446fedc14d5e")),
+]
+
+
 def dataset_name(flag: str, size: int) -> str:
-    return f"medmnist/{flag}" if size == 28 else f"medmnist/{flag}-{size}"
+    family = "medmnist3d" if flag.endswith("3d") else "medmnist"
+    return f"{family}/{flag}" if size == 28 else f"{family}/{flag}-{size}"
 
 
 def file_name(flag: str, size: int) -> str:
@@ -143,21 +176,25 @@ def _q(text: str) -> str:
 def entry(f: Flag, size: int, *, with_sizes: bool = True) -> str:
     """The registry entry of one flag at one size, indented under ``datasets:``."""
     name, file = dataset_name(f.flag, size), file_name(f.flag, size)
-    colour = "RGB" if f.channels == 3 else "grey-level"
-    shape = f"[{size}, {size}, 3]" if f.channels == 3 else f"[{size}, {size}]"
+    volume = f.flag.endswith("3d")
+    colour = "grey-level 3D" if volume else "RGB" if f.channels == 3 else "grey-level"
+    shape = (f"[{size}, {size}, {size}]" if volume else f"[{size}, {size}, 3]" if f.channels == 3
+             else f"[{size}, {size}]")
     total = sum(f.counts)
     train, val, test = f.counts
-    sizes = ", ".join(f"{s}: {dataset_name(f.flag, s)}" for s in SIZES)
+    sizes = ", ".join(f"{s}: {dataset_name(f.flag, s)}" for s in (SIZES_3D if volume else SIZES))
+    dimensions = f"{size}x{size}x{size}" if volume else f"{size}x{size}"
+    kind = "volumes" if volume else "images"
     notes = f"Task: {f.task}, {len(f.classes)} {'labels' if f.multi_label else 'classes'}. "
     notes += f.note + " " if f.note else ""
     notes += ("One .npz holds all three splits (keys train_images, train_labels, val_images, ...). "
-              "The image dtype is not stated by the source; uint8 is required and a file that differs "
-              "fails with a clear error. Not intended for clinical use.")
+              f"The {'voxel' if volume else 'image'} dtype is not stated by the source; uint8 is required and a "
+              "file that differs fails with a clear error. Not intended for clinical use.")
     lines = [
         f"  {name}:",
-        f"    title: {_q(f'{f.title} {size}x{size} (MedMNIST v2)')}",
+        f"    title: {_q(f'{f.title} {dimensions} (MedMNIST v2)')}",
         "    description: >-",
-        f"      {f.title} at {size}x{size}: {total:,} {colour} images of {f.modality}, "
+        f"      {f.title} at {dimensions}: {total:,} {colour} {kind} of {f.modality}, "
         f"{f.task} classification.",
         f"    homepage: {HOMEPAGE}",
         f"    license: {_q(f.license)}",
@@ -166,6 +203,7 @@ def entry(f: Flag, size: int, *, with_sizes: bool = True) -> str:
         f"    notes: {_q(notes)}",
         "    format: npz",
         f"    image_shape: {shape}",
+        *(["    example: volume"] if volume else []),
         f"    classes: [{', '.join(_q(c) for c in f.classes)}]",
     ]
     if f.multi_label:
@@ -177,7 +215,7 @@ def entry(f: Flag, size: int, *, with_sizes: bool = True) -> str:
         "    files:",
         f"      {file}:",
         "        size: unknown",
-        f"        md5: {f.md5[SIZES.index(size)]}",
+        f"        md5: {f.md5[(SIZES_3D if volume else SIZES).index(size)]}",
         "        sha256: unknown",
         f"        url: {RECORD}{file}?download=1",
         "    splits:",
@@ -188,24 +226,27 @@ def entry(f: Flag, size: int, *, with_sizes: bool = True) -> str:
     return "\n".join(lines)
 
 
-def entries(*, with_sizes: bool = True) -> str:
-    """Every MedMNIST 2D entry, separated by blank lines as in registry.yaml."""
-    return "\n\n".join(entry(f, size, with_sizes=with_sizes) for f in FLAGS for size in SIZES) + "\n"
+def entries(*, with_sizes: bool = True, three_d: bool = False) -> str:
+    """Every MedMNIST 2D entry (``three_d``: 3D entry), separated by blank lines as in registry.yaml."""
+    flags, sizes = (FLAGS_3D, SIZES_3D) if three_d else (FLAGS, SIZES)
+    return "\n\n".join(entry(f, size, with_sizes=with_sizes) for f in flags for size in sizes) + "\n"
 
 
-def registry_text(*, with_sizes: bool = True) -> str:
-    """A complete registry document holding every MedMNIST 2D entry."""
-    return "version: 1\ndatasets:\n\n" + entries(with_sizes=with_sizes)
+def registry_text(*, with_sizes: bool = True, three_d: bool = False) -> str:
+    """A complete registry document holding every MedMNIST 2D entry (``three_d``: 3D entry)."""
+    return "version: 1\ndatasets:\n\n" + entries(with_sizes=with_sizes, three_d=three_d)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--entries", action="store_true", help="print only the entries (to append under datasets:)")
+    parser.add_argument("--3d", dest="three_d", action="store_true", help="the MedMNIST 3D entries (volumes)")
     parser.add_argument("--no-sizes", action="store_true",
                         help="leave out the sizes: maps (for a registry loader that cannot read integer keys)")
     args = parser.parse_args()
     with_sizes = not args.no_sizes
-    print(entries(with_sizes=with_sizes) if args.entries else registry_text(with_sizes=with_sizes), end="")
+    print(entries(with_sizes=with_sizes, three_d=args.three_d) if args.entries
+          else registry_text(with_sizes=with_sizes, three_d=args.three_d), end="")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,14 @@
 """What kind of example a Dataset holds, and where its channels go for each library.
 
-The family has four kinds of example, told apart by the shape of one example:
+The adapters lay out four kinds of example (a Dataset's ``layout`` says which):
 
-``signal``  ``(L,)``: a 1-D series (MNIST-1D), any dtype
+``signal``  ``(L,)``: a 1-D series (MNIST-1D, a recording); varying lengths are a ``Signals``
 ``gray``    ``(H, W)``: a grey image (MNIST and most of the family)
-``color``   ``(H, W, C)`` with C in 1, 3, 4: channels last (MedMNIST RGB, SVHN, CIFAR)
+``color``   ``(H, W, C)``: channels last (MedMNIST RGB, SVHN, CIFAR)
 ``volume``  ``(D, H, W)``: a 3-D scan (MedMNIST 3D, 3D MNIST)
 
-A ``(H, W, C)`` shape whose last axis is longer than 4 is a volume: no image format of the
-family has more than four channels.
+A bare array (no Dataset) is told apart by its shape: a ``(H, W, C)`` whose last axis is longer
+than 4 is a volume, since no image format of the family has more than four channels.
 """
 
 from __future__ import annotations
@@ -20,10 +20,16 @@ import numpy as np
 from . import AdapterError
 
 KINDS = ("signal", "gray", "color", "volume")
+_BY_LAYOUT = {"HW": "gray", "HWC": "color", "DHW": "volume", "L": "signal", "signal": "signal"}
 
 
-def kind_of(images: np.ndarray, where: str = "dataset") -> str:
-    """``signal``, ``gray``, ``color`` or ``volume`` for a batch ``(N, *example_shape)``."""
+def kind_of(data: Any, where: str = "dataset") -> str:
+    """``signal``, ``gray``, ``color`` or ``volume``: of a Dataset (what its registry entry says), or of a
+    batch ``(N, *example_shape)`` by its shape."""
+    layout = getattr(data, "layout", None)
+    if isinstance(layout, str):
+        return _BY_LAYOUT[layout]
+    images = data
     ndim = images.ndim - 1
     if ndim == 1:
         return "signal"
@@ -33,6 +39,17 @@ def kind_of(images: np.ndarray, where: str = "dataset") -> str:
         return "color" if images.shape[-1] in (1, 3, 4) else "volume"
     raise AdapterError(f"{where}: examples of shape {tuple(images.shape[1:])} are neither signals (L,), images "
                       "(H, W) or (H, W, C), nor volumes (D, H, W); select or reshape them first")
+
+
+def fixed_shape(dataset: Any, where: str, what: str) -> np.ndarray:
+    """The dataset's examples as one array; signals of varying length are an AdapterError saying what to do."""
+    from ..examples import Signals
+
+    if isinstance(dataset.examples, Signals):
+        raise AdapterError(f"{where}: {dataset.name or 'the dataset'} holds signals of varying length, and {what} "
+                           "takes one array of examples. Make them one length first: "
+                           "ds.map(mnistfamily.transforms.PadOrCrop(length)).")
+    return dataset.examples
 
 
 def channels_first(batch: np.ndarray, kind: str) -> np.ndarray:

@@ -87,17 +87,30 @@ def reopen(value: Any) -> Any:
 
 def dataset_state(dataset: "Dataset") -> dict[str, Any]:
     """What a Dataset is made of, with memory-mapped arrays replaced by their descriptions."""
+    from ..examples import Signals
+
+    examples = dataset.examples
+    described = ({"samples": describe(examples.samples), "starts": examples.starts, "stops": examples.stops}
+                 if isinstance(examples, Signals) else describe(examples))
     return {
-        "images": describe(dataset.images), "labels": describe(dataset.labels), "index": describe(dataset.index),
+        "images": described, "labels": describe(dataset.labels), "index": describe(dataset.index),
         "metadata": {k: describe(v) for k, v in dataset.metadata.items()},
         "extras": dataset.extras, "classes": dataset.classes, "name": dataset.name, "split": dataset.split,
-        "info": dataset.info,
+        "info": dataset.info, "example": dataset.example, "sample_rate": dataset.sample_rate,
     }
 
 
 def dataset_from_state(state: dict[str, Any]) -> "Dataset":
     from ..dataset import Dataset
 
-    return Dataset(reopen(state["images"]), reopen(state["labels"]), classes=state["classes"],
+    from ..examples import Signals
+
+    images = state["images"]
+    if isinstance(images, dict):  # signals of varying length: their samples, where each starts and stops
+        images = Signals(reopen(images["samples"]), starts=images["starts"], stops=images["stops"])
+    else:
+        images = reopen(images)
+    return Dataset(images, reopen(state["labels"]), classes=state["classes"],
                    index=reopen(state["index"]), metadata={k: reopen(v) for k, v in state["metadata"].items()},
-                   name=state["name"], split=state["split"], info=state["info"], extras=state["extras"])
+                   name=state["name"], split=state["split"], info=state["info"], extras=state["extras"],
+                   example=state.get("example"), sample_rate=state.get("sample_rate"))

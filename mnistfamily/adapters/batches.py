@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 import numpy as np
 
 from . import AdapterError
-from ._layout import parse_dtype, to_unit_float
+from ._layout import fixed_shape, parse_dtype, to_unit_float
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..dataset import Dataset
@@ -138,6 +138,16 @@ class Batches:
         self.drop_last = bool(drop_last)
         if transform is not None and not callable(transform):
             raise AdapterError(f"{what}: transform must be callable on a batch of images, found {transform!r}")
+        if transform is None:
+            fixed_shape(dataset, what, "a batch")  # varying lengths need a transform that makes one array
+        else:
+            from ..transforms import check_accepts
+            from ..errors import TransformError
+
+            try:
+                check_accepts(transform, dataset.layout, dataset._described())
+            except TransformError as exc:
+                raise AdapterError(f"{what}: {exc}") from None
         self.transform = transform
         self._transform_takes_index = transform is not None and takes_index(transform)
         self.dtype = parse_dtype(dtype, what)
@@ -180,11 +190,17 @@ def make_batch(dataset: "Dataset", positions: np.ndarray, *, epoch: int = 0, tra
                transform_takes_index: bool | None = None, dtype: np.dtype | None = None,
                columns: Sequence[str] | None = None) -> tuple:
     """``(images, labels)`` (and ``{column: values}`` when ``columns`` is given) for ``positions``."""
+    from ..examples import Signals
+
     rows = _rows(positions)
-    # plain ndarray views: np.memmap's Python-level __getitem__ costs ~15 us a call, a fifth of a batch
-    images = np.asarray(dataset.images)[rows]
-    if isinstance(rows, slice):  # a slice of the memory map is a read-only view: copy it out
-        images = np.array(images)
+    examples = dataset.examples
+    if isinstance(examples, Signals):  # varying lengths: the transform makes them one array (checked in Batches)
+        images = examples[rows]
+    else:
+        # plain ndarray views: np.memmap's Python-level __getitem__ costs ~15 us a call, a fifth of a batch
+        images = np.asarray(examples)[rows]
+        if isinstance(rows, slice):  # a slice of the memory map is a read-only view: copy it out
+            images = np.array(images)
     labels = np.array(np.asarray(dataset.labels)[rows])
     if transform is not None:
         if transform_takes_index is None:
@@ -193,7 +209,13 @@ def make_batch(dataset: "Dataset", positions: np.ndarray, *, epoch: int = 0, tra
             images = transform(images, index=epoch_index(np.asarray(dataset.index)[rows], epoch))
         else:
             images = transform(images)
+        if isinstance(images, Signals):
+            raise AdapterError(f"{dataset.name or 'dataset'}: the batch transform gave signals of varying length; "
+                               "a batch is one array: end the transform with PadOrCrop(length)")
         images = np.asarray(images)
+    elif isinstance(images, Signals):
+        raise AdapterError(f"{dataset.name or 'dataset'}: a batch of signals of varying length is not one array; "
+                           "pass transform=mnistfamily.transforms.PadOrCrop(length) (or ds.map it first)")
     if dtype is not None:
         images = _as_dtype(images, dtype, dataset.name or "dataset")
     if columns is None:

@@ -3,12 +3,14 @@
 Columns: ``index`` (position in the published split), ``label``, ``label_name`` (categorical,
 its categories the class names), every metadata column, then the pixels:
 
-* ``pixels="array"`` (default): one ``image`` column holding each example as an array of its
-  own shape. pandas gets an object column of read-only numpy views into the Dataset's arrays
-  (no pixel is copied; ``np.stack(df["image"])`` gives the images back); Polars gets an
-  ``Array(UInt8, (H, W))`` column.
+* ``pixels="array"`` (default): one column named after the kind of example (``image``,
+  ``volume``, ``signal``) holding each example as an array of its own shape. pandas gets an
+  object column of read-only numpy views into the Dataset's arrays (no value is copied;
+  ``np.stack(df["image"])`` gives the images back); Polars gets an ``Array(UInt8, (H, W))``
+  column (a ``List`` for signals of varying length).
 * ``pixels="columns"``: one column per value, ``pixel1`` .. ``pixelD`` as OpenML's ``mnist_784``
-  names them (``x1`` .. ``xL`` for signals), in one block of the stored dtype.
+  names them (``voxel1`` .. for volumes, ``x1`` .. ``xL`` for signals), in one block of the
+  stored dtype; signals of varying length have no such table.
 
 Multi-label datasets (one 0/1 value per class) get ``label`` as an array per row and
 ``label_name`` as the list of the row's classes.
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import AdapterError, require
+from ._layout import fixed_shape
 from .sklearn import feature_names
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,8 +38,15 @@ def _check_pixels(pixels: str, where: str) -> None:
                            f"pixel, as mnist_784), found {pixels!r}")
 
 
-def _object_column(array: np.ndarray) -> np.ndarray:
-    """An object array whose items are views of ``array``'s rows (no pixel copied)."""
+def _object_column(array: Any) -> np.ndarray:
+    """An object array whose items are views of ``array``'s rows, or of each signal's samples (no value copied)."""
+    from ..examples import Signals
+
+    if isinstance(array, Signals):
+        out = np.empty(len(array), dtype=object)
+        for i, signal in enumerate(array):
+            out[i] = signal
+        return out
     plain = np.asarray(array)  # a memmap subclass would run Python code for every row view
     out = np.empty(len(plain), dtype=object)
     out[:] = list(plain) if len(plain) else []
@@ -65,19 +75,26 @@ def to_pandas(dataset: "Dataset", *, pixels: str = "array") -> Any:
         columns["label_name"] = _multi_label_names(dataset)
     columns.update({name: np.asarray(values) for name, values in dataset.metadata.items()})
     if pixels == "array":
-        columns["image"] = _object_column(dataset.images)
+        columns[dataset.example] = _object_column(dataset.examples)
         return pd.DataFrame(columns, copy=False)
-    flat = np.asarray(dataset.images).reshape(len(dataset), -1)
+    flat = np.asarray(fixed_shape(dataset, where, "pixels='columns'")).reshape(len(dataset), -1)
     frame = pd.DataFrame(flat, columns=feature_names(dataset), copy=True)  # one block, one copy
     for position, (name, values) in enumerate(columns.items()):
         frame.insert(position, name, values)
     return frame
 
 
-def _arrow_image_column(images: np.ndarray) -> Any:
-    """A nested fixed-size-list Arrow array over the images' buffer (no copy when contiguous)."""
+def _arrow_image_column(images: Any) -> Any:
+    """A nested fixed-size-list Arrow array over the images' buffer (no copy when contiguous); a list
+    array for signals of varying length."""
     import pyarrow as pa
 
+    from ..examples import Signals
+
+    if isinstance(images, Signals):
+        samples, offsets = images.compact()
+        flat = pa.Array.from_buffers(pa.from_numpy_dtype(samples.dtype), len(samples), [None, pa.py_buffer(samples)])
+        return pa.LargeListArray.from_arrays(pa.array(offsets), flat)
     data = np.ascontiguousarray(images)
     values: Any = pa.Array.from_buffers(pa.from_numpy_dtype(data.dtype), data.size, [None, pa.py_buffer(data)])
     for size in reversed(data.shape[1:]):
@@ -102,7 +119,7 @@ def to_polars(dataset: "Dataset", *, pixels: str = "array") -> Any:
         series.append(pl.Series("label_name", list(_multi_label_names(dataset)), dtype=pl.List(pl.String)))
     series += [pl.Series(name, np.asarray(values)) for name, values in dataset.metadata.items()]
     if pixels == "array":
-        series.append(pl.from_arrow(_arrow_image_column(dataset.images)).alias("image"))
+        series.append(pl.from_arrow(_arrow_image_column(dataset.examples)).alias(dataset.example))
         return pl.DataFrame(series)
-    flat = np.asarray(dataset.images).reshape(len(dataset), -1)
+    flat = np.asarray(fixed_shape(dataset, where, "pixels='columns'")).reshape(len(dataset), -1)
     return pl.DataFrame(series).hstack(pl.from_numpy(flat, schema=feature_names(dataset), orient="row"))

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import AdapterError, require
+from ..examples import Signals
 from ._layout import kind_of
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,30 +84,48 @@ def _numeric(pa: Any, values: np.ndarray) -> Any:
     return pa.Array.from_buffers(pa.from_numpy_dtype(data.dtype), len(data), [None, pa.py_buffer(data)])
 
 
+def _nested_lists(pa: Any, array: np.ndarray) -> Any:
+    """``(N, *shape)`` as the nested lists datasets stores an ArrayND in (its values not copied)."""
+    values = _numeric(pa, np.ascontiguousarray(array).reshape(-1))
+    for size in reversed(array.shape[1:]):
+        count = len(values) // size
+        values = pa.ListArray.from_arrays(_numeric(pa, (np.arange(count + 1) * size).astype(np.int32)), values)
+    return values
+
+
 def to_hf(dataset: "Dataset", *, workers: int | None = None) -> Any:
     """A ``datasets.Dataset``; see :meth:`mnistfamily.Dataset.to_hf`."""
     where = f"{dataset.name or 'Dataset'}.to_hf"
     hf = require("datasets", where)
     pa = require("pyarrow", where)
-    kind = kind_of(dataset.images, where)
-    images = dataset.images
+    kind = kind_of(dataset, where)
+    examples = dataset.examples
     features: dict[str, Any] = {"index": hf.Value("int64")}
     columns: dict[str, Any] = {"index": _numeric(pa, np.asarray(dataset.index, dtype=np.int64))}
-    if kind in ("gray", "color"):
-        if images.dtype != np.uint8:
-            raise AdapterError(f"{where}: an Image feature holds uint8 pixels; these images are {images.dtype} "
-                               "(a float transform?). Convert them first, e.g. ds.map(lambda x: (x * 255).round()"
-                               ".astype('uint8')).")
-        features["image"] = hf.Image()
-        columns["image"] = _image_column(pa, images, workers)
+    listing = getattr(hf, "List", None) or hf.Sequence  # `List` since datasets 4
+    column = dataset.example  # image, volume or signal: the column is named after the kind, as in exports
+    if isinstance(examples, Signals):  # varying lengths: a list of samples per example
+        samples, offsets = examples.compact()
+        features[column] = listing(hf.Value(np.dtype(samples.dtype).name))
+        columns[column] = pa.ListArray.from_arrays(_numeric(pa, offsets.astype(np.int32)), _numeric(pa, samples))
+    elif kind in ("gray", "color") and examples.dtype == np.uint8 and (kind == "gray" or examples.shape[-1] in (1, 3, 4)):
+        features[column] = hf.Image()
+        columns[column] = _image_column(pa, examples, workers)
     elif kind == "signal":
-        listing = getattr(hf, "List", None) or hf.Sequence  # `List` since datasets 4
-        features["image"] = listing(hf.Value(np.dtype(images.dtype).name), length=int(images.shape[1]))
-        flat = _numeric(pa, np.asarray(images).reshape(-1))
-        columns["image"] = pa.FixedSizeListArray.from_arrays(flat, int(images.shape[1]))
+        features[column] = listing(hf.Value(np.dtype(examples.dtype).name), length=int(examples.shape[1]))
+        flat = _numeric(pa, np.asarray(examples).reshape(-1))
+        columns[column] = pa.FixedSizeListArray.from_arrays(flat, int(examples.shape[1]))
+    elif examples.ndim - 1 in (2, 3) and examples.dtype.name in ("uint8", "float32"):
+        # volumes, float images, images of other channel counts: datasets' Array2D/Array3D of their shape
+        array_type = hf.Array2D if examples.ndim == 3 else hf.Array3D
+        feature = array_type(shape=tuple(int(d) for d in examples.shape[1:]), dtype=examples.dtype.name)
+        features[column] = feature
+        storage_type = hf.Features({column: feature}).arrow_schema.field(column).type
+        columns[column] = pa.ExtensionArray.from_storage(storage_type, _nested_lists(pa, np.asarray(examples)))
     else:
-        raise AdapterError(f"{where}: examples of shape {tuple(images.shape[1:])} are volumes, which have no "
-                           "Hugging Face Image form; use ds.images with datasets.Array3D yourself")
+        raise AdapterError(f"{where}: {dataset.example}s of {examples.dtype} {tuple(examples.shape[1:])} have no "
+                           "Hugging Face feature (Image holds uint8 grey, RGB or RGBA; Array2D/Array3D uint8 or "
+                           "float32); convert them first (ds.map(...)).")
     labels = np.asarray(dataset.labels)
     class_label = hf.ClassLabel(names=list(dataset.classes))
     if labels.ndim == 1:
@@ -143,7 +162,9 @@ def _fingerprint(dataset: "Dataset") -> str:
 
     digest = hashlib.blake2b(digest_size=16)
     digest.update(repr((dataset.name, dataset.split, list(dataset.classes), sorted(dataset.metadata))).encode())
-    for array in (dataset.images, dataset.labels, dataset.index, *dataset.metadata.values()):
+    examples = dataset.examples
+    held = [examples.samples, examples.starts, examples.stops] if isinstance(examples, Signals) else [examples]
+    for array in (*held, dataset.labels, dataset.index, *dataset.metadata.values()):
         flat = np.ascontiguousarray(array).reshape(-1)
         step = max(1, (16 << 20) // max(1, flat.itemsize))
         for start in range(0, flat.size, step):

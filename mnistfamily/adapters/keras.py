@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import AdapterError
+from ._layout import fixed_shape
 
 
 def _keras_labels(labels: np.ndarray) -> np.ndarray:
@@ -57,5 +58,6 @@ def load_data(name: str, **load_options: Any) -> tuple[tuple[np.ndarray, np.ndar
     out = []
     for split in ("train", "test"):
         ds = load(name, split, **load_options)
-        out.append((np.array(ds.images), _keras_labels(np.asarray(ds.labels))))
+        out.append((np.array(fixed_shape(ds, f"load_data({name!r})", "Keras' load_data")),
+                    _keras_labels(np.asarray(ds.labels))))
     return out[0], out[1]

@@ -1,8 +1,8 @@
 """Notebooks: ``print(ds)``, ``ds.show()`` and the HTML a Jupyter cell shows for a Dataset or DatasetInfo.
 
 ``show`` returns a Pillow image (Jupyter displays it) drawn by ``preview.preview_grid``: one
-row per class, the class name at the left. Colour images are drawn over a grey layout of the
-same grid; volumes show their middle slice; signals are plotted, one small line plot per cell.
+row per class, the class name at the left; colour images in colour, volumes as their three
+orthogonal middle slices, signals as line plots or waveforms.
 ``_repr_html_`` is a summary table and a grid of the first classes, a few KB of inline PNG.
 Every name shown (dataset, classes, columns, license) is HTML-escaped: registry files and
 exports are written by other people.
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from ..examples import Signals
 from . import AdapterError
-from ._layout import kind_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -30,8 +30,6 @@ HTML_CLASSES = 10
 HTML_PER_CLASS = 4
 HTML_GREY_LEVELS = 16
 HTML_COLOURS = 64
-#: size of one plotted signal, in pixels
-SIGNAL_CELL = (24, 48)
 
 
 # -- text ------------------------------------------------------------------------------------------
@@ -49,10 +47,19 @@ def _shown_classes(classes: Sequence[str], limit: int = 12) -> str:
 
 def summary_rows(dataset: "Dataset") -> list[tuple[str, str]]:
     """(field, value) pairs describing a Dataset: what ``print`` and the HTML table show."""
-    rows = [("examples", f"{len(dataset):,}"),
-            ("images", f"{dataset.images.dtype} {tuple(dataset.images.shape)} ({_memory(dataset.images)})"),
-            ("labels", f"{dataset.labels.dtype} {tuple(dataset.labels.shape)}"),
-            ("classes", f"{len(dataset.classes)}: {_shown_classes(dataset.classes)}")]
+    examples = dataset.examples
+    if isinstance(examples, Signals):
+        lengths = examples.lengths
+        held = (f"{examples.dtype}, {int(lengths.min()) if len(lengths) else 0:,} to "
+                f"{int(lengths.max()) if len(lengths) else 0:,} samples ({_memory(examples.samples)})")
+    else:
+        held = f"{examples.dtype} {tuple(examples.shape)} ({_memory(examples)})"
+    kind = {"image": "images", "volume": "volumes", "signal": "signals"}[dataset.example]
+    rows = [("examples", f"{len(dataset):,}"), (kind, held)]
+    if dataset.sample_rate:
+        rows.append(("sample rate", f"{dataset.sample_rate:,} Hz"))
+    rows += [("labels", f"{dataset.labels.dtype} {tuple(dataset.labels.shape)}"),
+             ("classes", f"{len(dataset.classes)}: {_shown_classes(dataset.classes)}")]
     if len(dataset.index):
         rows.append(("index", f"{int(np.min(dataset.index)):,} .. {int(np.max(dataset.index)):,} "
                               "(positions in the published split)"))
@@ -79,45 +86,6 @@ def describe(dataset: "Dataset") -> str:
 
 # -- pictures --------------------------------------------------------------------------------------
 
-def _signal_cells(signals: np.ndarray) -> np.ndarray:
-    """Each 1-D signal drawn as a small grey line plot, white on black: ``uint8 (N, h, w)``."""
-    from PIL import Image, ImageDraw
-
-    height, width = SIGNAL_CELL
-    values = np.asarray(signals, dtype=np.float64)
-    low, high = np.nanmin(values) if values.size else 0.0, np.nanmax(values) if values.size else 1.0
-    span = (high - low) or 1.0
-    xs = np.linspace(1, width - 2, values.shape[1]) if values.ndim == 2 and values.shape[1] else np.zeros(0)
-    out = np.zeros((len(values), height, width), dtype=np.uint8)
-    for i, row in enumerate(values):
-        ys = (height - 2) - (np.nan_to_num(row, nan=low) - low) / span * (height - 3)
-        canvas = Image.new("L", (width, height), 0)
-        ImageDraw.Draw(canvas).line(list(zip(xs.tolist(), ys.tolist())), fill=255, width=1)
-        out[i] = np.asarray(canvas)
-    return out
-
-
-def _grey_proxy(dataset: "Dataset", kind: str) -> "Dataset":
-    """A Dataset of ``(N, H, W)`` grey pictures standing for each example, for ``preview_grid``."""
-    from ..dataset import Dataset
-
-    images = np.asarray(dataset.images)
-    if kind == "gray":
-        return dataset
-    if kind == "volume":
-        pictures = images[:, images.shape[1] // 2]
-    elif kind == "color":
-        if images.shape[-1] >= 3:
-            weights = np.array([0.299, 0.587, 0.114], np.float32)
-            pictures = np.rint(images[..., :3].astype(np.float32) @ weights).clip(0, 255).astype(np.uint8)
-        else:
-            pictures = images[..., 0]
-    else:
-        pictures = _signal_cells(images)
-    return Dataset(pictures, dataset.labels, classes=dataset.classes, index=dataset.index, name=dataset.name,
-                   split=dataset.split)
-
-
 def _class_numbers(dataset: "Dataset", classes: Sequence[Any] | None) -> list[int]:
     """The classes to show, as label numbers: all, or the given names or numbers."""
     if classes is None:
@@ -139,7 +107,6 @@ def _shown_rows(dataset: "Dataset", n: int, classes: Sequence[Any] | None, seed:
 
     Choosing before copying keeps a picture of EMNIST's 814,255 rows as cheap as one of 2,000.
     """
-    from ..dataset import Dataset
     from ..preview import _choose
 
     wanted = _class_numbers(dataset, classes)
@@ -148,14 +115,16 @@ def _shown_rows(dataset: "Dataset", n: int, classes: Sequence[Any] | None, seed:
     labels = remap[np.asarray(dataset.labels)]
     chosen = _choose(labels, len(wanted), n, seed)
     rows = np.sort(chosen[chosen >= 0])
-    return Dataset(np.asarray(dataset.images[rows]), labels[rows], classes=[dataset.classes[w] for w in wanted],
-                   index=np.asarray(dataset.index)[rows], name=dataset.name, split=dataset.split)
+    picked = dataset.select(rows)
+    picked.labels = labels[rows]
+    picked.classes = [dataset.classes[w] for w in wanted]
+    return picked
 
 
 def show(dataset: "Dataset", n: int = 8, classes: Sequence[Any] | None = None, *, scale: int = 2,
          seed: int | None = 0) -> "Image.Image":
     """A grid of ``n`` examples per class; see :meth:`mnistfamily.Dataset.show`."""
-    from ..preview import CELL_GAP, _choose, preview_grid
+    from ..preview import preview_grid
 
     where = f"{dataset.name or 'Dataset'}.show"
     if getattr(dataset.labels, "ndim", 1) != 1:
@@ -163,24 +132,7 @@ def show(dataset: "Dataset", n: int = 8, classes: Sequence[Any] | None = None, *
                            "show a class with ds.select(ds.labels[:, k] == 1).images")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise AdapterError(f"{where}: n (examples per class) must be a positive int, found {n!r}")
-    kind = kind_of(dataset.images, where)
-    shown = _shown_rows(dataset, int(n), classes, seed)
-    picture = preview_grid(_grey_proxy(shown, kind), per_class=int(n), scale=scale, seed=seed)
-    images = np.asarray(shown.images)
-    if kind != "color" or images.shape[-1] == 1:
-        return picture
-    # colour: paste the examples over the grey grid, cell by cell (the same choice, the same places)
-    height, width = images.shape[1] * scale, images.shape[2] * scale
-    chosen = _choose(np.asarray(shown.labels), len(shown.classes), int(n), seed)
-    left = picture.width - chosen.shape[1] * (width + CELL_GAP)
-    canvas = np.asarray(picture.convert("RGB")).copy()
-    for row, column in zip(*np.nonzero(chosen >= 0)):
-        cell = images[chosen[row, column], ..., :3].repeat(scale, axis=0).repeat(scale, axis=1)
-        top, x = CELL_GAP + row * (height + CELL_GAP), left + column * (width + CELL_GAP)
-        canvas[top:top + height, x:x + width] = cell
-    from PIL import Image as PILImage
-
-    return PILImage.fromarray(canvas, mode="RGB")
+    return preview_grid(_shown_rows(dataset, int(n), classes, seed), per_class=int(n), scale=scale, seed=seed)
 
 
 def _png_data_uri(picture: "Image.Image") -> str:
@@ -221,7 +173,10 @@ def dataset_html(dataset: "Dataset") -> str:
 def info_html(info: "DatasetInfo") -> str:
     """The HTML of a DatasetInfo: what ``print(info)`` says, as a table; the citation folded."""
     splits = ", ".join(f"{k} ({v:,})" if v is not None else f"{k} (count unknown)" for k, v in info.splits.items())
-    rows = [("title", info.title), ("image shape", f"{tuple(info.image_shape)} {info.image_dtype}"),
+    from ..examples import describe as describe_example
+
+    rows = [("title", info.title),
+            ("example", describe_example(info.example, info.image_shape, info.image_dtype, info.sample_rate)),
             ("classes", f"{len(info.classes)}: {_shown_classes(info.classes)}"), ("splits", splits)]
     if info.metadata_columns:
         rows.append(("metadata", ", ".join(info.metadata_columns)))

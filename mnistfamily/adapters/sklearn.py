@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import AdapterError, require
-from ._layout import kind_of
+from ._layout import fixed_shape, kind_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..dataset import Dataset
@@ -60,9 +60,10 @@ def default_split(name: str, splits: list[str]) -> str:
 
 
 def feature_names(dataset: "Dataset") -> list[str]:
-    """``pixel1`` .. ``pixelD`` for images (1-based, as OpenML names them), ``x1`` .. ``xL`` for signals."""
-    size = int(np.prod(dataset.images.shape[1:], dtype=np.int64))
-    prefix = "x" if kind_of(dataset.images, dataset.name or "dataset") == "signal" else "pixel"
+    """``pixel1`` .. ``pixelD`` for images (1-based, as OpenML names them), ``voxel1`` .. for volumes,
+    ``x1`` .. ``xL`` for signals."""
+    size = int(np.prod(fixed_shape(dataset, "feature names", "a table of features").shape[1:], dtype=np.int64))
+    prefix = {"signal": "x", "volume": "voxel"}.get(kind_of(dataset, dataset.name or "dataset"), "pixel")
     return [f"{prefix}{i}" for i in range(1, size + 1)]
 
 
@@ -84,8 +85,8 @@ def bunch_from_dataset(dataset: "Dataset", *, return_X_y: bool = False, as_frame
     if getattr(dataset.labels, "ndim", 1) != 1:
         raise AdapterError(f"{where}: {dataset.name} is multi-label (one 0/1 column per class); a fetch_openml "
                            "Bunch has one class per row. Use ds.images and ds.labels directly.")
+    data = np.asarray(fixed_shape(dataset, where, "a Bunch")).reshape(len(dataset), -1).astype(dtype)
     names = feature_names(dataset)
-    data = np.asarray(dataset.images).reshape(len(dataset), -1).astype(dtype)
     classes = np.array(dataset.classes, dtype=object)
     target = classes[np.asarray(dataset.labels)]
     if return_X_y and not as_frame:

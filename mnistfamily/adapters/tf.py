@@ -30,7 +30,7 @@ def to_tf(dataset: "Dataset", batch_size: int = 32, *, shuffle: bool = False, se
           prefetch: bool = True) -> Any:
     """A ``tf.data.Dataset`` of ``(images, labels)`` batches; see :meth:`mnistfamily.Dataset.to_tf`."""
     where = f"{dataset.name or 'Dataset'}.to_tf"
-    kind = kind_of(dataset.images, where)
+    kind = kind_of(dataset, where)
     first = check_epoch(epoch, where)
     # validates every argument now, before TensorFlow is imported, not at its first iteration
     template = Batches(dataset, batch_size, shuffle=shuffle, seed=seed, epoch=first, drop_last=drop_last,

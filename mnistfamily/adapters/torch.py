@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple
 import numpy as np
 
 from . import AdapterError, require
-from ._layout import channels_first, kind_of, to_unit_float
+from ..examples import Signals
+from ._layout import channels_first, fixed_shape, kind_of, to_unit_float
 from .batches import (batch_sizes, check_epoch, check_positive, check_seed, epoch_batches, epoch_index,
                       make_batch, takes_index)
 
@@ -88,7 +89,9 @@ class TorchDataset(torch.utils.data.Dataset):
                  target_transform: Callable | None = None, dtype: Any = "float32",
                  batch_transform: Callable | None = None, epoch: int = 0):
         where = f"{dataset.name or 'Dataset'}.to_torch"
-        self.kind = kind_of(dataset.images, where)
+        self.kind = kind_of(dataset, where)
+        if batch_transform is None:  # a tensor has one shape: varying lengths need a transform that fixes it
+            fixed_shape(dataset, where, "a tensor")
         self.dtype = _parse_dtype(dtype, where)
         for name, value in (("transform", transform), ("target_transform", target_transform),
                             ("batch_transform", batch_transform)):
@@ -174,11 +177,13 @@ class TorchDataset(torch.utils.data.Dataset):
         if not -n <= i < n:
             raise IndexError(f"{self._where}: index {i} is out of range for {n} examples")
         i %= n
-        image = self.dataset.images[i:i + 1]
+        examples = self.dataset.examples
+        image = examples[i:i + 1]
         if self.batch_transform is not None:
             index = epoch_index(self.dataset.index[i:i + 1], self.epoch)
-            image = (self.batch_transform(np.array(image), index=index) if takes_index(self.batch_transform)
-                     else self.batch_transform(np.array(image)))
+            one = image if isinstance(image, Signals) else np.array(image)
+            image = (self.batch_transform(one, index=index) if takes_index(self.batch_transform)
+                     else self.batch_transform(one))
         if self.dtype == torch.uint8:
             image = np.array(image)
             if image.dtype != np.uint8:
@@ -186,7 +191,10 @@ class TorchDataset(torch.utils.data.Dataset):
                                    f"{image.dtype}; ask for torch.float32")
         else:
             image = to_unit_float(np.asarray(image), np.float32)
-        tensor = torch.from_numpy(np.ascontiguousarray(channels_first(image, self.kind)[0]))
+        item = np.ascontiguousarray(channels_first(image, self.kind)[0])
+        if not item.flags.writeable:  # float32 examples come straight from the read-only memory map:
+            item = item.copy()        # a tensor over it would let a caller write into pages it must not
+        tensor = torch.from_numpy(item)
         label = self.dataset.labels[i]
         return self._finish_item(tensor, int(label) if np.ndim(label) == 0 else torch.from_numpy(np.array(label)))
 

@@ -41,8 +41,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         info = mf.info(name)
         splits = ", ".join(f"{split} {count:,}" if count is not None else f"{split} (count unknown)"
                            for split, count in info.splits.items())
-        rows.append((name, str(info.num_classes), "x".join(str(d) for d in info.image_shape), splits))
-    _print_table(("dataset", "classes", "image", "splits"), rows)
+        shape = "x".join(str(d) for d in info.image_shape) or "varying"
+        rows.append((name, str(info.num_classes), f"{info.example} {shape}", splits))
+    _print_table(("dataset", "classes", "example", "splits"), rows)
     return 0
 
 
@@ -125,10 +126,21 @@ def summary(dataset: Any, data_dir: str | None) -> str:
     """Shape, dtype, classes, per-class counts, metadata ranges and the cache location."""
     import numpy as np
 
-    images, labels = dataset.images, dataset.labels
+    from ..examples import Signals, describe
+
+    examples, labels = dataset.examples, dataset.labels
     classes = dataset.classes
     lines = [f"{dataset.name} [{dataset.split}]: {len(dataset):,} examples"]
-    lines.append(f"  images     {images.dtype} {tuple(images.shape)}")
+    if isinstance(examples, Signals):
+        lengths = examples.lengths
+        shown_lengths = f"{int(lengths.min()):,} to {int(lengths.max()):,} samples" if len(lengths) else "none"
+        lines.append(f"  signals    {examples.dtype}, {shown_lengths}"
+                     + (f", {dataset.sample_rate:,} Hz" if dataset.sample_rate else ""))
+        images = examples.samples
+    else:
+        images = examples
+        lines.append(f"  {dataset.example + 's':<10} {images.dtype} {tuple(images.shape)}"
+                     f"  ({describe(dataset.example, images.shape[1:], images.dtype.name, dataset.sample_rate)})")
     lines.append(f"  labels     {labels.dtype} {tuple(labels.shape)}")
     shown = ", ".join(classes[:12]) + (", ..." if len(classes) > 12 else "")
     lines.append(f"  classes    {len(classes)}: {shown}")

@@ -78,6 +78,9 @@ def _fetch_file(spec: DatasetSpec, file: FileSpec, *, root: Path, settings: Fetc
 
         return fetch_member(spec, file, root=root, settings=settings)
     source = settings.source
+    if spec.kaggle and source is None and not cached_path(root, spec, file).exists() \
+            and not remote_locations(spec, file):
+        raise kaggle_only_error(spec, file)  # before anything else: where to get the file is what helps
     if not file.verifiable and not settings.unverified_allowed():
         raise UnverifiedFileError(
             f"{spec.name}: the registry has no checksum for {file.name}, so a copy cannot be verified. "
@@ -151,6 +154,8 @@ def locations_for(spec: DatasetSpec, file: FileSpec, settings: FetchSettings, ta
             raise missing_files_error(spec, [file.name], target.parent, reason)
         candidates = local
     if not candidates:
+        if spec.kaggle:
+            raise kaggle_only_error(spec, file)
         raise DownloadError(f"{spec.name}: the registry gives no location for {file.name}.")
     if source is not None:  # every candidate shares source='s protocol: say it once, before trying any
         missing = missing_backend(candidates[0].protocol)
@@ -160,6 +165,19 @@ def locations_for(spec: DatasetSpec, file: FileSpec, settings: FetchSettings, ta
                 f"{candidates[0].protocol}:// protocol {missing}. Or copy the files into a local folder "
                 "and pass source= that folder.")
     return candidates
+
+
+def kaggle_only_error(spec: DatasetSpec, file: FileSpec) -> DownloadError:
+    """The error for a file only Kaggle publishes (behind a login) when ``source=`` does not give it."""
+    folder = (spec.kaggle or "").rsplit("/", 1)[-1]
+    return DownloadError(
+        f"{spec.name}: {file.name} is published only on Kaggle (dataset {spec.kaggle}), which needs a login, so "
+        "mnistfamily cannot download it.\n"
+        f"  1. Sign in to Kaggle and download it from https://www.kaggle.com/datasets/{spec.kaggle}\n"
+        f"     (or with Kaggle's API, logged in: kaggle datasets download {spec.kaggle}), then unzip the zip.\n"
+        f"  2. Pass source= the folder holding {file.name}: "
+        f"mf.load({spec.name!r}, source='~/Downloads/{folder}')\n"
+        f"     (on the command line: mnistfamily load {spec.name} --source ~/Downloads/{folder}).")
 
 
 def missing_files_error(spec: DatasetSpec, names: list[str], folder: Path, reason: str) -> OfflineError:

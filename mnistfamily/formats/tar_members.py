@@ -12,8 +12,8 @@ which would otherwise be skipped by decompressing all of it. Every failure is a
 :class:`~mnistfamily.errors.FormatError` naming the file.
 
 This walker streams a member's bytes to its caller, chunk by chunk (CIFAR's ``train.bin`` is
-154 MB); ``tar_stream.walk_tar`` hands over each wanted member whole (HASYv2's small files). The
-header checks are the same as there and in ``prepare/png_tar_split.py``.
+154 MB); ``tar_stream.walk_tar`` hands over each wanted member whole (HASYv2's small files) and shares
+this module's header checks, as ``prepare/png_tar_split.py`` does.
 """
 
 from __future__ import annotations

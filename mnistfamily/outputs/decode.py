@@ -139,10 +139,7 @@ def _check_description(opened: list[_Opened], entry: SplitEntry | None, where: s
     if entry is not None and entry.schema_metadata is not None and dict(entry.schema_metadata) != dict(described.raw):
         raise corrupt(first.url, "its schema metadata differs from the dataset card's record of the split (classes, "
                                  "image shape, columns...): the shard or the card was changed after the export")
-    expected = ShardFormat(image_shape=described.image_shape, classes=described.classes,
-                           metadata_columns=described.metadata_columns, image_encoding=described.image_encoding,
-                           compression="none", compression_level=None, row_group_rows=1, schema_metadata="",
-                           recorded_label_dtype=described.label_dtype)
+    expected: ShardFormat = described.shard_format()
     expected_schema = expected.arrow_schema().remove_metadata()
     for shard in opened:
         schema = shard.file.schema_arrow
@@ -162,11 +159,14 @@ def _columns(schema: Any) -> str:
 
 def _decode(opened: list[_Opened], described: SplitDescription, where: str, entry: SplitEntry | None) -> "Dataset":
     from ..dataset import Dataset, DatasetInfo
+    from ..examples import Signals
     from .images import CodecPool, PngError
 
+    fmt: ShardFormat = described.shard_format()
     shape = described.image_shape
-    pixels = shape[0] * shape[1]
-    meta_columns = {name: np.dtype(dtype) for name, dtype in described.metadata_columns}
+    dtype = np.dtype(described.image_dtype).newbyteorder("<")  # as the export wrote the values
+    row_bytes = 0 if fmt.varying else fmt.image_bytes
+    meta_columns = {name: np.dtype(dtype_) for name, dtype_ in described.metadata_columns}
     counts = [shard.file.metadata.num_rows for shard in opened]
     total = sum(counts)
     if entry is not None:
@@ -177,21 +177,24 @@ def _decode(opened: list[_Opened], described: SplitDescription, where: str, entr
         if total != entry.num_rows:
             raise IncompleteExportError(f"{where}: the shards hold {total:,} rows, the card says "
                                         f"{entry.num_rows:,}. Export again.")
-    _check_allocation(opened, total, pixels + 16 + sum(d.itemsize for d in meta_columns.values()), where, shape,
-                      described.image_encoding)
-    images = np.empty((total, *shape), dtype=np.uint8)
-    flat = images.reshape(total, pixels)
+    _check_allocation(opened, total, row_bytes + 16 + sum(d.itemsize for d in meta_columns.values()), where,
+                      described, row_bytes)
+    images = np.empty((0 if fmt.varying else total, *shape), dtype=dtype.newbyteorder("="))
+    flat = images.view(np.uint8).reshape(len(images), row_bytes) if not fmt.varying else images
+    pieces: list[np.ndarray] = []  # varying-length signals: each row group's samples, joined at the end
+    lengths = np.zeros(total if fmt.varying else 0, dtype=np.int64)
     labels = np.empty(total, dtype=np.int64)
     index = np.empty(total, dtype=np.int64)
-    metadata = {k: np.empty(total, dtype=dtype) for k, dtype in meta_columns.items()}
-    columns = ["index", "image", "label", *meta_columns]
+    metadata = {k: np.empty(total, dtype=dtype_) for k, dtype_ in meta_columns.items()}
+    column = fmt.column
+    columns = ["index", column, "label", *meta_columns]
     position = 0
     png = described.image_encoding == "png"
     with CodecPool() as codec:
         for shard in opened:
             # PNG cells are read as a dictionary: a file that stores one PNG for millions of rows is
             # decoded once per distinct PNG, never expanded into millions of copies
-            pf = shard.reopen(read_dictionary=["image.bytes"]) if png else shard.file
+            pf = shard.reopen(read_dictionary=[f"{column}.bytes"]) if png else shard.file
             for group in range(pf.num_row_groups):
                 declared = pf.metadata.row_group(group).num_rows
                 try:
@@ -205,16 +208,18 @@ def _decode(opened: list[_Opened], described: SplitDescription, where: str, entr
                     column_to_numpy(table.column("label"), labels[rows])
                     for k in meta_columns:
                         column_to_numpy(table.column(k), metadata[k][rows])
-                    if png:
-                        _decode_png(table.column("image"), images[rows], codec, position)
+                    if fmt.varying:
+                        pieces.append(_copy_lists(table.column(column), lengths[rows], dtype))
+                    elif png:
+                        _decode_png(table.column(column), images[rows], codec, position)
                     elif described.image_encoding == "tensor":
-                        _copy_tensor(table.column("image"), flat[rows], pixels)
+                        _copy_tensor(table.column(column), flat[rows], row_bytes)
                     else:
-                        _copy_raw(table.column("image"), flat[rows], pixels)
+                        _copy_raw(table.column(column), flat[rows], row_bytes)
                     del table
                 except PngError as exc:
                     raise corrupt(shard.url, f"image {exc.index:,} (row group {group}): {exc.reason}; "
-                                             f"an export holds 8-bit grey PNGs of {shape[0]}x{shape[1]}") from None
+                                             f"an export holds 8-bit PNGs of {'x'.join(map(str, shape))}") from None
                 except MnistFamilyError:
                     raise
                 except Exception as exc:  # pyarrow's errors on damaged pages, nulls, short buffers...
@@ -226,30 +231,40 @@ def _decode(opened: list[_Opened], described: SplitDescription, where: str, entr
     classes = list(described.classes)
     if total and (labels.min() < 0 or labels.max() >= len(classes)):
         raise corrupt(where, f"labels {labels.min()}..{labels.max()} do not index the {len(classes)} classes")
+    examples: "np.ndarray | Signals" = images
+    if fmt.varying:
+        offsets = np.zeros(total + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        samples = np.concatenate(pieces) if pieces else np.empty(0, dtype=dtype)
+        examples = Signals(samples.astype(samples.dtype.newbyteorder("="), copy=False), offsets)
     info = DatasetInfo(
         name=described.dataset, title=described.title, description="", homepage=described.homepage,
         license=described.license, citation=described.citation, classes=tuple(classes), image_shape=shape,
         splits={described.split: total}, files=described.sources, metadata_columns=tuple(meta_columns),
-        notes=f"read back from {where}",
+        notes=f"read back from {where}", example=described.example, image_dtype=described.image_dtype,
+        sample_rate=described.sample_rate,
     )
-    return Dataset(images, labels, classes=classes, index=index, metadata=metadata,
-                   name=described.dataset, split=described.split, info=info)
+    return Dataset(examples, labels, classes=classes, index=index, metadata=metadata,
+                   name=described.dataset, split=described.split, info=info, example=described.example,
+                   sample_rate=described.sample_rate)
 
 
-def _check_allocation(opened: list[_Opened], total: int, row_bytes: int, where: str, shape: tuple[int, int],
-                      encoding: str) -> None:
+def _check_allocation(opened: list[_Opened], total: int, row_bytes: int, where: str, described: SplitDescription,
+                      example_bytes: int) -> None:
     """Refuse, before allocating, row counts and arrays that the bytes of the files cannot hold.
 
-    Per row group, the bytes it declares once decompressed must be enough for its rows (raw:
-    ``H x W`` per row; PNG: the smallest PNG per row; tensor: no bound, its pixels are
-    run-length encoded); what a file declares, and what the
-    split's arrays need, may be at most ``MAX_EXPANSION`` times the bytes of the files, plus
-    ``ALLOWANCE``. Only row-group metadata is read: pyarrow aborts the interpreter (instead of
-    raising) when Python reads column-chunk metadata whose statistics are malformed.
+    Per row group, the bytes it declares once decompressed must be enough for its rows (raw: the
+    bytes of one example per row; PNG: the smallest PNG per row; tensor and signal lists: no bound,
+    their values are run-length or dictionary encoded and a list may be empty); what a file
+    declares, and what the split's arrays need, may be at most ``MAX_EXPANSION`` times the bytes
+    of the files, plus ``ALLOWANCE``. The samples of varying-length signals are read row group by
+    row group, each bounded by what its footer declares. Only row-group metadata is read: pyarrow
+    aborts the interpreter (instead of raising) when Python reads column-chunk metadata whose
+    statistics are malformed.
     """
-    # raw pixels are stored plain: H x W bytes a row. Tensor pixels are dictionary- and run-length
-    # encoded (a black image is a few bytes), so only the bound on the whole split applies to them.
-    per_row = {"raw": shape[0] * shape[1], "png": 4 + _SMALLEST_PNG}.get(encoding, 0)
+    encoding = described.image_encoding
+    shown = "x".join(map(str, described.image_shape)) or "varying-length"
+    per_row = {"raw": example_bytes, "png": 4 + _SMALLEST_PNG}.get(encoding, 0)
     file_bytes = sum(shard.size for shard in opened)
     for shard in opened:
         md = shard.file.metadata
@@ -259,8 +274,9 @@ def _check_allocation(opened: list[_Opened], total: int, row_bytes: int, where: 
                                      f"declares {md.num_rows:,}")
         for number, group in enumerate(groups):
             if group.total_byte_size < group.num_rows * per_row:
-                raise corrupt(shard.url, f"row group {number} declares {group.num_rows:,} rows of {shape[0]}x{shape[1]} "
-                                         f"images but holds {group.total_byte_size:,} bytes once decompressed")
+                raise corrupt(shard.url, f"row group {number} declares {group.num_rows:,} rows of {shown} "
+                                         f"{described.example}s but holds {group.total_byte_size:,} bytes once "
+                                         "decompressed")
         declared = sum(group.total_byte_size for group in groups)
         if declared > ALLOWANCE + MAX_EXPANSION * shard.size:
             raise corrupt(shard.url, f"its row groups declare {declared:,} bytes once decompressed, from a "
@@ -268,9 +284,36 @@ def _check_allocation(opened: list[_Opened], total: int, row_bytes: int, where: 
                                      "export expands to")
     need = total * row_bytes
     if need > ALLOWANCE + MAX_EXPANSION * file_bytes:
-        raise corrupt(where, f"the shards declare {total:,} rows of {shape[0]}x{shape[1]} images: {need:,} bytes to "
-                             f"allocate from {file_bytes:,} bytes of files, more than the {MAX_EXPANSION:,}:1 that "
-                             "any export expands to")
+        raise corrupt(where, f"the shards declare {total:,} rows of {shown} {described.example}s: {need:,} bytes "
+                             f"to allocate from {file_bytes:,} bytes of files, more than the {MAX_EXPANSION:,}:1 "
+                             "that any export expands to")
+
+
+def _copy_lists(column: Any, lengths: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The samples of a ``list<dtype>`` column without nulls (one row group), and each row's length in ``lengths``.
+
+    The values are copied from the lists' own range only (a sliced or hostile offsets buffer that
+    points outside the values is refused), so what is allocated is what the row group holds.
+    """
+    import pyarrow as pa
+
+    parts = []
+    offset = 0
+    for chunk in column.chunks:
+        if chunk.null_count or chunk.values.null_count:
+            raise ValueError(f"{max(chunk.null_count, chunk.values.null_count)} missing signals or samples")
+        bounds = np.empty(len(chunk) + 1, dtype=np.int64)
+        column_to_numpy(chunk.offsets.cast(pa.int64()), bounds)
+        steps = np.diff(bounds)
+        if len(chunk) and (bounds[0] < 0 or (steps < 0).any() or bounds[-1] > len(chunk.values)):
+            raise ValueError("list offsets out of order or outside their values")
+        lengths[offset:offset + len(chunk)] = steps
+        values = np.empty(int(bounds[-1] - bounds[0]) if len(chunk) else 0, dtype=dtype)
+        if len(values):
+            column_to_numpy(chunk.values.slice(int(bounds[0]), len(values)), values)
+        parts.append(values)
+        offset += len(chunk)
+    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
 
 
 def _decode_png(column: Any, out: np.ndarray, codec: Any, first: int) -> None:
@@ -297,7 +340,7 @@ def _decode_png(column: Any, out: np.ndarray, codec: Any, first: int) -> None:
 
 
 def _copy_raw(column: Any, out: np.ndarray, pixels: int) -> None:
-    """Copy a ``fixed_size_binary[pixels]`` column without nulls into ``out`` (rows, pixels)."""
+    """Copy a ``fixed_size_binary[pixels]`` column without nulls into ``out`` (rows, bytes of a row)."""
     offset = 0
     for chunk in column.chunks:
         if chunk.null_count:
@@ -308,10 +351,10 @@ def _copy_raw(column: Any, out: np.ndarray, pixels: int) -> None:
         offset += len(chunk)
 
 
-def _copy_tensor(column: Any, out: np.ndarray, pixels: int) -> None:
-    """Copy a ``fixed_shape_tensor(uint8, [H, W])`` column without nulls into ``out`` (rows, pixels).
+def _copy_tensor(column: Any, out: np.ndarray, row_bytes: int) -> None:
+    """Copy a ``fixed_shape_tensor(<dtype>, shape)`` column without nulls into ``out`` (rows, bytes of a row).
 
-    Its storage is a ``fixed_size_list<uint8>[pixels]``; a null list, or a null pixel in one,
+    Its storage is a ``fixed_size_list<dtype>[values]``; a null list, or a null value in one,
     is refused (an export writes none).
     """
     offset = 0
@@ -319,9 +362,9 @@ def _copy_tensor(column: Any, out: np.ndarray, pixels: int) -> None:
         storage = getattr(chunk, "storage", chunk)
         values = storage.values  # the list array's children, sliced by its offset below
         if storage.null_count or values.null_count:
-            raise ValueError(f"{max(storage.null_count, values.null_count)} missing images or pixels")
-        first = storage.offset * pixels
-        data = np.frombuffer(values.buffers()[1], dtype=np.uint8, count=len(storage) * pixels,
-                             offset=values.offset + first)
-        out[offset:offset + len(storage)] = data.reshape(len(storage), pixels)
+            raise ValueError(f"{max(storage.null_count, values.null_count)} missing examples or values")
+        itemsize = values.type.bit_width // 8
+        first = (values.offset * itemsize) + storage.offset * row_bytes
+        data = np.frombuffer(values.buffers()[1], dtype=np.uint8, count=len(storage) * row_bytes, offset=first)
+        out[offset:offset + len(storage)] = data.reshape(len(storage), row_bytes)
         offset += len(storage)

@@ -35,42 +35,50 @@ _SPARK_TYPES = {"bool": "boolean", "int8": "byte", "int16": "short", "int32": "i
 
 COMMENTS = {
     "index": "position of the example in the published split (kept by select and filter)",
-    "image/raw": "the uint8 pixels, row-major: reshape the {pixels} bytes to {shape}",
-    "image/png": "one 8-bit grey PNG of {shape} per example (Hugging Face Image layout: bytes, path)",
-    "image/tensor": "the uint8 pixels as an Arrow fixed_shape_tensor of shape {shape}",
+    "image/raw": "the {dtype} values of one {kind}, C order, little-endian: reshape the {pixels} bytes to {shape}",
+    "image/png": "one PNG of {shape} per example (Hugging Face Image layout: bytes, path)",
+    "image/tensor": "the {dtype} values of one {kind} as an Arrow fixed_shape_tensor of shape {shape}",
+    "image/list": "the {dtype} samples of one signal (their number varies)",
     "label": "the class number, 0-based: an index into the class names (label_name)",
     "label_name": "the class name of label",
     "metadata": "per-example metadata published with the dataset",
 }
 
 
-def column_comment(column: str, image_encoding: str = "raw", image_shape: Sequence[int] = ()) -> str:
-    """The comment of ``column`` (``image`` depends on the encoding and shape)."""
-    if column == "image":
+def column_comment(column: str, image_encoding: str = "raw", image_shape: Sequence[int] = (),
+                   image_dtype: str = "uint8") -> str:
+    """The comment of ``column`` (the examples' column, ``image``, ``volume`` or ``signal``, depends on the
+    encoding, shape and dtype)."""
+    if column in ("image", "volume", "signal"):
         shape = "x".join(str(d) for d in image_shape)
-        return COMMENTS[f"image/{image_encoding}"].format(shape=shape, pixels=int(np.prod(image_shape or (0,))))
+        encoding = "list" if column == "signal" and not image_shape else image_encoding
+        size = int(np.prod(image_shape or (0,))) * np.dtype(image_dtype).itemsize
+        return COMMENTS[f"image/{encoding}"].format(shape=shape, pixels=size, dtype=image_dtype, kind=column)
     return COMMENTS.get(column, COMMENTS["metadata"])
 
 
 def spark_schema_json(*, image_shape: Sequence[int], image_encoding: str, classes: Sequence[str],
-                      label_dtype: str, metadata_columns: Sequence[tuple[str, str]]) -> str:
+                      label_dtype: str, metadata_columns: Sequence[tuple[str, str]], example: str = "image",
+                      image_dtype: str = "uint8") -> str:
     """The ``StructType`` JSON Spark stores in its Parquet footers, for a shard of this format.
 
     ``metadata_columns`` are ``(name, numpy dtype string)`` pairs. Returns ``""`` when a column
     has a type Spark does not read (float16): Spark then converts the Parquet types itself.
     """
     shape = [int(d) for d in image_shape]
-    if image_encoding == "png":
-        image_type: Any = {"type": "struct", "fields": [_spark_field("bytes", "binary"),
-                                                        _spark_field("path", "string")]}
+    values = _SPARK_TYPES[np.dtype(image_dtype).name]
+    if example == "signal" and not shape:
+        image_type: Any = {"type": "array", "elementType": values, "containsNull": True}
+    elif image_encoding == "png":
+        image_type = {"type": "struct", "fields": [_spark_field("bytes", "binary"), _spark_field("path", "string")]}
     elif image_encoding == "tensor":
-        image_type = {"type": "array", "elementType": "short", "containsNull": True}
+        image_type = {"type": "array", "elementType": values, "containsNull": True}
     else:
         image_type = "binary"
     fields = [
         _spark_field("index", "long", comment=column_comment("index")),
-        _spark_field("image", image_type, comment=column_comment("image", image_encoding, shape),
-                     image_shape=shape, image_encoding=image_encoding),
+        _spark_field(example, image_type, comment=column_comment(example, image_encoding, shape, image_dtype),
+                     image_shape=shape, image_encoding=image_encoding, image_dtype=image_dtype),
         # Spark ML's attribute: "vals" alone (with "num_vals" too, Spark refuses the column)
         _spark_field("label", _SPARK_TYPES[label_dtype], comment=column_comment("label"),
                      ml_attr={"type": "nominal", "name": "label", "vals": list(classes)}),
@@ -103,7 +111,7 @@ def huggingface_features(*, image_encoding: str, label_dtype: str, classes: Sequ
     label: dict[str, Any] = ({"names": list(classes), "_type": "ClassLabel"} if label_dtype == "int64"
                              else {"dtype": label_dtype, "_type": "Value"})
     features: dict[str, Any] = {"index": {"dtype": "int64", "_type": "Value"},
-                                "image": {"_type": "Image"},
+                                "image": {"_type": "Image"},  # PNG exports hold images only
                                 "label": label}
     for name, dtype in metadata_columns:
         features[name] = {"dtype": np.dtype(dtype).name, "_type": "Value"}
@@ -111,22 +119,28 @@ def huggingface_features(*, image_encoding: str, label_dtype: str, classes: Sequ
 
 
 def readme_features(*, image_encoding: str, image_shape: Sequence[int], classes: Sequence[str],
-                    metadata_columns: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+                    metadata_columns: Sequence[tuple[str, str]], example: str = "image",
+                    image_dtype: str = "uint8") -> list[dict[str, Any]]:
     """The features of a dataset as a Hugging Face dataset card lists them (``dataset_info.features``).
 
     ``label`` is a ``ClassLabel`` with the class names (``datasets`` casts the int8/int16 column
     to the int64 a ``ClassLabel`` holds); ``image`` is an ``Image`` for PNG exports, bytes for
     raw ones and a ``uint8`` array of the image's shape for tensor ones.
     """
-    if image_encoding == "png":
-        image: Any = "image"
+    dtype = np.dtype(image_dtype).name
+    if example == "signal" and not image_shape:
+        image: Any = {"sequence": dtype}
+    elif image_encoding == "png":
+        image = "image"
+    elif image_encoding == "tensor" and len(image_shape) == 1:
+        image = {"sequence": dtype, "length": int(image_shape[0])}
     elif image_encoding == "tensor":
-        image = {"array2_d": {"shape": [int(d) for d in image_shape], "dtype": "uint8"}}
+        image = {f"array{len(image_shape)}_d": {"shape": [int(d) for d in image_shape], "dtype": dtype}}
     else:
         image = "binary"
     features: list[dict[str, Any]] = [
         {"name": "index", "dtype": "int64"},
-        {"name": "image", "dtype": image},
+        {"name": example, "dtype": image},
         {"name": "label", "dtype": {"class_label": {"names": {str(i): name for i, name in enumerate(classes)}}}},
         {"name": "label_name", "dtype": "string"},
     ]

@@ -5,7 +5,7 @@ Pillow spends most of its ~100 us per 28x28 PNG in Python, so threads do not hel
 Workers start through ``forkserver``, never ``fork``: the parent may be running Arrow's
 thread pools, and a forked child of a threaded process can deadlock.
 
-Each PNG is deterministic: 8-bit grey, zlib level 6 (Pillow's default), no ancillary chunks
+Each PNG is deterministic: 8-bit grey (or RGB, RGBA), zlib level 6 (Pillow's default), no ancillary chunks
 (no time, no text, no gamma), so the bytes are the same on every run and are byte for
 byte what Hugging Face's ``Image`` feature writes for the same array.
 """
@@ -31,14 +31,24 @@ BATCH = 1024
 POOL_MIN_IMAGES = 8192
 
 
+#: the PNG mode of an image of each shape: grey (H, W), RGB (H, W, 3), RGBA (H, W, 4)
+_MODES = {2: "L", 3: "RGB", 4: "RGBA"}
+
+
+def png_mode(shape: tuple[int, ...]) -> str:
+    """The 8-bit PNG mode holding images of ``shape`` (grey, RGB or RGBA)."""
+    return "L" if len(shape) == 2 else _MODES[shape[2]]
+
+
 def encode_png(images: np.ndarray) -> list[bytes]:
-    """One PNG (8-bit grey) per image of a ``uint8 (N, H, W)`` batch."""
+    """One PNG per image of a ``uint8`` batch: 8-bit grey ``(N, H, W)``, RGB or RGBA ``(N, H, W, 3|4)``."""
     from PIL import Image
 
+    mode = png_mode(images.shape[1:])
     out = []
     for image in images:
         buffer = io.BytesIO()
-        Image.fromarray(np.ascontiguousarray(image), mode="L").save(
+        Image.fromarray(np.ascontiguousarray(image), mode=mode).save(
             buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
         out.append(buffer.getvalue())
     return out
@@ -68,8 +78,9 @@ def decode_png(blobs: list[bytes], shape: tuple[int, ...], first: int = 0) -> np
 
     from PIL import Image, UnidentifiedImageError
 
-    height, width = shape
-    out = np.empty((len(blobs), height, width), dtype=np.uint8)
+    height, width = shape[:2]
+    mode = png_mode(tuple(shape))
+    out = np.empty((len(blobs), *shape), dtype=np.uint8)
     for i, blob in enumerate(blobs):
         if not isinstance(blob, bytes):
             raise PngError(first + i, "no PNG bytes")
@@ -79,8 +90,8 @@ def decode_png(blobs: list[bytes], shape: tuple[int, ...], first: int = 0) -> np
                 with Image.open(io.BytesIO(blob), formats=["PNG"]) as opened:
                     if opened.size != (width, height):
                         raise PngError(first + i, f"a PNG of {opened.size[1]}x{opened.size[0]} pixels")
-                    if opened.mode != "L":
-                        raise PngError(first + i, f"a PNG of mode {opened.mode}, not 8-bit grey (L)")
+                    if opened.mode != mode:
+                        raise PngError(first + i, f"a PNG of mode {opened.mode}, not 8-bit {mode}")
                     opened.load()
                     out[i] = np.asarray(opened)
         except PngError:

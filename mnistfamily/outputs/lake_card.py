@@ -160,13 +160,15 @@ def _features(card: Card, dest: Destination) -> list[dict[str, Any]] | None:
             split = describe(dict(entry.schema_metadata), dest.root)
         except CorruptExportError:
             return None
-        key = (split.image_encoding, split.image_shape, split.classes, split.metadata_columns)
+        key = (split.image_encoding, split.image_shape, split.classes, split.metadata_columns, split.example,
+               split.image_dtype)
         described.add(key)
         first = split
     if len(described) != 1 or first is None:
         return None
     return readme_features(image_encoding=first.image_encoding, image_shape=first.image_shape,
-                           classes=first.classes, metadata_columns=first.metadata_columns)
+                           classes=first.classes, metadata_columns=first.metadata_columns, example=first.example,
+                           image_dtype=first.image_dtype)
 
 
 def _cell(text: object) -> str:

@@ -48,7 +48,8 @@ def export_npz(data: "str | Dataset | Mapping[str, Dataset]", dest: str | os.Pat
                storage_options: dict | None = None, **load_kwargs: Any) -> str:
     """Write splits to one keras-style ``.npz``: ``x_train``, ``y_train``, ``x_test``, ``y_test``, ``classes``.
 
-    ``x_<split>`` is ``uint8 (N, H, W)``; ``y_<split>`` is uint8 (up to 256 classes, as in
+    ``x_<split>`` is the examples as loaded (``uint8 (N, H, W)`` for MNIST; colour images, volumes and
+    fixed-length signals keep their shape and dtype); ``y_<split>`` is uint8 (up to 256 classes, as in
     keras' ``mnist.npz``; int32 beyond); ``classes`` holds the class names. Reads back with
     ``np.load(path)`` (no pickle needed). Returns the URL written (``file://...`` for a path).
 
@@ -95,7 +96,8 @@ def export_idx(data: "str | Dataset | Mapping[str, Dataset]", dest: str | os.Pat
                overwrite: bool = False, storage_options: dict | None = None, **load_kwargs: Any) -> list[str]:
     """Write splits as IDX files in a folder (LeCun's names; ``compression`` ``"gz"``, ``"xz"`` or None).
 
-    Per split (``test`` written ``t10k``): ``<p>-images-idx3-ubyte``, ``<p>-labels-idx1-ubyte``
+    Per split (``test`` written ``t10k``): ``<p>-images-idx3-ubyte`` (``idx4-ubyte`` for colour
+    images and volumes, ``idx2-double`` for MNIST-1D: the rank and IDX type of the examples), ``<p>-labels-idx1-ubyte``
     (``-idx1-int`` past 256 classes), ``<p>-labels-idx2-int`` when the split has metadata
     columns, ``<p>-index-idx1-int`` when ``index`` is not ``0..N-1``. ``mf.read_idx`` reads
     each file back to the array exported. Returns the URLs written.
@@ -118,7 +120,9 @@ def export_idx(data: "str | Dataset | Mapping[str, Dataset]", dest: str | os.Pat
         prefix = "t10k" if split == "test" else split
         label_type = _label_type(ds)
         label_kind = "ubyte" if label_type == np.uint8 else "int"
-        planned += [(f"{prefix}-images-idx3-ubyte{suffix}", ds.images),
+        images = ds.images  # MNIST's own name for grey images: images-idx3-ubyte; others say their rank and type
+        type_name = _IDX_TYPE_NAMES.get(images.dtype.name, images.dtype.name)
+        planned += [(f"{prefix}-images-idx{images.ndim}-{type_name}{suffix}", images),
                     (f"{prefix}-labels-idx1-{label_kind}{suffix}", ds.labels.astype(label_type, copy=False))]
         table = _metadata_table(ds)
         if table is not None:
@@ -152,10 +156,26 @@ def _datasets(data: Any, splits: str | Iterable[str] | None,
             problem = split_name_problem(split)
             if problem:
                 raise ExportError(f"{problem}; the keys of the mapping name the splits (and the files written).")
-        return [(s, data[s]) for s in wanted]
+        return [(s, _fixed_shape(data[s])) for s in wanted]
     from .parquet import _resolve
 
-    return [(ds.split, ds) for ds in _resolve(data, splits, load_kwargs)[1]]
+    return [(ds.split, _fixed_shape(ds)) for ds in _resolve(data, splits, load_kwargs)[1]]
+
+
+def _fixed_shape(ds: "Dataset") -> "Dataset":
+    """``ds``, when its examples are one array (npz and IDX hold nothing else)."""
+    from ..examples import Signals
+
+    if isinstance(ds.examples, Signals):
+        raise ExportError(f"{ds.name} [{ds.split}]: signals of varying length are not one array, and .npz and IDX "
+                          "files hold arrays. Export to Parquet (a list column per signal), or make them one length "
+                          "first (ds.map(mnistfamily.transforms.PadOrCrop(length))).")
+    return ds
+
+
+#: IDX's names of its types, as LeCun's description of the format gives them
+_IDX_TYPE_NAMES = {"uint8": "ubyte", "int8": "byte", "int16": "short", "int32": "int", "float32": "float",
+                   "float64": "double"}
 
 
 def _label_type(ds: "Dataset") -> np.dtype:

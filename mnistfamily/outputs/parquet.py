@@ -31,8 +31,9 @@ from .folder import DatasetFolder, FolderState
 from .lake_card import clear_lake_card_leftovers, update_lake_card
 from .tables import register_export, table_registrar
 from .layout import Destination, join, redacts_storage_options, shard_name, split_folder
+from ..examples import Signals
 from .schema import (DEFAULT_LEVELS, EXPORT_FORMAT_VERSION, IMAGE_ENCODINGS, ShardFormat, describe_split,
-                     row_group_rows)
+                     example_row_bytes, row_group_rows)
 from .shards import ShardResult, ShardTask, task_source, write_shard
 from .staging import Staging
 
@@ -138,7 +139,7 @@ def export(name_or_dataset: "str | Dataset", dest: str | os.PathLike[str], *,
     registrar = table_registrar(table, catalog, table_name, table_storage_options, image_encoding)  # before writing
     if "source_storage_options" in load_kwargs:
         load_kwargs["storage_options"] = load_kwargs.pop("source_storage_options")
-    name, datasets = _resolve(name_or_dataset, splits, load_kwargs)
+    name, datasets = _resolve(name_or_dataset, splits, load_kwargs, image_encoding)
     destination = Destination(dest, storage_options)
     folder = DatasetFolder(destination, name)
     split_names = [ds.split for ds in datasets]
@@ -175,19 +176,24 @@ def _stage_and_commit(name: str, name_or_dataset: Any, datasets: list["Dataset"]
         placed: list[tuple[str, str]] = []  # (split, shard file name) of each task
         entries: dict[str, dict[str, Any]] = {}
         for ds in datasets:
+            shape, dtype = _example_shape(ds), np.dtype(ds.examples.dtype).name
             described = describe_split(
                 dataset=name, split=ds.split, num_examples=len(ds), classes=ds.classes,
-                image_shape=tuple(ds.images.shape[1:]), image_encoding=image_encoding,
+                image_shape=shape, image_encoding=image_encoding,
                 metadata_columns={k: v.dtype.name for k, v in ds.metadata.items()}, info=ds.info,
-                sources=_sources(ds), transform=_transform_spec(ds, load_kwargs))
+                sources=_sources(ds), transform=_transform_spec(ds, load_kwargs), example=ds.example,
+                image_dtype=dtype, sample_rate=ds.sample_rate)
+            mean_length = float(ds.examples.lengths.mean()) if isinstance(ds.examples, Signals) and len(ds) else 0.0
             fmt = ShardFormat(
-                image_shape=tuple(int(d) for d in ds.images.shape[1:]), classes=tuple(ds.classes),
+                image_shape=shape, classes=tuple(ds.classes),
                 metadata_columns=tuple((k, v.dtype.str) for k, v in ds.metadata.items()),
                 image_encoding=image_encoding, compression=compression,
                 compression_level=compression_level if compression_level is not None
                 else DEFAULT_LEVELS.get(compression),
-                row_group_rows=row_group_rows(tuple(ds.images.shape[1:]), rows_per_shard),
-                schema_metadata=json.dumps(described, sort_keys=True, ensure_ascii=False))
+                row_group_rows=row_group_rows(example_row_bytes(ds.example, shape, dtype, mean_length),
+                                              rows_per_shard),
+                schema_metadata=json.dumps(described, sort_keys=True, ensure_ascii=False),
+                example=ds.example, image_dtype=dtype)
             source = task_source(ds, name_or_dataset, load_kwargs, executor, scratch)
             count = max(1, math.ceil(len(ds) / rows_per_shard))
             for number in range(count):
@@ -232,7 +238,7 @@ def _check_options(rows_per_shard: int, image_encoding: str, compression: str, l
 
 
 def _resolve(name_or_dataset: Any, splits: str | Iterable[str] | None,
-             load_kwargs: dict[str, Any]) -> tuple[str, list["Dataset"]]:
+             load_kwargs: dict[str, Any], image_encoding: str = "raw") -> tuple[str, list["Dataset"]]:
     """The dataset name and the Dataset of every split to write."""
     from ..dataset import Dataset
 
@@ -248,7 +254,7 @@ def _resolve(name_or_dataset: Any, splits: str | Iterable[str] | None,
         if wanted is not None and wanted != [ds.split]:
             raise ExportError(f"{ds.name}: a Dataset holds one split ({ds.split!r}); splits={wanted!r} "
                               "applies to a dataset name (export('name', dest, splits=[...])).")
-        _check_dataset(ds)
+        _check_dataset(ds, image_encoding)
         return ds.name, [ds]
     if not isinstance(name_or_dataset, str):
         raise ExportError(f"export takes a dataset name or a Dataset; found {type(name_or_dataset).__name__}.")
@@ -260,29 +266,36 @@ def _resolve(name_or_dataset: Any, splits: str | Iterable[str] | None,
     datasets = []
     for split in split_names:
         ds = load(name, split, **load_kwargs)
-        _check_dataset(ds)
+        _check_dataset(ds, image_encoding)
         datasets.append(ds)
     return name, datasets
 
 
-def _check_dataset(ds: "Dataset") -> None:
+def _example_shape(ds: "Dataset") -> tuple[int, ...]:
+    """The shape of one example; () for signals of varying length."""
+    examples = ds.examples
+    return () if isinstance(examples, Signals) else tuple(int(d) for d in examples.shape[1:])
+
+
+def _check_dataset(ds: "Dataset", image_encoding: str) -> None:
     """What an export writes is what ``read_parquet`` accepts: names, classes, columns and shapes."""
     from ..registry.names import dataset_name_problem, split_name_problem
-    from .trust import classes_problem, image_shape_problem, metadata_columns_problem
+    from .trust import (classes_problem, encoding_problem, example_dtype_problem, image_shape_problem,
+                        metadata_columns_problem)
 
     # the names become parts of paths (DEST/<name>/split=<split>/), so they pass the registry's checks
     for problem in (dataset_name_problem(ds.name), split_name_problem(ds.split)):
         if problem:
             raise ExportError(f"{ds.name!r} [{ds.split!r}]: {problem}. Give the Dataset another name "
                               "(Dataset(..., name='my-dataset', split='train')).")
-    images = ds.images
-    if images.dtype != np.uint8 or images.ndim != 3:
-        raise ExportError(f"{ds.name} [{ds.split}]: export writes uint8 (N, H, W) images; found "
-                          f"{images.dtype}{tuple(images.shape)}. Convert first (e.g. images.astype(np.uint8)).")
-    problem = (image_shape_problem([int(d) for d in images.shape[1:]]) or classes_problem(ds.classes)
+    shape, dtype = _example_shape(ds), np.dtype(ds.examples.dtype).name
+    problem = (image_shape_problem(list(shape), ds.example) or example_dtype_problem(ds.example, dtype)
+               or encoding_problem(image_encoding, ds.example, list(shape), dtype)
+               or classes_problem(ds.classes)
                or metadata_columns_problem([[k, v.dtype.name] for k, v in ds.metadata.items()]))
     if problem:
-        raise ExportError(f"{ds.name} [{ds.split}]: {problem}.")
+        raise ExportError(f"{ds.name} [{ds.split}]: {problem}. Convert first (ds.map(...), or a transform such as "
+                          "mnistfamily.transforms.ToFloat) or export with another image_encoding.")
     if np.ndim(ds.labels) != 1:
         raise ExportError(f"{ds.name} [{ds.split}]: export writes one label per example; found labels of shape "
                           f"{tuple(np.shape(ds.labels))} (a multi-label dataset). Export the label columns as "
@@ -294,7 +307,7 @@ def _check_dataset(ds: "Dataset") -> None:
 
 def _sources(ds: "Dataset") -> list[dict]:
     """Checksum records of the files the split came from: the prepared entry's, else the registry's."""
-    filename = getattr(ds.images, "filename", None)
+    filename = getattr(ds.examples.samples if isinstance(ds.examples, Signals) else ds.examples, "filename", None)
     if filename:
         manifest_path = Path(filename).parent / "manifest.json"
         try:
@@ -376,8 +389,8 @@ def _card(name: str, datasets: list["Dataset"], entries: dict[str, dict[str, Any
     return {
         "format": "mnistfamily-parquet", "format_version": EXPORT_FORMAT_VERSION,
         "dataset": name, **{k: described[k] for k in (
-            "title", "homepage", "license", "citation", "classes", "image_shape", "image_dtype",
-            "metadata_columns", "library_version")},
+            "title", "homepage", "license", "citation", "classes", "example", "image_shape", "image_dtype",
+            "sample_rate", "metadata_columns", "library_version")},
         "layout": "split=<split>/part-NNNNN-of-MMMMM.parquet in the dataset folder, this card beside it in "
                   "_mnistfamily/; _SUCCESS is written last: read only when it exists",
         "splits": splits,

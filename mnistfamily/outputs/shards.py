@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
 class Columns:
     """The arrays of one split, as memory maps or in memory."""
 
-    images: np.ndarray
+    images: Any  # the examples: an array (N, *shape), or a Signals
     labels: np.ndarray
     index: np.ndarray
     metadata: Mapping[str, np.ndarray]
@@ -48,7 +48,7 @@ class InMemory:
 
     def open(self) -> Columns:
         ds = self.dataset
-        return Columns(ds.images, ds.labels, ds.index, ds.metadata)
+        return Columns(ds.examples, ds.labels, ds.index, ds.metadata)
 
 
 @dataclass(frozen=True)
@@ -63,23 +63,28 @@ class LoadedSplit:
         from ..api import load
 
         ds = load(self.name, self.split, **dict(self.load_kwargs))
-        return Columns(ds.images, ds.labels, ds.index, ds.metadata)
+        return Columns(ds.examples, ds.labels, ds.index, ds.metadata)
 
 
 @dataclass(frozen=True)
 class NpyFiles:
     """Rows in ``.npy`` files (a prepared cache entry, or arrays staged for the workers)."""
 
-    images: str
+    images: str  # the samples, for signals of varying length
     labels: str
     index: str
     metadata: tuple[tuple[str, str], ...] = ()
+    offsets: str | None = None  # signals of varying length: where each starts
 
     def open(self) -> Columns:
+        from ..examples import Signals
+
         def mapped(path: str) -> np.ndarray:
             return np.load(path, mmap_mode="r", allow_pickle=False)
 
-        return Columns(mapped(self.images), mapped(self.labels), mapped(self.index),
+        examples = mapped(self.images) if self.offsets is None else Signals(mapped(self.images),
+                                                                            mapped(self.offsets))
+        return Columns(examples, mapped(self.labels), mapped(self.index),
                        {name: mapped(path) for name, path in self.metadata})
 
 
@@ -118,7 +123,14 @@ def task_source(ds: "Dataset", name_or_dataset: Any, load_kwargs: Mapping[str, A
         task = LoadedSplit(ds.name, ds.split, kwargs)
         if _picklable(task):  # a Registry object is not: then workers map the prepared .npy files
             return task
-    arrays = {"images": ds.images, "labels": ds.labels, "index": ds.index,
+    from ..examples import Signals
+
+    examples = ds.examples
+    varying = isinstance(examples, Signals)
+    # signals of varying length travel as their samples and offsets (a selection is compacted first)
+    first, offsets = examples.compact() if isinstance(examples, Signals) else (examples, None)
+    arrays: dict[str, np.ndarray] = {"images": first, "labels": ds.labels, "index": ds.index,
+              **({"offsets": offsets} if offsets is not None else {}),
               **{f"meta.{k}": v for k, v in ds.metadata.items()}}
     paths: dict[str, str] = {}
     folder = None
@@ -132,7 +144,8 @@ def task_source(ds: "Dataset", name_or_dataset: Any, load_kwargs: Mapping[str, A
             np.save(whole, np.asarray(array), allow_pickle=False)
         paths[key] = whole
     return NpyFiles(str(paths["images"]), str(paths["labels"]), str(paths["index"]),
-                    tuple((k, str(paths[f"meta.{k}"])) for k in ds.metadata))
+                    tuple((k, str(paths[f"meta.{k}"])) for k in ds.metadata),
+                    str(paths["offsets"]) if varying else None)
 
 
 def _picklable(value: Any) -> bool:
@@ -194,8 +207,8 @@ def write_shard(task: ShardTask, codec: CodecPool | None = None) -> ShardResult:
 
 def _image_columns(images: np.ndarray, ranges: list[tuple[int, int]], fmt: ShardFormat,
                    codec: CodecPool | None) -> Iterator[Any]:
-    """Per row group: the uint8 images (raw, tensor) or their PNG bytes, encoded ahead in parallel."""
-    if fmt.image_encoding in ("raw", "tensor"):
+    """Per row group: the examples (raw, tensor, signals) or their PNG bytes, encoded ahead in parallel."""
+    if fmt.image_encoding in ("raw", "tensor") or fmt.varying:
         for a, b in ranges:
             yield images[a:b]
         return
@@ -244,7 +257,7 @@ class _HashingWriter(io.RawIOBase):
 _libc: Any = None
 
 
-def release_pages(array: np.ndarray, start: int, stop: int) -> None:
+def release_pages(array: Any, start: int, stop: int) -> None:
     """Drop rows ``start:stop`` of a read-only memory map from this process's resident set.
 
     The pages stay in the page cache (a later access maps them again for free), but they
@@ -253,6 +266,12 @@ def release_pages(array: np.ndarray, start: int, stop: int) -> None:
     (``MADV_DONTNEED`` would zero anonymous memory).
     """
     global _libc
+    from ..examples import Signals
+
+    if isinstance(array, Signals):  # the samples rows start:stop hold, when they are in order
+        if stop > start and int(array.starts[start]) <= int(array.stops[stop - 1]):
+            release_pages(array.samples, int(array.starts[start]), int(array.stops[stop - 1]))
+        return
     if (not isinstance(array, np.memmap) or getattr(array, "_mmap", None) is None
             or getattr(array, "mode", None) != "r" or not hasattr(mmap, "MADV_DONTNEED")):
         return

@@ -13,7 +13,7 @@ every split has one schema; the card and the shards are untrusted input like any
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import ExportError, IncompleteExportError, TableRegistrationError
@@ -87,14 +87,10 @@ def _one_format(card: Card, card_url: str, what: str) -> tuple[ShardFormat, str]
                                          "writes. Export again.")
         described = describe(dict(entry.schema_metadata), card_url)
         title = described.title
-        formats[split] = ShardFormat(
-            image_shape=described.image_shape, classes=described.classes,
-            metadata_columns=tuple((name, dtype) for name, dtype in described.metadata_columns),
-            image_encoding=described.image_encoding, compression="none", compression_level=None,
-            row_group_rows=1, schema_metadata="")
+        formats[split] = replace(described.shard_format(), recorded_label_dtype=None)
     distinct = set(formats.values())
     if len(distinct) != 1:
-        shown = "; ".join(f"{s}: {f.image_encoding} {f.image_shape}, {len(f.classes)} classes"
+        shown = "; ".join(f"{s}: {f.image_encoding} {f.example} {f.image_shape}, {len(f.classes)} classes"
                           for s, f in formats.items())
         raise TableRegistrationError(f"{card_url}: the splits have different columns ({shown}); {what} holds one "
                                      "schema. Export every split the same way (overwrite=True).")
@@ -112,11 +108,17 @@ def table_arrow_schema(fmt: ShardFormat, what: str, where: str) -> "pa.Schema":
     import numpy as np
     import pyarrow as pa
 
+    def signed(value_type: "pa.DataType") -> "pa.DataType":
+        name = np.dtype(value_type.to_pandas_dtype()).name
+        return pa.from_numpy_dtype(np.dtype(_SIGNED[name])) if name in _SIGNED else value_type
+
     fields = []
     for field in fmt.arrow_schema().remove_metadata():
         type_ = field.type
-        if isinstance(type_, pa.BaseExtensionType):  # fixed_shape_tensor(uint8): its pixels as int16
-            type_ = pa.list_(pa.int16())
+        if isinstance(type_, pa.BaseExtensionType):  # fixed_shape_tensor(uint8): its values as a list of int16
+            type_ = pa.list_(signed(type_.storage_type.value_type))
+        elif pa.types.is_list(type_):  # signals of varying length: their samples, signed
+            type_ = pa.list_(signed(type_.value_type))
         elif pa.types.is_dictionary(type_):
             type_ = type_.value_type
         elif pa.types.is_integer(type_) or pa.types.is_floating(type_):

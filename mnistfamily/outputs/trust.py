@@ -10,7 +10,11 @@ is used, it passes the checks here:
   and free of control characters;
 - metadata columns have one of the numeric dtypes the exporter writes, never an arbitrary
   numpy dtype (``V2000000000`` asks numpy for 2 GB per row);
-- the image shape is two sides, each bounded;
+- what an example is comes from a short list: an image (two sides, or two sides and at most
+  ``MAX_CHANNELS`` channels), a volume (three sides) or a signal (a length, or none when the
+  length varies), each side and the whole bounded; its dtype is one of a short list too
+  (uint8 or float32 for pictures; uint8, int16, int32, float32 or float64 for signals), never an
+  arbitrary numpy dtype;
 - a card's shard paths are exactly ``split=<split>/part-NNNNN-of-MMMMM.parquet``: nothing
   absolute, no ``..``, each listed once, a complete set.
 
@@ -21,6 +25,7 @@ what was expected and what was found.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping, TypeGuard
@@ -40,6 +45,13 @@ MAX_CLASS_NAME_CHARS = 1024
 MAX_METADATA_COLUMNS = 256
 MAX_IMAGE_SIDE = 1 << 15
 MAX_IMAGE_PIXELS = 1 << 26
+#: channels of a channels-last image: far above RGBA, far below what a hostile shape would ask
+MAX_CHANNELS = 64
+#: the kinds of example an export holds, the ranks of their shape and their dtypes
+EXAMPLE_RANKS = {"image": (2, 3), "volume": (3,), "signal": (0, 1)}
+EXAMPLE_DTYPES = {"image": ("uint8", "float32"), "volume": ("uint8", "float32"),
+                  "signal": ("uint8", "int16", "int32", "float32", "float64")}
+MAX_SAMPLE_RATE = 10_000_000
 #: free-text fields (title, license, citation, homepage) and the list of source files
 MAX_TEXT_CHARS = 1 << 20
 MAX_SOURCES = 10_000
@@ -95,15 +107,35 @@ def metadata_dtype_problem(column: str, dtype: object) -> str | None:
     return None
 
 
-def image_shape_problem(shape: object) -> str | None:
-    """Why ``shape`` is not an image shape ``[H, W]`` within bounds, or None."""
-    if (not isinstance(shape, (list, tuple)) or len(shape) != 2
+def image_shape_problem(shape: object, example: str = "image") -> str | None:
+    """Why ``shape`` is not the shape of one example of kind ``example`` within bounds, or None.
+
+    Images are ``[H, W]`` or ``[H, W, C]``, volumes ``[D, H, W]``, signals ``[L]`` or ``[]``
+    (varying length); every side is 1 to ``MAX_IMAGE_SIDE`` (a signal's length and a volume
+    too), channels at most ``MAX_CHANNELS``, and one example at most ``MAX_IMAGE_PIXELS`` values.
+    """
+    if example not in EXAMPLE_RANKS:
+        return f"example is {_shown(example)}; expected one of {', '.join(EXAMPLE_RANKS)}"
+    ranks = EXAMPLE_RANKS[example]
+    meaning = {"image": "[height, width] or [height, width, channels]", "volume": "[depth, height, width]",
+               "signal": "[length], or [] for signals of varying length"}[example]
+    if (not isinstance(shape, (list, tuple)) or len(shape) not in ranks
             or not all(isinstance(d, int) and not isinstance(d, bool) for d in shape)):
-        return f"image_shape must be two whole numbers [height, width]; found {_shown(shape)}"
-    height, width = shape
-    if not (0 < height <= MAX_IMAGE_SIDE and 0 < width <= MAX_IMAGE_SIDE) or height * width > MAX_IMAGE_PIXELS:
-        return (f"image_shape {list(shape)} is out of bounds (each side 1 to {MAX_IMAGE_SIDE:,}, at most "
-                f"{MAX_IMAGE_PIXELS:,} pixels)")
+        return f"the shape of one {example} must be {meaning}; found {_shown(shape)}"
+    limit = MAX_IMAGE_PIXELS if example == "signal" else MAX_IMAGE_SIDE
+    sides = list(shape[:2]) if example == "image" else list(shape)
+    if not all(0 < d <= limit for d in sides) or math.prod(shape) > MAX_IMAGE_PIXELS or (
+            example == "image" and len(shape) == 3 and not 0 < shape[2] <= MAX_CHANNELS):
+        return (f"image_shape {list(shape)} is out of bounds (each side 1 to {limit:,}, at most {MAX_CHANNELS} "
+                f"channels, at most {MAX_IMAGE_PIXELS:,} values)")
+    return None
+
+
+def example_dtype_problem(example: str, dtype: object) -> str | None:
+    """Why ``dtype`` cannot be the dtype of an example of kind ``example``, or None."""
+    allowed = EXAMPLE_DTYPES.get(example, ())
+    if dtype not in allowed:
+        return f"image_dtype is {_shown(dtype)}; {example}s in an export are {', '.join(allowed) or 'nothing'}"
     return None
 
 
@@ -123,7 +155,7 @@ class SplitDescription:
     dataset: str
     split: str
     classes: tuple[str, ...]
-    image_shape: tuple[int, int]
+    image_shape: tuple[int, ...]  # () for signals of varying length
     image_encoding: str
     metadata_columns: tuple[tuple[str, str], ...]  # (name, dtype name)
     label_dtype: str  # int8/int16/int32/int64: PNG exports wrote the smallest type before they wrote int64
@@ -133,6 +165,19 @@ class SplitDescription:
     citation: str
     sources: tuple[dict, ...]
     raw: Mapping[str, Any]  # the JSON object as read, for comparisons and ``schema_metadata``
+    example: str = "image"
+    image_dtype: str = "uint8"
+    sample_rate: int | None = None
+
+    def shard_format(self) -> Any:
+        """The :class:`~.schema.ShardFormat` whose columns an export of this description writes."""
+        from .schema import ShardFormat
+
+        return ShardFormat(image_shape=self.image_shape, classes=self.classes,
+                           metadata_columns=self.metadata_columns, image_encoding=self.image_encoding,
+                           compression="none", compression_level=None, row_group_rows=1, schema_metadata="",
+                           recorded_label_dtype=self.label_dtype, example=self.example,
+                           image_dtype=self.image_dtype)
 
 
 def describe(raw: object, where: str) -> SplitDescription:
@@ -151,12 +196,26 @@ def describe(raw: object, where: str) -> SplitDescription:
     problems.append(dataset_name_problem(raw.get("dataset")))
     problems.append(split_name_problem(raw.get("split")))
     problems.append(classes_problem(raw.get("classes")))
-    problems.append(image_shape_problem(raw.get("image_shape")))
-    if raw.get("image_dtype", "uint8") != "uint8":
-        problems.append(f"image_dtype is {_shown(raw.get('image_dtype'))}; an export holds uint8 images")
+    # exports before format 3 hold uint8 grey images and say nothing of the kind of example
+    example = raw.get("example", "image") if version >= 3 else "image"
+    if version < 3 and ("example" in raw or raw.get("image_dtype", "uint8") != "uint8"):
+        problems.append(f"format {version} holds uint8 images only; found example {_shown(raw.get('example'))}, "
+                        f"image_dtype {_shown(raw.get('image_dtype'))}")
+    shape = raw.get("image_shape")
+    problems.append(image_shape_problem(shape, example) if version >= 3 or not isinstance(shape, list)
+                    or len(shape) == 2 else f"format {version} holds images [height, width]; found {_shown(shape)}")
+    image_dtype = raw.get("image_dtype", "uint8")
+    problems.append(example_dtype_problem(example, image_dtype) if example in EXAMPLE_DTYPES else None)
+    sample_rate = raw.get("sample_rate")
+    if sample_rate is not None and not (isinstance(sample_rate, int) and not isinstance(sample_rate, bool)
+                                        and 0 < sample_rate <= MAX_SAMPLE_RATE and example == "signal"):
+        problems.append(f"sample_rate is {_shown(sample_rate)}; expected none, or for signals a whole number of "
+                        f"samples per second up to {MAX_SAMPLE_RATE:,}")
     encoding = raw.get("image_encoding")
     if encoding not in IMAGE_ENCODINGS:
         problems.append(f"image_encoding is {_shown(encoding)}; expected one of {', '.join(IMAGE_ENCODINGS)}")
+    else:
+        problems.append(encoding_problem(encoding, example, shape if isinstance(shape, list) else [], image_dtype))
     columns = raw.get("metadata_columns", [])
     problems.append(metadata_columns_problem(columns))
     label = raw.get("label_dtype")
@@ -173,10 +232,28 @@ def describe(raw: object, where: str) -> SplitDescription:
         raise corrupt(where, "its schema metadata is not what an export writes: " + "; ".join(found))
     return SplitDescription(
         dataset=raw["dataset"], split=raw["split"], classes=tuple(raw["classes"]),
-        image_shape=(raw["image_shape"][0], raw["image_shape"][1]), image_encoding=str(encoding),
+        image_shape=tuple(int(d) for d in raw["image_shape"]), image_encoding=str(encoding),
         metadata_columns=tuple((name, dtype) for name, dtype in columns), label_dtype=str(label),
         title=raw.get("title", ""), homepage=raw.get("homepage", ""), license=raw.get("license", ""),
-        citation=raw.get("citation", ""), sources=tuple(dict(s) for s in sources), raw=raw)
+        citation=raw.get("citation", ""), sources=tuple(dict(s) for s in sources), raw=raw, example=example,
+        image_dtype=str(image_dtype), sample_rate=sample_rate)
+
+
+def encoding_problem(encoding: str, example: str, shape: list, image_dtype: object) -> str | None:
+    """Why examples of this kind, shape and dtype cannot be written with ``encoding``, or None.
+
+    Signals of varying length are a list column (recorded as ``raw``); PNG holds uint8 images that
+    are grey, RGB or RGBA, nothing else.
+    """
+    if example == "signal" and not shape and encoding != "raw":
+        return (f"image_encoding {encoding!r} cannot hold signals of varying length; they are written as a list "
+                "column (image_encoding='raw')")
+    if encoding == "png" and not (example == "image" and image_dtype == "uint8"
+                                  and (len(shape) == 2 or (len(shape) == 3 and shape[2] in (3, 4)))):
+        what = f"{example}s of shape {list(shape)} and dtype {image_dtype}"
+        return (f"image_encoding 'png' holds uint8 images that are grey (H, W), RGB or RGBA (H, W, 3|4); these are "
+                f"{what}: use image_encoding='raw' or 'tensor'")
+    return None
 
 
 def metadata_columns_problem(columns: object) -> str | None:

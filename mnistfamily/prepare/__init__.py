@@ -11,31 +11,32 @@ from typing import TYPE_CHECKING, Callable
 
 from ..log import logger
 from ..registry import DatasetSpec, Registry, SplitSpec
+from ..registry.formats import FORMATS
 from .entry import PreparedEntry, entry_dir, entry_key, read_entry, verify_entry
 
 if TYPE_CHECKING:
     from .cache import EntryWriter
 
-__all__ = ["prepare_split", "recipe", "recipe_for", "entry_for", "read_entry", "verify_entry", "BUILDERS", "builder", "PreparedEntry",
+__all__ = ["prepare_split", "recipe", "recipe_for", "entry_for", "read_entry", "verify_entry", "builder", "PreparedEntry",
            "required_arrays"]
-
-#: format name in registry.yaml -> "module:function" decoding one split into an EntryWriter.
-#: Dotted paths, imported on first use: a warm load never imports a decoder.
-BUILDERS: dict[str, str] = {
-    "idx": "mnistfamily.prepare.idx_split:build_idx_split",
-    "npz": "mnistfamily.prepare.npz_split:build_npz_split",
-    "mat": "mnistfamily.prepare.mat_split:build_mat_split",
-    "png-tar": "mnistfamily.prepare.png_tar_split:build_png_tar_split",
-    "mnist1d-pickle": "mnistfamily.prepare.mnist1d_split:build_mnist1d_pickle_split",
-    "mnist1d-generated": "mnistfamily.prepare.mnist1d_split:build_mnist1d_generated_split",
-}
 
 
 def builder(format_name: str) -> Callable[..., None]:
-    """The function that decodes splits published in ``format_name``."""
+    """The function that decodes splits published in ``format_name`` (its row of the format table,
+    ``mnistfamily.registry.formats.FORMATS``; imported on first use: a warm load never imports a decoder)."""
     import importlib
 
-    module, _, function = BUILDERS[format_name].partition(":")
+    row = FORMATS[format_name]
+    for module, install in row.requires:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            from ..errors import MissingDependencyError
+
+            raise MissingDependencyError(
+                f"reading files of format {format_name!r} needs {module}, which is not installed ({exc}). "
+                f"Install it: pip install '{install}'") from None
+    module, _, function = row.decoder.partition(":")
     return getattr(importlib.import_module(module), function)
 
 
@@ -51,16 +52,17 @@ def transposes(spec: DatasetSpec, orientation: str) -> bool:
     return spec.orientation == "transposed" and orientation == "upright"
 
 
-#: formats whose splits are cut from one whole (MNIST-1D generated: every split's count and
-#: seed shape the set), so a split's arrays depend on all splits' settings
-WHOLE_DATASET_FORMATS = {"mnist1d-generated"}
+def _whole_dataset(format_name: str) -> bool:
+    """Whether a split's arrays depend on every split's settings (MNIST-1D generated: cut from one whole)."""
+    row = FORMATS.get(format_name)
+    return row is not None and row.whole_dataset
 
 
 def recipe(spec: DatasetSpec, split: SplitSpec, orientation: str = "upright") -> dict:
     """Everything a split's arrays depend on; hashed into the cache key."""
     files = [spec.file(name).checksum_record() for name in split.files()]
     whole = ({s.name: [s.num_examples, {k: list(v) if isinstance(v, tuple) else v for k, v in s.options.items()}]
-              for s in spec.splits.values()} if spec.format in WHOLE_DATASET_FORMATS else None)
+              for s in spec.splits.values()} if _whole_dataset(spec.format) else None)
     return {
         "all_splits": whole,
         "dataset": spec.name, "split": split.name, "format": spec.format, "files": files,
@@ -69,7 +71,7 @@ def recipe(spec: DatasetSpec, split: SplitSpec, orientation: str = "upright") ->
         "image_shape": list(spec.image_shape), "image_dtype": spec.image_dtype,
         "multi_label": spec.multi_label, "label_columns": list(spec.label_columns),
         "label_column": spec.label_column, "label_offset": spec.label_offset,
-        "num_classes": len(spec.classes), "transpose": transposes(spec, orientation),
+        "num_classes": spec.num_classes, "transpose": transposes(spec, orientation),
     }
 
 
@@ -95,7 +97,8 @@ def entry_for(root: Path, spec: DatasetSpec, split: SplitSpec, orientation: str 
 
 def required_arrays(spec: DatasetSpec) -> tuple[str, ...]:
     """The arrays ``load`` reads from every entry of ``spec``: an entry lacking one is damaged."""
-    return ("images", "labels", "index", *(f"meta.{column}" for column in spec.label_columns))
+    examples = ("samples", "offsets") if spec.varying_length else ("images",)
+    return (*examples, "labels", "index", *(f"meta.{column}" for column in spec.label_columns))
 
 
 def load_prepared(root: Path, spec: DatasetSpec, split: SplitSpec,

@@ -192,9 +192,9 @@ class EntryWriter:
                 "file": meta["file"], "dtype": dtype.str, "shape": list(shape), "offset": offset,
                 "bytes": file.stat().st_size, "crc32": crc,
             }
-        images = described.get("images")
-        manifest = {**manifest, "arrays": described, "report": self.report,
-                    "num_examples": images["shape"][0] if images else None}
+        images, offsets = described.get("images"), described.get("offsets")
+        count = images["shape"][0] if images else offsets["shape"][0] - 1 if offsets and offsets["shape"] else None
+        manifest = {**manifest, "arrays": described, "report": self.report, "num_examples": count}
         (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
         try:
             os.rename(self.tmp, self.final)  # the whole area becomes the entry, its owner marker included

@@ -127,10 +127,10 @@ def prepare_environment(root: Path, spec: DatasetSpec, split: SplitSpec, bases: 
                         base_recipes: Mapping[str, dict], sources: list[dict]) -> PreparedEntry:
     """Build (once, under a lock) and return the entry of one environment split."""
     from .._version import __version__
-    from ..transforms import apply_in_chunks, from_spec
+    from ..transforms import from_spec
     from . import required_arrays
     from .cache import build_entry
-    from .variant import CHUNK
+    from .variant import write_examples
 
     def build(writer: "EntryWriter") -> dict:
         arrays = environment_arrays(spec, split.name, bases)
@@ -138,10 +138,9 @@ def prepare_environment(root: Path, spec: DatasetSpec, split: SplitSpec, bases: 
         log.info("preparing %s [%s] from %s %s through %r", spec.name, split.name, spec.base,
                  "+".join(spec.environments.source if spec.environments else ()), transform)
         joined = arrays.pop("joined")
-        probe = transform(arrays["images"][:1], index=joined[:1])
-        images = writer.create("images", probe.dtype, (len(joined), *probe.shape[1:]))
-        apply_in_chunks(transform, arrays.pop("images"), joined, chunk_size=CHUNK, out=images)
-        del images  # the rename publishes the pages
+        first = bases[spec.environments.source[0]] if spec.environments else None
+        write_examples(writer, spec, split, transform, arrays.pop("images"), joined,
+                       getattr(first, "layout", "HW"), f"{spec.base} ({getattr(first, 'example', 'image')}s)")
         writer.save("labels", arrays.pop("labels"))
         writer.save("index", np.arange(len(joined), dtype=np.int64))
         for key, values in arrays.items():

@@ -168,6 +168,8 @@ def _resolve_variants(specs: dict[str, DatasetSpec], problems: list[str]) -> dic
     from dataclasses import replace
     from types import MappingProxyType
 
+    from .loader import example_problems  # only when registry files are parsed
+
     resolved: dict[str, DatasetSpec] = {}
 
     def resolve(name: str, trail: tuple[str, ...]) -> DatasetSpec | None:
@@ -193,13 +195,19 @@ def _resolve_variants(specs: dict[str, DatasetSpec], problems: list[str]) -> dic
         else:
             splits = _environment_splits(name, spec, base, problems)
         resolved[name] = replace(
-            spec, classes=base.classes, image_shape=spec.image_shape or base.image_shape,
+            spec, classes=base.classes, class_count=base.class_count, classes_named_by=base.classes_named_by,
+            image_shape=spec.image_shape or base.image_shape,
             image_dtype=spec.image_dtype or base.image_dtype, multi_label=base.multi_label,
+            example=spec.example or base.example,
+            sample_rate=spec.sample_rate if spec.sample_rate is not None else base.sample_rate,
             label_columns=base.label_columns, label_column=base.label_column,
             joins=base.joins if spec.environments is None else MappingProxyType({}),  # joins name base splits
             homepage=spec.homepage or base.homepage, license=spec.license or base.license,
             citation=spec.citation or base.citation, splits=MappingProxyType(splits))
-        return resolved[name]
+        done = resolved[name]
+        for field, problem in example_problems(done.example, done.image_shape, done.image_dtype, done.sample_rate):
+            problems.append(f"datasets.{name}.{field}: {problem} (a derived entry sets what its chain changes)")
+        return done
 
     for name in specs:
         resolve(name, ())

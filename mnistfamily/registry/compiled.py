@@ -22,7 +22,7 @@ from types import MappingProxyType
 
 from ..log import logger
 from .schema import DatasetSpec, EnvironmentsSpec, FileSpec, SplitSpec
-COMPILED_FORMAT = 7  # 7: derived datasets may deal environments
+COMPILED_FORMAT = 8  # 7: derived datasets may deal environments; 8: example kinds, sample rates
 
 
 def compiled_path(folder: Path, stats: tuple) -> Path:

@@ -48,18 +48,30 @@ def spec_to_dict(spec: DatasetSpec) -> dict[str, Any]:
                 derived[key] = getattr(spec, key)
         derived["image_shape"] = list(spec.image_shape)
         derived["image_dtype"] = spec.image_dtype
+        derived["example"] = spec.example
+        if spec.sample_rate is not None:
+            derived["sample_rate"] = spec.sample_rate
         return derived
     out: dict[str, Any] = {
         "title": spec.title, "description": spec.description, "homepage": spec.homepage,
         "license": spec.license, "citation": spec.citation, "format": spec.format,
-        "classes": list(spec.classes), "image_shape": list(spec.image_shape),
+        "classes": list(spec.classes) if not spec.classes_named_by else
+        {"count": spec.class_count, "named_by": spec.classes_named_by},
     }
+    if spec.image_shape:  # a signal of varying length has none
+        out["image_shape"] = list(spec.image_shape)
+    if spec.example != ("signal" if len(spec.image_shape) <= 1 else "image"):
+        out["example"] = spec.example
+    if spec.sample_rate is not None:
+        out["sample_rate"] = spec.sample_rate
     if spec.base_url:
         out["base_url"] = spec.base_url
     if spec.mirrors:
         out["mirrors"] = list(spec.mirrors)
     if spec.packaged:
         out["packaged"] = True
+    if spec.kaggle:
+        out["kaggle"] = spec.kaggle
     if spec.label_columns:
         out["label_columns"] = list(spec.label_columns)
         out["label_column"] = spec.label_column

@@ -170,11 +170,27 @@ class DatasetSpec:
     base_url: str | None = None
     mirrors: tuple[str, ...] = ()
     packaged: bool = False
+    #: the files are published only on Kaggle, behind a login (``owner/dataset``): mnistfamily cannot
+    #: download them, and a load without ``source=`` says how to get them (3D MNIST)
+    kaggle: str | None = None
     label_columns: tuple[str, ...] = ()
     label_column: str | None = None
     label_offset: int = 0  # subtracted from published labels (EMNIST letters: 1..26 -> 0..25)
     orientation: str = "upright"  # "transposed": published with height and width swapped
     image_dtype: str = "uint8"  # MNIST-1D's sequences are float64
+    #: what one example is: "image" ``(H, W)`` or ``(H, W, C)`` channels last, "volume" ``(D, H, W)``,
+    #: "signal" ``(L,)`` or of varying length (``image_shape`` empty); see registry/formats.py
+    example: str = "image"
+    sample_rate: int | None = None  # samples per second, for signals recorded at a known rate
+    #: classes named by the published files (CIFAR-100's fine_label_names.txt): their number, and which file;
+    #: ``classes`` is then empty until a split is prepared (the names are in its manifest)
+    class_count: int = 0
+    classes_named_by: str = ""
+
+    @property
+    def num_classes(self) -> int:
+        """How many classes: the names listed, or the count declared when the files name them."""
+        return len(self.classes) or self.class_count
     multi_label: bool = False  # labels are (N, len(classes)) 0/1 columns (MedMNIST chestmnist)
     sizes: Mapping[int, str] = field(default_factory=dict)  # image size -> dataset name (MedMNIST)
     #: metadata other datasets hold for this one's rows: name -> split -> "dataset:split" whose
@@ -186,6 +202,11 @@ class DatasetSpec:
     environments: EnvironmentsSpec | None = None  # ... whose splits are environments dealt from base splits
     notes: str = ""
     origin: str = field(default="", compare=False)  # the registry file it came from
+
+    @property
+    def varying_length(self) -> bool:
+        """Examples of different lengths (AudioMNIST), stored as flat samples + offsets."""
+        return self.example == "signal" and not self.image_shape
 
     @property
     def family(self) -> str:

@@ -61,7 +61,9 @@ MAX_DEPTH = 64
 
 
 #: the tag a mapping or list has when the document gives it none (or spells it out)
-_PLAIN_TAGS = {yaml.MappingNode: "tag:yaml.org,2002:map", yaml.SequenceNode: "tag:yaml.org,2002:seq"}
+#: typed by yaml.Node: plain() looks a node's type up here (mypy refuses type[Node] keys of a narrower dict)
+_PLAIN_TAGS: dict[type[yaml.Node], str] = {yaml.MappingNode: "tag:yaml.org,2002:map",
+                                           yaml.SequenceNode: "tag:yaml.org,2002:seq"}
 
 
 class Abort(Exception):

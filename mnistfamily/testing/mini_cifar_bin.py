@@ -19,11 +19,12 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
+import zlib
 from typing import Sequence
 
 import numpy as np
 
-__all__ = ["CIFAR10_CLASSES", "cifar_bin_bytes", "cifar_bin_contents"]
+__all__ = ["CIFAR10_CLASSES", "cifar_bin_bytes", "cifar_bin_contents", "cifar_contents"]
 
 #: dataset-facts-2.md, section 22 (the authors' page)
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -110,3 +111,49 @@ def cifar_bin_bytes(folder: str, members: list[tuple[str, bytes]], *, level: int
             info.size, info.mode, info.mtime = len(data), 0o644, _MTIME
             tar.addfile(info, io.BytesIO(data))
     return gzip.compress(buffer.getvalue(), compresslevel=level, mtime=0)
+
+
+def cifar_contents(spec, splits: dict, rng: np.random.Generator):
+    """The miniature writer of the ``cifar-bin`` format (its row of ``registry/formats.py``).
+
+    One archive holding every split the registry reads from it, each with its (scaled)
+    ``num_examples`` records (CIFAR-10's training records dealt over its five batches), the
+    members in a shuffled order. Class names are the registry's when it lists them, else the
+    miniature's own (``fine_00`` ...), which a load must then report from the archive.
+    """
+    layouts = {str(s.options["layout"]) for s in splits.values()}
+    if len(layouts) != 1:
+        raise ValueError(f"{spec.name}: one archive has one layout; the splits say {sorted(layouts)}")
+    layout = layouts.pop()
+    folder = _FOLDERS[layout]
+    if layout == "cifar10":
+        columns = [("labels", 10)]
+        names = {"batches.meta.txt": tuple(spec.classes or CIFAR10_CLASSES)}
+        batches = {"train": [f"data_batch_{i}.bin" for i in range(1, 6)], "test": ["test_batch.bin"]}
+    else:
+        columns = [("coarse_label", 20), ("labels", 100)]
+        names = {"coarse_label_names.txt": tuple(f"coarse_{i:02d}" for i in range(20)),
+                 "fine_label_names.txt": tuple(spec.classes or (f"fine_{i:02d}" for i in range(100)))}
+        batches = {"train": ["train.bin"], "test": ["test.bin"]}
+    members: dict[str, bytes] = {}
+    expected: dict[str, dict] = {}
+    archive = ""
+    for split in splits.values():
+        archive, part = split.inputs["archive"], str(split.options["part"])
+        count = int(split.num_examples or 5)
+        images = rng.integers(0, 256, size=(count, 32, 32, 3), dtype=np.uint8)
+        labels = {column: rng.integers(0, k, size=count) for column, k in columns}
+        files = batches[part]
+        bounds = np.linspace(0, count, len(files) + 1).astype(int)  # dealt over the batches, none empty
+        for file, a, b in zip(files, bounds[:-1], bounds[1:]):
+            members[file] = record_bytes(images[a:b], [labels[c][a:b] for c, _ in columns])
+        expected[split.name] = {
+            "images": images, "labels": labels["labels"].astype(np.int64), "index": np.arange(count, dtype=np.int64),
+            "metadata": {c: labels[c].astype(np.int64) for c, _ in columns if c != "labels"},
+            "classes": list(names.get("batches.meta.txt") or names["fine_label_names.txt"])}
+    for file, listed in names.items():
+        members[file] = ("\n".join(listed) + "\n\n").encode("ascii")
+    members["readme.html"] = b"<html><body>miniature of the CIFAR binary version</body></html>\n"
+    # a fixed order that is not the splits' (a tarball made from a folder listing has none)
+    order = sorted(members, key=lambda member: zlib.crc32(member.encode()))
+    return {archive: (cifar_bin_bytes(folder, [(m, members[m]) for m in order]), None)}, expected

@@ -38,7 +38,7 @@ def npz_contents(spec: DatasetSpec, splits: dict[str, SplitSpec], rng: np.random
         labels_key = str(split.options.get("labels_key", DEFAULT_KEY))
         images = _array(arrays, split.images, images_key, n, split.name)
         if images is None:
-            images = _images(rng, n, published_shape, dtype)
+            images = _images(rng, n, published_shape, dtype, spatial=3 if spec.example == "volume" else 2)
             arrays.setdefault(split.images, {})[images_key] = images
         labels = _array(arrays, split.labels, labels_key, n, split.name)
         if labels is None:
@@ -62,21 +62,26 @@ def npz_contents(spec: DatasetSpec, splits: dict[str, SplitSpec], rng: np.random
     return published, expected
 
 
-def _images(rng: np.random.Generator, n: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+def _images(rng: np.random.Generator, n: int, shape: tuple[int, ...], dtype: np.dtype, *,
+            spatial: int = 2) -> np.ndarray:
     """Random images; large ones are random at about 28x28 and enlarged by pixel repetition.
 
-    MedMNIST's 64/128/224 releases would otherwise make multi-megabyte miniatures of noise,
-    slow to compress, serve and hash. Enlarged noise keeps every image distinct and not
-    symmetric, which is what the tests need to see rows or axes in the wrong order.
+    MedMNIST's 64/128/224 releases (and its 64x64x64 volumes: ``spatial=3``) would otherwise
+    make multi-megabyte miniatures of noise, slow to compress, serve and hash. Enlarged noise
+    keeps every image distinct and not symmetric, which is what the tests need to see rows or
+    axes in the wrong order.
     """
-    factor = max(1, min(shape[:2]) // 28) if len(shape) >= 2 else 1
-    base = (*(-(-side // factor) for side in shape[:2]), *shape[2:])
+    axes = min(spatial, len(shape))
+    factor = max(1, min(shape[:axes]) // 28) if len(shape) >= 2 else 1
+    base = (*(-(-side // factor) for side in shape[:axes]), *shape[axes:])
     if dtype.kind == "u":
         images = rng.integers(0, 256, size=(n, *base), dtype=dtype)
     else:
         images = rng.standard_normal(size=(n, *base)).astype(dtype)
     if factor > 1:
-        images = images.repeat(factor, axis=1).repeat(factor, axis=2)[:, :shape[0], :shape[1]]
+        for axis in range(1, axes + 1):
+            images = images.repeat(factor, axis=axis)
+        images = images[(slice(None), *(slice(0, side) for side in shape[:axes]))]
     return np.ascontiguousarray(images)
 
 

@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-__all__ = ["images_for", "svhn_mat_bytes", "svhn_mat_contents", "write_svhn_mat"]
+__all__ = ["images_for", "svhn_contents", "svhn_mat_bytes", "svhn_mat_contents", "write_svhn_mat"]
 
 HEADER_TEXT = b"MATLAB 5.0 MAT-file, Platform: GLNXA64, Created on: Sat Jan  1 00:00:00 2011 (mnistfamily miniature)"
 _MX = {"double": 6, "single": 7, "int8": 8, "uint8": 9, "int16": 10, "uint16": 11, "int32": 12, "uint32": 13}
@@ -163,3 +163,18 @@ def _variable(file: BinaryIO, pieces, order: str, compress: bool, level: int) ->
     file.seek(start)
     file.write(_tag(_MI_COMPRESSED, length, order))
     file.seek(end)
+
+
+def svhn_contents(spec, splits: dict, rng: np.random.Generator):
+    """The miniature writer of the ``svhn-mat`` format (its row of ``registry/formats.py``).
+
+    One ``.mat`` per split, of the split's (scaled) ``num_examples`` images, in the published
+    layout; returns ``({file: (bytes, None)}, {split: {"images", "labels", "index", "metadata"}})``.
+    """
+    published, expected = {}, {}
+    for split in splits.values():
+        count = int(split.num_examples or 5)
+        data, arrays = svhn_mat_contents(count, seed=int(rng.integers(1 << 31)))
+        published[split.inputs["data"]] = (data, None)
+        expected[split.name] = {**arrays, "metadata": {}}
+    return published, expected

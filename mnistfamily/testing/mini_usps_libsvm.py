@@ -19,7 +19,7 @@ import numpy as np
 
 from ..formats.usps_libsvm import FLOAT32_DEPARTURES
 
-__all__ = ["usps_libsvm_bytes", "usps_libsvm_contents"]
+__all__ = ["usps_contents", "usps_libsvm_bytes", "usps_libsvm_contents"]
 
 
 def usps_libsvm_contents(count: int = 40, seed: int = 0, *, compress: bool = True):
@@ -60,3 +60,22 @@ def _decimal(k: int) -> str:
     sign = "-" if k < 0 else ""
     whole, frac = divmod(abs(k), 10**6)
     return f"{sign}{whole}.{frac:06d}"
+
+
+def usps_contents(spec, splits: dict, rng: np.random.Generator):
+    """The miniature writer of the ``usps-libsvm`` format (its row of ``registry/formats.py``).
+
+    One bzip2'd LIBSVM file per split of its (scaled) ``num_examples`` lines. The content is a
+    function of the file's name, not of ``rng``: ``usps`` and ``usps/float32`` read the same
+    published files, so their miniatures must be the same bytes, decoded two ways (the entry's
+    ``image_dtype``).
+    """
+    import zlib
+
+    published, expected = {}, {}
+    for split in splits.values():
+        name = split.inputs["data"]
+        data, decodings = usps_libsvm_contents(int(split.num_examples or 5), seed=zlib.crc32(name.encode()))
+        published[name] = (data, None)
+        expected[split.name] = {**decodings[spec.image_dtype], "metadata": {}}
+    return published, expected

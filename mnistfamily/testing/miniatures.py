@@ -24,9 +24,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..formats.idx import encode_header, write_idx
 from ..registry import DatasetSpec, FileSpec, Registry, SplitSpec, get_registry, join_url
 from ..registry.dump import dump_registry
+from ..registry.formats import FORMATS
 
 
 @dataclass
@@ -132,6 +132,7 @@ def _bases_first(registry: Registry, variants: list[str]) -> list[str]:
 
 def _variant_expected(spec: DatasetSpec, expected: dict) -> dict:
     """What loading a derived miniature must give: the base's expected arrays, transformed."""
+    from ..examples import Signals
     from ..prepare.variant import chain_spec
     from ..transforms import from_spec
 
@@ -141,7 +142,9 @@ def _variant_expected(spec: DatasetSpec, expected: dict) -> dict:
     out = {}
     for (name, split), arrays in list(expected.items()):
         if name == spec.base:
-            images = transform(np.asarray(arrays["images"]), index=arrays["index"])
+            examples = arrays["images"]  # Signals of varying length are not one array
+            batch = examples if isinstance(examples, Signals) else np.asarray(examples)
+            images = transform(batch, index=arrays["index"])  # type: ignore[arg-type]  # signal transforms take Signals
             out[(spec.name, split)] = {**arrays, "images": images}
     return out
 
@@ -176,91 +179,13 @@ def _scaled(split: SplitSpec, scale: int, minimum: int) -> SplitSpec:
     return replace(split, num_examples=stop - start, options=MappingProxyType({**split.options, "rows": (start, stop)}))
 
 
-def _file_rows(splits: dict[str, SplitSpec]) -> dict[str, int]:
-    """Rows each published file needs to hold every split that reads it."""
-    rows: dict[str, int] = {}
-    for split in splits.values():
-        stop = split.rows[1] if split.rows else int(split.num_examples or 0)
-        for name in split.files():
-            rows[name] = max(rows.get(name, 0), stop)
-    return rows
-
-
-def _idx_bytes(array: np.ndarray, name: str) -> bytes:
-    """The bytes of ``array`` as an IDX file called ``name`` (compressed by its suffix)."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / name
-        write_idx(path, array)
-        return path.read_bytes()
-
-
-def _idx_contents(spec: DatasetSpec, splits: dict[str, SplitSpec], rng: np.random.Generator):
-    """Published bytes of every file of an IDX dataset, and what loading must return."""
-    rows = _file_rows(splits)
-    arrays: dict[str, np.ndarray] = {}
-    for split in splits.values():
-        if split.images not in arrays:
-            arrays[split.images] = rng.integers(0, 256, size=(rows[split.images], *spec.image_shape), dtype=np.uint8)
-        if split.labels not in arrays:
-            n = rows[split.labels]
-            classes = rng.integers(0, len(spec.classes), size=n)
-            if spec.label_columns:
-                table = rng.integers(0, 10, size=(n, len(spec.label_columns))).astype(np.int32)
-                table[:, spec.label_columns.index(spec.label_column)] = classes + spec.label_offset
-                arrays[split.labels] = table
-            else:
-                arrays[split.labels] = (classes + spec.label_offset).astype(np.uint8)
-        if split.index_file and split.index_file not in arrays:
-            n = rows[split.index_file]
-            arrays[split.index_file] = np.sort(rng.choice(n * 7, size=n, replace=False)).astype(np.int32)
-    expected = {}
-    for split in splits.values():
-        start, stop = split.rows or (0, int(split.num_examples or 0))
-        labels = arrays[split.labels][start:stop]
-        metadata = {}
-        if spec.label_columns:
-            metadata = {c: labels[:, i].astype(np.int32) for i, c in enumerate(spec.label_columns)}
-            labels = labels[:, spec.label_columns.index(spec.label_column)]
-        index = (arrays[split.index_file].astype(np.int64) if split.index_file
-                 else np.arange(start, stop, dtype=np.int64))
-        expected[split.name] = {
-            "images": arrays[split.images][start:stop], "labels": labels.astype(np.int64) - spec.label_offset,
-            "index": index, "metadata": metadata,
-        }
-    published = {}
-    for name, array in arrays.items():
-        if name in {s.images for s in splits.values()} and spec.orientation == "transposed":
-            array = np.ascontiguousarray(array.transpose(0, 2, 1))  # stored as published
-        published[name] = (_idx_bytes(array, name), _payload(array))
-    return published, expected
-
-
-def _payload(array: np.ndarray) -> bytes:
-    big = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder(">"))
-    return encode_header(array.dtype, array.shape) + big.tobytes()
-
-
-#: format -> function(spec, scaled splits, rng) -> ({file: (bytes, payload or None)}, {split: expected})
-GENERATORS: dict[str, Callable | str] = {
-    "idx": _idx_contents,
-    "npz": "mnistfamily.testing.mini_npz:npz_contents",
-    "mat": "mnistfamily.testing.mini_mat:mat_contents",
-    "png-tar": "mnistfamily.testing.mini_png_tar:png_tar_contents",
-    "mnist1d-pickle": "mnistfamily.testing.mini_mnist1d:mnist1d_pickle_contents",
-    "mnist1d-generated": "mnistfamily.testing.mini_mnist1d:mnist1d_generated_contents",
-}
-
-
 def generator(format_name: str) -> Callable:
-    """The miniature writer of a format (dotted paths are imported on first use)."""
-    entry = GENERATORS[format_name]
-    if callable(entry):
-        return entry
+    """The miniature writer of a format: its row of the format table (``registry/formats.py``),
+    imported on first use. It takes ``(spec, scaled splits, rng)`` and returns
+    ``({file: (bytes, payload or None)}, {split: expected arrays})``."""
     import importlib
 
-    module, _, function = entry.partition(":")
+    module, _, function = FORMATS[format_name].miniature.partition(":")
     return getattr(importlib.import_module(module), function)
 
 

@@ -16,16 +16,18 @@ dtype('float32')
 
 from __future__ import annotations
 
-from .base import (Compose, Transform, TransformError, apply_in_chunks, from_spec, get_num_threads, registered,
-                   set_num_threads)
+from .base import (Compose, Transform, TransformError, apply_in_chunks, check_accepts, from_spec, get_num_threads,
+                   registered, set_num_threads)
 from .basic import Binarize, CenterCrop, Flip, GaussianNoise, Invert, Normalize, Pad, Rotate90, ToFloat, Transpose
 from .blurs import GlassBlur, MotionBlur
 from .canny import CannyEdges
+from .colour import ToChannels, ToGray
 from .corruptions import MNIST_C, Brightness, ImpulseNoise, ShotNoise, Spatter, Stripe, mnist_c
 from .fog import Fog
 from .geometric import CenterOfMass, Deskew, ElasticDistortion, RandomAffine, Resize, moments
 from .mnistify import MNISTify
 from .rotation import RotateDegrees
+from .signals import AudioNet8k, PadOrCrop, Resample
 from .strokes import DottedLine, Zigzag
 from .warps import Rotate, Scale, Shear, Translate
 
@@ -37,13 +39,15 @@ __all__ = [
     "ALGORITHMS_VERSION",
     # protocol
     "Transform", "Compose", "from_spec", "apply_in_chunks", "TransformError", "registered",
-    "set_num_threads", "get_num_threads",
+    "set_num_threads", "get_num_threads", "check_accepts",
     # basic
     "ToFloat", "Normalize", "Pad", "CenterCrop", "Invert", "Binarize", "Transpose", "Rotate90", "Flip",
-    "GaussianNoise",
+    "GaussianNoise", "ToChannels", "ToGray",
     # geometric
     "Resize", "RandomAffine", "ElasticDistortion", "Deskew", "CenterOfMass", "MNISTify", "moments",
     "RotateDegrees",
+    # signals (AudioMNIST)
+    "PadOrCrop", "Resample", "AudioNet8k",
     # MNIST-C corruptions
     "MNIST_C", "mnist_c", "ShotNoise", "ImpulseNoise", "GlassBlur", "MotionBlur", "Shear", "Scale", "Rotate",
     "Brightness", "Translate", "Stripe", "Fog", "Spatter", "DottedLine", "Zigzag", "CannyEdges",

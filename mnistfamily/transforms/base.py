@@ -29,8 +29,18 @@ from ..errors import TransformError
 
 __all__ = [
     "Transform", "Compose", "from_spec", "apply_in_chunks", "TransformError",
-    "set_num_threads", "get_num_threads", "registered",
+    "set_num_threads", "get_num_threads", "registered", "check_accepts", "LAYOUTS", "VALUE_LAYOUTS",
 ]
+
+#: the layouts of one example (``mnistfamily.examples.layout``): grey and channels-last images,
+#: volumes, fixed-length signals, varying-length signals (a ``Signals``)
+LAYOUTS = ("HW", "HWC", "DHW", "L", "signal")
+#: what a transform that works value by value (no neighbourhood, no axes) takes: every fixed shape
+VALUE_LAYOUTS = ("HW", "HWC", "DHW", "L")
+#: the batch's ndim for each fixed layout (the example's axes plus N)
+_NDIM = {"HW": 3, "HWC": 4, "DHW": 4, "L": 2}
+_SHOWN = {"HW": "images (N, H, W)", "HWC": "images (N, H, W, C)", "DHW": "volumes (N, D, H, W)",
+          "L": "signals (N, L)", "signal": "signals of varying length"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -95,18 +105,55 @@ def set_num_threads(n: int | None) -> None:
 # input checks and dtype conventions shared by the transforms
 
 
-def as_batch(images: Any, owner: str) -> np.ndarray:
-    """Check that ``images`` is a ``(N, H, W)`` or ``(N, H, W, C)`` uint8 or float batch."""
+def as_batch(images: Any, owner: str, accepts: Sequence[str] = ("HW", "HWC")) -> np.ndarray:
+    """Check that ``images`` is a uint8 or float batch of one of the layouts ``accepts`` names.
+
+    A 4-D batch is ``(N, H, W, C)`` for a transform that takes channels and ``(N, D, H, W)`` for
+    one that takes only volumes; a transform taking both works value by value, so the axes do
+    not matter to it. ``Dataset.map`` checks the dataset's own layout first (:func:`check_accepts`).
+    """
+    from ..examples import Signals
+
+    if isinstance(images, Signals):
+        raise TransformError(f"{owner}: takes {_takes(accepts)}, not signals of varying length; pad or crop "
+                             "them to one length first (PadOrCrop)")
     if not isinstance(images, np.ndarray):
         images = np.asarray(images)
-    if images.ndim not in (3, 4):
-        hint = " (for one image pass image[None])" if images.ndim == 2 else ""
-        raise TransformError(f"{owner}: expected a batch of images shaped (N, H, W) or (N, H, W, C), "
-                             f"found shape {images.shape}{hint}")
+    ndims = {_NDIM[a] for a in accepts if a in _NDIM}
+    if images.ndim not in ndims:
+        hint = " (for one image pass image[None])" if images.ndim == 2 and 2 not in ndims else ""
+        raise TransformError(f"{owner}: expected a batch of {_takes(accepts)}, found shape {images.shape}{hint}")
     if images.dtype != np.uint8 and images.dtype.kind != "f":
         raise TransformError(f"{owner}: expected uint8 images on [0, 255] or float images on [0, 1], found "
                              f"dtype {images.dtype}; convert first (e.g. images.astype(np.uint8) * 255 for a mask)")
     return images
+
+
+def _takes(accepts: Sequence[str]) -> str:
+    shown = [_SHOWN[a] for a in LAYOUTS if a in accepts]
+    return ", ".join(shown[:-1]) + (" or " if len(shown) > 1 else "") + shown[-1] if shown else "nothing"
+
+
+def check_accepts(transform: Any, layout: str, what: str) -> None:
+    """Refuse, before any work, a transform that does not take examples of ``layout``.
+
+    ``what`` names the data (``"medmnist3d/organmnist3d [train] (volumes (N, 28, 28, 28))"``). A plain
+    function has no ``accepts`` and is trusted with whatever it is given.
+
+    >>> from mnistfamily import transforms as T
+    >>> check_accepts(T.Rotate90(), "DHW", "a volume dataset")
+    Traceback (most recent call last):
+    ...
+    mnistfamily.errors.TransformError: Rotate90 takes images (N, H, W) or images (N, H, W, C); a volume dataset holds volumes (N, D, H, W). Transforms that work value by value (ToFloat, Normalize, Invert, Binarize, GaussianNoise) take every fixed-shape example.
+    """
+    accepts = getattr(transform, "accepts", None)
+    if accepts is None or layout in accepts:
+        return
+    name = type(transform).__name__
+    hint = (" Transforms that work value by value (ToFloat, Normalize, Invert, Binarize, GaussianNoise) take every "
+            "fixed-shape example." if layout in ("DHW", "L") else
+            " Pad or crop them to one length first (PadOrCrop)." if layout == "signal" else "")
+    raise TransformError(f"{name} takes {_takes(accepts)}; {what} holds {_SHOWN.get(layout, layout)}.{hint}")
 
 
 def as_index(index: Any, n: int, owner: str) -> np.ndarray:
@@ -197,6 +244,9 @@ class Transform(abc.ABC):
 
     #: output pixels per block for heavy transforms (None: the whole batch at once)
     pixels_per_block: ClassVar[int | None] = None
+    #: the layouts of example this transform takes (LAYOUTS): grey and channels-last images unless it
+    #: says otherwise; ``Dataset.map`` refuses a dataset of another layout before any work
+    accepts: tuple[str, ...] = ("HW", "HWC")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -207,7 +257,7 @@ class Transform(abc.ABC):
 
     def __call__(self, images: np.ndarray, *, index: np.ndarray | Sequence[int] | None = None) -> np.ndarray:
         name = type(self).__name__
-        images = as_batch(images, name)
+        images = as_batch(images, name, self.accepts)
         idx = as_index(index, len(images), name)
         if not len(images):  # learn the output shape and dtype from one blank image
             return self._apply(np.zeros((1, *images.shape[1:]), images.dtype), np.zeros(1, np.int64))[:0]
@@ -219,6 +269,10 @@ class Transform(abc.ABC):
     @abc.abstractmethod
     def _apply(self, images: np.ndarray, index: np.ndarray) -> np.ndarray:
         """The transform on one validated batch; ``index`` gives each example's position."""
+
+    def sample_rate_after(self, rate: int | None) -> int | None:
+        """The sample rate of signals after this transform (unchanged unless it resamples)."""
+        return rate
 
     def _images_per_block(self, images: np.ndarray) -> int | None:
         if self.pixels_per_block is None:
@@ -324,11 +378,19 @@ class Compose(Transform):
                 raise TransformError(f"Compose takes Transform objects (each with a spec), found {t!r}; "
                                      "wrap a plain function in a Transform subclass to give it one")
         self.transforms: tuple[Transform, ...] = tuple(flat)
+        # what the first transform takes (an empty pipeline takes anything); each later one checks its input
+        self.accepts = self.transforms[0].accepts if self.transforms else LAYOUTS
 
-    def __call__(self, images: np.ndarray, *, index: np.ndarray | Sequence[int] | None = None) -> np.ndarray:
-        images = as_batch(images, "Compose")
+    def __call__(self, images: Any, *, index: np.ndarray | Sequence[int] | None = None) -> Any:
+        if not self.transforms:
+            return images
         idx = as_index(index, len(images), "Compose")
-        return self._apply(images, idx)
+        return self._apply(images, idx)  # each transform checks its own input
+
+    def sample_rate_after(self, rate: int | None) -> int | None:
+        for t in self.transforms:
+            rate = t.sample_rate_after(rate)
+        return rate
 
     def _apply(self, images: np.ndarray, index: np.ndarray) -> np.ndarray:
         for t in self.transforms:
@@ -411,8 +473,8 @@ def from_spec(spec: Mapping[str, Any] | Sequence[Any] | str) -> Transform:
 # chunked application
 
 
-def apply_in_chunks(transform: Callable[..., np.ndarray], images: np.ndarray, index: Any = None, *,
-                    chunk_size: int = 8192, out: np.ndarray | None = None) -> np.ndarray:
+def apply_in_chunks(transform: Callable[..., Any], images: Any, index: Any = None, *,
+                    chunk_size: int = 8192, out: np.ndarray | None = None) -> Any:
     """Apply ``transform`` chunk by chunk, writing into one preallocated output.
 
     ``images`` may be a read-only memory map (a prepared dataset) and ``out`` a writable
@@ -449,20 +511,31 @@ def apply_in_chunks(transform: Callable[..., np.ndarray], images: np.ndarray, in
     >>> bool((a == t(ds.images, index=ds.index)).all())
     True
     """
+    from ..examples import Signals
+
     name = getattr(transform, "__name__", type(transform).__name__)
     if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise TransformError(f"apply_in_chunks: chunk_size must be a positive int, found {chunk_size!r}")
     n = len(images)
     idx = as_index(index, n, name)
+
+    def batch(start: int, stop: int) -> Any:
+        part = images[start:stop]
+        return part if isinstance(part, Signals) else np.asarray(part)
+
     if n == 0:
-        result = transform(np.asarray(images), index=idx)
+        result = transform(batch(0, 0), index=idx)
         if out is not None:
             out[...] = result
             return out
         return result
+    pieces: list[Signals] = []  # varying-length results are joined at the end (they have no common shape)
     for start in range(0, n, chunk_size):
         stop = min(start + chunk_size, n)
-        part = transform(np.asarray(images[start:stop]), index=idx[start:stop])
+        part = transform(batch(start, stop), index=idx[start:stop])
+        if isinstance(part, Signals):
+            pieces.append(part)
+            continue
         if out is None:
             out = np.empty((n, *part.shape[1:]), part.dtype)
         elif start == 0:
@@ -474,6 +547,10 @@ def apply_in_chunks(transform: Callable[..., np.ndarray], images: np.ndarray, in
                                      f"{part.dtype}; allocate out with dtype {part.dtype}")
         out[start:stop] = part
         del part
+    if pieces:
+        if len(pieces) * chunk_size < n:
+            raise TransformError(f"{name}: gave signals of varying length for some chunks and arrays for others")
+        return pieces[0] if len(pieces) == 1 else Signals.concatenate(pieces)  # type: ignore[return-value]
     flush = getattr(out, "flush", None)
     if callable(flush):
         flush()

@@ -11,7 +11,7 @@ from typing import Any, Sequence, cast
 import numpy as np
 
 from . import _rng
-from .base import Transform, TransformError, full_scale, restore_dtype
+from .base import VALUE_LAYOUTS, Transform, TransformError, full_scale, restore_dtype
 
 __all__ = ["ToFloat", "Normalize", "Pad", "CenterCrop", "Invert", "Binarize", "Transpose", "Rotate90",
            "Flip", "GaussianNoise"]
@@ -50,6 +50,8 @@ class ToFloat(Transform):
     np.float32(1.0)
     """
 
+    accepts = VALUE_LAYOUTS  # value by value: any fixed-shape example
+
     def __init__(self) -> None:
         pass
 
@@ -80,6 +82,8 @@ class Normalize(Transform):
     def __init__(self, mean: float | Sequence[float], std: float | Sequence[float]):
         self.mean = _per_channel(mean, "Normalize", "mean")
         self.std = _per_channel(std, "Normalize", "std")
+        # one number works value by value (volumes and signals too); one per channel needs channels last
+        self.accepts = VALUE_LAYOUTS if np.size(self.mean) == 1 and np.size(self.std) == 1 else ("HWC",)
         if np.any(np.asarray(self.std) <= 0):
             raise TransformError(f"Normalize: std must be positive, found {std!r}")
 
@@ -181,6 +185,8 @@ class Invert(Transform):
     array([[[255,  55]]], dtype=uint8)
     """
 
+    accepts = VALUE_LAYOUTS  # value by value: any fixed-shape example
+
     def __init__(self) -> None:
         pass
 
@@ -202,6 +208,8 @@ class Binarize(Transform):
     >>> T.Binarize(0.5)(np.array([[[100, 128, 250]]], np.uint8))
     array([[[  0, 255, 255]]], dtype=uint8)
     """
+
+    accepts = VALUE_LAYOUTS  # value by value: any fixed-shape example
 
     def __init__(self, threshold: float = 0.5):
         self.threshold = float(threshold)
@@ -296,6 +304,8 @@ class GaussianNoise(Transform):
     """
 
     pixels_per_block = 1 << 18
+
+    accepts = VALUE_LAYOUTS  # value by value: any fixed-shape example
 
     def __init__(self, std: float, seed: int, clip: bool = True):
         self.std = float(std)

@@ -20,8 +20,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["BASE_NAME", "BASE_SPLIT", "BASE_FOLDER", "CARD_KEY", "base_export", "write_base_export", "hostile_cards", "hostile_shards", "lying_row_count",
-           "png_shard", "rewrite_shard", "run_export_card", "run_parquet", "card_seeds", "shard_seeds"]
+__all__ = ["BASE_NAME", "BASE_SPLIT", "BASE_FOLDER", "CARD_KEY", "KINDS", "base_export", "write_base_export",
+           "hostile_cards", "hostile_shards", "kind_dataset", "kind_shard", "lying_row_count", "png_shard",
+           "rewrite_shard", "run_export_card", "run_parquet", "card_seeds", "shard_seeds"]
 
 BASE_NAME, BASE_SPLIT = "fuzz/base", "train"
 BASE_SHAPE = (6, 5)
@@ -55,6 +56,48 @@ def base_export(encoding: str = "raw") -> dict[str, bytes]:
                 and not p.name.startswith(".") and p.relative_to(root).parts[0] in (BASE_FOLDER, "_mnistfamily")}
 
 
+#: one small dataset of every kind of example an export holds besides grey images, and its encodings
+KINDS: dict[str, tuple[str, ...]] = {"rgb": ("raw", "png", "tensor"), "float-image": ("raw", "tensor"),
+                                     "volume": ("raw", "tensor"), "fixed-signal": ("raw", "tensor"),
+                                     "signal": ("raw",)}
+
+
+def kind_dataset(kind: str):
+    """A 12-row Dataset of ``kind`` (see :data:`KINDS`), with a metadata column."""
+    from mnistfamily.dataset import Dataset
+    from mnistfamily.examples import Signals
+
+    rng = np.random.default_rng(3)
+    n = 12
+    examples: Any
+    example, rate = "image", None
+    if kind == "rgb":
+        examples = rng.integers(0, 256, (n, 6, 5, 3), dtype=np.uint8)
+    elif kind == "float-image":
+        examples = rng.random((n, 4, 7, 2), dtype=np.float32)
+    elif kind == "volume":
+        examples, example = rng.integers(0, 256, (n, 4, 5, 6), dtype=np.uint8), "volume"
+    elif kind == "fixed-signal":
+        examples, example = rng.standard_normal((n, 40)), "signal"
+    else:
+        lengths = rng.integers(0, 50, n)
+        examples = Signals.from_arrays([rng.integers(-2**15, 2**15, k).astype(np.int16) for k in lengths])
+        example, rate = "signal", 48_000
+    return Dataset(examples, np.arange(n) % 3, classes=["a", "b", "c"], index=np.arange(50, 50 + n),
+                   metadata={"speaker": rng.integers(0, 60, n).astype(np.int16)}, name=f"fuzz/{kind}",
+                   split="test", example=example, sample_rate=rate)
+
+
+@functools.lru_cache(maxsize=None)
+def kind_shard(kind: str, encoding: str = "raw") -> bytes:
+    """The single shard of an export of :func:`kind_dataset`."""
+    from mnistfamily.outputs import export
+
+    with tempfile.TemporaryDirectory(prefix="mnistfamily-fuzz-") as folder:
+        export(kind_dataset(kind), folder, image_encoding=encoding)
+        return next(Path(folder).rglob("*.parquet")).read_bytes()
+
+
 def base_shard(encoding: str = "raw", number: int = 0) -> bytes:
     return base_export(encoding)[f"{BASE_FOLDER}/split={BASE_SPLIT}/part-{number:05d}-of-00003.parquet"]
 
@@ -77,7 +120,8 @@ def _format(described: dict[str, Any], encoding: str | None = None):
     return ShardFormat(image_shape=tuple(described["image_shape"]), classes=tuple(described["classes"]),
                        metadata_columns=tuple((n, d) for n, d in described["metadata_columns"]),
                        image_encoding=encoding or described["image_encoding"], compression="zstd",
-                       compression_level=1, row_group_rows=1024, schema_metadata=json.dumps(described))
+                       compression_level=1, row_group_rows=1024, schema_metadata=json.dumps(described),
+                       example=described.get("example", "image"), image_dtype=described.get("image_dtype", "uint8"))
 
 
 def rewrite_shard(data: bytes, *, metadata: Callable[[dict], Any] | bytes | None = None,
@@ -312,7 +356,37 @@ def hostile_shards() -> tuple[tuple[str, bytes], ...]:
     ]
     for kind in ("GIF", "BMP", "TIFF", "JPEG"):  # image formats Pillow decodes, that an export never holds
         cases.append((f"png-{kind.lower()}", png_shard([_image_bytes(kind, (28, 28), noise=True)] * 3, (28, 28))))
+    # examples other than grey images: shapes, dtypes, kinds and encodings an export never writes
+    volume, signal, rgb = kind_shard("volume"), kind_shard("signal"), kind_shard("rgb", "png")
+    cases += [
+        ("volume-huge", rewrite_shard(volume, metadata=_with("image_shape", [4096, 4096, 4096]))),
+        ("volume-rank", rewrite_shard(volume, metadata=_with("image_shape", [4, 30]))),
+        ("volume-claims-signal", rewrite_shard(volume, metadata=_with("example", "signal"))),
+        ("example-unknown", rewrite_shard(volume, metadata=_with("example", "movie"))),
+        ("channels-too-many", rewrite_shard(kind_shard("rgb"), metadata=_with("image_shape", [6, 5, 100_000]))),
+        ("volume-dtype-int64", rewrite_shard(volume, metadata=_with("image_dtype", "int64"))),
+        ("volume-as-format-2", rewrite_shard(volume, metadata=_with("format_version", 2))),
+        ("volume-as-png", rewrite_shard(volume, metadata=_with("image_encoding", "png"))),
+        ("signal-dtype-complex", rewrite_shard(signal, metadata=_with("image_dtype", "complex128"))),
+        ("signal-dtype-object", rewrite_shard(signal, metadata=_with("image_dtype", "object"))),
+        ("signal-rate-negative", rewrite_shard(signal, metadata=_with("sample_rate", -48_000))),
+        ("signal-rate-string", rewrite_shard(signal, metadata=_with("sample_rate", "48k"))),
+        ("signal-claims-fixed-length", rewrite_shard(signal, metadata=_with("image_shape", [49]))),
+        ("signal-as-tensor", rewrite_shard(signal, metadata=_with("image_encoding", "tensor"))),
+        ("signal-length-huge", rewrite_shard(kind_shard("fixed-signal"),
+                                             metadata=_with("image_shape", [1 << 40]))),
+        ("rgb-png-holds-grey", rewrite_shard(rgb, table=lambda t: t.set_column(
+            1, "image", pa_struct_of([_image_bytes("PNG", (6, 5), mode="L")] * t.num_rows)))),
+    ]
     return tuple(cases)
+
+
+def pa_struct_of(blobs: list[bytes]) -> Any:
+    """A PNG column (``struct<bytes, path>``) holding ``blobs``."""
+    import pyarrow as pa
+
+    return pa.StructArray.from_arrays([pa.array(blobs, pa.binary()), pa.nulls(len(blobs), pa.string())],
+                                      names=["bytes", "path"])
 
 
 def _listed_twice(card: dict) -> None:
@@ -375,7 +449,8 @@ def hostile_cards() -> tuple[tuple[str, bytes], ...]:
 
 def shard_seeds() -> list[bytes]:
     """Valid shards (raw and PNG) and every hostile one."""
-    return [base_shard("raw"), base_shard("png"), base_shard("raw", 2)] + [data for _, data in hostile_shards()]
+    kinds = [kind_shard(kind, encoding) for kind, encodings in KINDS.items() for encoding in encodings]
+    return [base_shard("raw"), base_shard("png"), base_shard("raw", 2), *kinds] + [data for _, data in hostile_shards()]
 
 
 def card_seeds() -> list[bytes]:
