@@ -103,7 +103,7 @@ _VARIANT_KEYS = {
     "image_shape": False, "image_dtype": False, "homepage": False, "license": False, "citation": False,
     "environments": False, "example": False, "sample_rate": False,
 }
-_ENVIRONMENTS_KEYS = {"from": True, "seed": True, "splits": True, "column": False}
+_ENVIRONMENTS_KEYS = {"from": True, "seed": True, "splits": True, "column": False, "construction": False}
 _ENVIRONMENT_KEYS = {"transforms": False, "columns": False, "description": False}
 #: columns every environment split carries besides its own: they cannot be declared again
 ENVIRONMENT_COLUMNS = ("source_split", "source_index")
@@ -182,9 +182,21 @@ def _environments(w: _Walker, node: yaml.Node, path: str) -> EnvironmentsSpec | 
             description = w.typed(sf, "description", where, lambda v: isinstance(v, str), "a string", "")
             splits.append(EnvironmentSpec(name=name, transforms=tuple(chain),
                                           columns=MappingProxyType(dict(columns)), description=description))
+    construction = None
+    if "construction" in f:
+        from .constructions import construction_problems
+
+        construction = w.typed(f, "construction", path, lambda v: isinstance(v, dict), "a mapping with a 'name'",
+                               None)
+        if construction is not None:
+            for key, problem in construction_problems(construction, len(splits), len(source),
+                                                      {s.name: s.columns for s in splits}):
+                w.problem(f"{path}.construction{'.' + key if key and not key.startswith('(') else ''}",
+                          f["construction"][0], problem)
     if len(w.problems) > before:
         return None
-    return EnvironmentsSpec(source=tuple(source), seed=seed, splits=tuple(splits), column=column)
+    return EnvironmentsSpec(source=tuple(source), seed=seed, splits=tuple(splits), column=column,
+                            construction=None if construction is None else MappingProxyType(dict(construction)))
 
 
 def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec | None:

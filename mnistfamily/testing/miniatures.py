@@ -82,7 +82,7 @@ def write_miniatures(folder: str | Path, base_url: str, *, names: list[str] | No
         out.files[name] = paths
         out.expected.update({(name, split): arrays for split, arrays in expected.items()})
     for name in _bases_first(registry, variants):  # derived entries: the base's miniature, transformed
-        spec = registry.dataset(name)
+        spec = _scaled_construction(registry.dataset(name), registry, out.expected)
         specs.append(spec)
         out.files[name] = {}
         out.expected.update(_variant_expected(spec, out.expected))
@@ -165,6 +165,18 @@ def _environments_expected(spec: DatasetSpec, expected: dict) -> dict:
                                   "index": np.arange(len(joined), dtype=np.int64),
                                   "metadata": {k[len("meta."):]: v for k, v in arrays.items()}}
     return out
+
+
+def _scaled_construction(spec: DatasetSpec, registry: Registry, expected: dict) -> DatasetSpec:
+    """A construction's row counts (IRM's ``train_size``) scaled as its base's miniature split was."""
+    env = spec.environments
+    if env is None or env.construction is None or "train_size" not in env.construction:
+        return spec
+    real = registry.dataset(spec.base or "").splits[env.source[0]].num_examples or 1
+    mini = len(expected[(spec.base, env.source[0])]["labels"])
+    size = max(2, min(mini - 1, round(int(env.construction["train_size"]) * mini / real)))
+    construction = MappingProxyType({**env.construction, "train_size": size})
+    return replace(spec, environments=replace(env, construction=construction))
 
 
 def _scaled(split: SplitSpec, scale: int, minimum: int) -> SplitSpec:
