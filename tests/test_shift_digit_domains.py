@@ -3,6 +3,8 @@ declared transform, they run on miniatures end to end, and MNIST->USPS runs on t
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,7 @@ from mnistfamily import shift
 from mnistfamily import transforms as T
 from mnistfamily.testing import write_miniatures
 
-DIGIT_PROTOCOLS = ("mnist-usps", "usps-mnist", "svhn-mnist")
+DIGIT_PROTOCOLS = ("mnist-usps", "usps-mnist", "svhn-mnist", "mnist-mnistm")
 
 
 def test_the_alignment_is_declared_in_each_protocol():
@@ -29,6 +31,9 @@ def test_the_alignment_is_declared_in_each_protocol():
     assert found["svhn-mnist"].train.transform == ()
     assert found["svhn-mnist"].domains["MNIST test"].transform == (
         {"name": "Resize", "size": 32}, {"name": "ToChannels", "weights": [1, 1, 1]})
+    grey_as_rgb = ({"name": "ToChannels", "weights": [1, 1, 1]},)
+    assert found["mnist-mnistm"].train.transform == found["mnist-mnistm"].domains["MNIST test"].transform == grey_as_rgb
+    assert found["mnist-mnistm"].domains["MNIST-M test"].transform == ()
 
 
 def test_without_the_alignment_the_shapes_are_refused(tmp_path):
@@ -52,12 +57,15 @@ protocols:
 
 
 @pytest.mark.parametrize("name", DIGIT_PROTOCOLS)
-def test_each_digit_protocol_runs_end_to_end_on_miniatures(name, tmp_path):
+def test_each_digit_protocol_runs_end_to_end_on_miniatures(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("MNISTFAMILY_ALLOW_UNVERIFIED", "1")  # MNIST-M's recipe reads BSR_bsds500.tgz, unverifiable
     folder = tmp_path / "m"
     protocol = shift.get_protocol(name)
     datasets = sorted({protocol.train.dataset, *(d.dataset for d in protocol.domains.values())})
     mini = write_miniatures(folder, "file:///unused", names=datasets)
-    result = shift.run(protocol, "knn", registry=mini.registry, source=folder, data_dir=tmp_path / "c")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mf.errors.UnverifiedFileWarning)
+        result = shift.run(protocol, "knn", registry=mini.registry, source=folder, data_dir=tmp_path / "c")
     assert [r.domain for r in result.rows] == list(protocol.domains)
     for row in result.rows:
         split = protocol.domains[row.domain].split
