@@ -129,7 +129,7 @@ def _run_benchmark(args: argparse.Namespace, options: dict[str, Any]) -> int:
     if args.grayscale and args.protocol not in GRAYSCALE:
         print(f"error: --grayscale applies to {' and '.join(GRAYSCALE)}, not {args.protocol!r}", file=sys.stderr)
         return 2
-    if args.protocol == "label-errors" and (args.limit or args.test_envs):
+    if args.protocol.startswith("label-errors") and (args.limit or args.test_envs):
         print("error: the label-error report scores the whole test set: --limit and --test-env do not apply",
               file=sys.stderr)
         return 2

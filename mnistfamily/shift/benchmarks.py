@@ -6,7 +6,8 @@
   ``rotatedmnist/bilinear``, ``coloredmnist`` (DomainBed's), ``coloredmnist/irm`` (the IRM
   paper's)): leave one environment out with training-domain validation, except where the
   paper fixes the test environments (:data:`TEST_ENVIRONMENTS`: IRM trains on its first two);
-- ``label-errors``: :func:`mnistfamily.shift.label_errors.label_error_report` on MNIST.
+- ``label-errors`` and ``label-errors/cifar10``: :func:`mnistfamily.shift.label_errors.label_error_report`
+  on MNIST and on CIFAR-10.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ PathLike = str | os.PathLike[str]
 BENCHMARKS = {
     "label-errors": ("MNIST's 15 crowd-confirmed test label errors (Northcutt et al. 2021): test accuracy "
                      "with and without them, and what the model predicts on them."),
+    "label-errors/cifar10": ("CIFAR-10's 54 crowd-confirmed test label errors (of 275 candidates; Northcutt et "
+                             "al. 2021): test accuracy with and without them, and what the model predicts on them."),
 }
 
 
@@ -39,7 +42,7 @@ def benchmarks(registry: Any = None) -> dict[str, str]:
     --------
     >>> from mnistfamily.shift.benchmarks import benchmarks
     >>> [name for name in benchmarks() if name.startswith(("rotated", "colored", "label"))]
-    ['coloredmnist', 'coloredmnist/irm', 'rotatedmnist', 'rotatedmnist/bilinear', 'label-errors']
+    ['coloredmnist', 'coloredmnist/irm', 'rotatedmnist', 'rotatedmnist/bilinear', 'label-errors', 'label-errors/cifar10']
     """
     from ..registry import get_registry
 
@@ -68,10 +71,10 @@ def run_benchmark(name: str, model: Any, *, data_dir: PathLike | None = None, so
     known = benchmarks(registry)
     if name not in known:
         raise UnknownNameError(f"no benchmark {name!r} (benchmarks: {', '.join(known)})")
-    if name == "label-errors":
+    if name in ("label-errors", "label-errors/cifar10"):
         from .label_errors import label_error_report
 
-        return label_error_report(model, **options)
+        return label_error_report(model, dataset="mnist" if name == "label-errors" else "cifar10", **options)
     if grayscale and name not in GRAYSCALE:
         raise ShiftError(f"grayscale applies to {', '.join(GRAYSCALE)}, not {name!r}")
     envs = load_environments(name, **options)

@@ -90,8 +90,8 @@ def write_miniatures(folder: str | Path, base_url: str, *, names: list[str] | No
     kept = {spec.name for spec in specs}
     # a miniature of some datasets only refers to what it holds (sizes, joins)
     specs = [replace(spec, sizes=MappingProxyType({k: v for k, v in spec.sizes.items() if v in kept}),
-                     joins=MappingProxyType({k: v for k, v in spec.joins.items()
-                                             if all(t.partition(":")[0] in kept for t in v.values())}))
+                     joins=MappingProxyType({k: v for k, v in spec.joins.items()  # the shipped lists stay
+                                             if all(t.partition(":")[0] in (*kept, "cleanlab") for t in v.values())}))
              for spec in specs]
     for i, spec in enumerate(specs):
         files = dict(spec.files)
