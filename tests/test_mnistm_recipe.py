@@ -200,3 +200,19 @@ def test_the_background_reader_raises_only_library_errors_on_mutants(tmp_path):
         run_target(BSDS_TARGETS["bsds500"], data, Path(tempfile.mkdtemp(dir=tmp_path)))
 
     check()
+
+
+@pytest.mark.realdata
+def test_ganins_released_test_labels_are_mnists_first_9001_test_labels(realdata, cache):
+    """What docs/datasets/mnist-m.md says of Ganin's release, checked on its real test labels file."""
+    lines = (realdata / "mnist-m" / "mnist_m_test_labels.txt").read_text(encoding="ascii").splitlines()
+    assert len(lines) == 9_001
+    names, labels = zip(*(line.split(" ") for line in lines))
+    assert list(names) == [f"{i:08d}.png" for i in range(9_001)]
+    mnist = mf.load("mnist", "test", source=realdata / "mnist-kaggle-layout", data_dir=cache)
+    np.testing.assert_array_equal(np.array(labels, dtype=np.int64), mnist.labels[:9_001])
+    from PIL import Image
+
+    for path in sorted((realdata / "mnist-m" / "mnist_m_test").glob("*.png")):
+        with Image.open(path) as image:
+            assert image.size == (32, 32) and image.mode == "RGB"  # not the recipe's 28x28
