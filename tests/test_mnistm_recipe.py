@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mnistfamily as mf
-from harness.fuzz.bsds_targets import BSDS_TARGETS
+from harness.fuzz.mnistm_targets import MNISTM_TARGETS as BSDS_TARGETS
 from harness.fuzz.contract import run_target
 from harness.fuzz.mutators import mutate
 from mnistfamily.errors import FormatError

@@ -70,6 +70,8 @@ def spec_to_dict(spec: DatasetSpec) -> dict[str, Any]:
         out["mirrors"] = list(spec.mirrors)
     if spec.packaged:
         out["packaged"] = True
+    if spec.source_only:
+        out["source_only"] = True
     if spec.label_columns:
         out["label_columns"] = list(spec.label_columns)
         out["label_column"] = spec.label_column

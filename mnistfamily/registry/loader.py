@@ -39,7 +39,7 @@ _DATASET_KEYS = {
     "title": True, "description": False, "homepage": True, "license": True, "citation": True,
     "format": True, "classes": True, "image_shape": False, "files": True, "splits": True,
     "example": False, "sample_rate": False, "base_url": False, "mirrors": False, "packaged": False,
-    "label_columns": False,
+    "source_only": False, "label_columns": False,
     "label_column": False, "label_offset": False, "orientation": False, "notes": False,
     "image_dtype": False, "multi_label": False, "sizes": False, "joins": False,
 }
@@ -224,6 +224,10 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
     base_url = w.typed(f, "base_url", path, _is_str, "a URL")
     mirrors = w.typed(f, "mirrors", path, _is_str_list, "a list of URLs", [])
     packaged = w.typed(f, "packaged", path, lambda v: isinstance(v, bool), "true or false", False)
+    source_only = w.typed(f, "source_only", path, lambda v: isinstance(v, bool), "true or false", False)
+    if source_only and (base_url or mirrors or packaged):
+        w.problem(f"{path}.source_only", node, "a dataset read only from source= has no base_url, mirrors or "
+                                               "packaged files")
     label_columns = w.typed(f, "label_columns", path, lambda v: _is_str_list(v) and len(v) > 0,
                             "a non-empty list of column names", [])
     label_column = w.typed(f, "label_column", path, _is_str, "a column name")
@@ -236,9 +240,10 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
                            "an integer", 0)
     orientation = w.typed(f, "orientation", path, lambda v: v in _ORIENTATIONS,
                           f"one of {', '.join(_ORIENTATIONS)}", "upright")
-    if not base_url and not packaged and "files" in f and isinstance(f["files"][0], yaml.MappingNode) \
-            and f["files"][0].value:
-        w.problem(f"{path}.base_url", node, "missing: a base_url (or packaged: true) says where files live")
+    if not base_url and not packaged and not source_only and "files" in f \
+            and isinstance(f["files"][0], yaml.MappingNode) and f["files"][0].value:
+        w.problem(f"{path}.base_url", node, "missing: a base_url (or packaged: true, or source_only: true) says "
+                                            "where files live")
 
     files: dict[str, FileSpec] = {}
     if "files" in f:
@@ -275,7 +280,7 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
         license=text["license"], citation=text["citation"].strip(), format=fmt,
         classes=tuple(classes), image_shape=tuple(shape), files=MappingProxyType(files),
         splits=MappingProxyType(splits), base_url=base_url, mirrors=tuple(mirrors),
-        packaged=packaged, label_columns=tuple(label_columns), label_column=label_column,
+        packaged=packaged, source_only=source_only, label_columns=tuple(label_columns), label_column=label_column,
         label_offset=label_offset, orientation=orientation, image_dtype=image_dtype,
         multi_label=multi_label, sizes=MappingProxyType(dict(sizes)), example=example, sample_rate=sample_rate,
         class_count=class_count, classes_named_by=named_by,

@@ -210,6 +210,8 @@ class DatasetSpec:
     transforms: tuple[dict, ...] = ()  # ... through this transform chain (specs, see mnistfamily.transforms)
     seed: int | None = None  # ... with this seed for the random transforms that do not set their own
     environments: EnvironmentsSpec | None = None  # ... whose splits are environments dealt from base splits
+    #: no stable public URL: the files are read only from ``source=`` (Ganin's MNIST-M)
+    source_only: bool = False
     notes: str = ""
     origin: str = field(default="", compare=False)  # the registry file it came from
 

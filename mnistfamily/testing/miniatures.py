@@ -78,7 +78,8 @@ def write_miniatures(folder: str | Path, base_url: str, *, names: list[str] | No
         contents, expected = generator(spec.format)(spec, splits, rng)
         files, paths = _write_files(spec, contents, folder, archives)
         specs.append(replace(spec, files=MappingProxyType(files), splits=MappingProxyType(splits),
-                             base_url=join_url(base_url, spec.family) + "/", mirrors=(), packaged=False))
+                             base_url=join_url(base_url, spec.family) + "/", mirrors=(), packaged=False,
+                             source_only=False))
         out.files[name] = paths
         out.expected.update({(name, split): arrays for split, arrays in expected.items()})
     for name in _bases_first(registry, variants):  # derived entries: the base's miniature, transformed
