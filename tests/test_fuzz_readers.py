@@ -38,7 +38,8 @@ from harness.fuzz.more_targets import MORE_TARGETS
 MiB = 1 << 20
 #: examples per reader in the mutation property: bounded so the whole file stays ~15 s
 EXAMPLES = {"idx": 120, "zip": 80, "npz": 40, "mat": 30, "png-tar": 30, "png": 40, "mnist1d": 60,
-            "registry": 80, "parquet": 40, "export-card": 40, "svhn-mat": 30, "cifar-bin": 30, "usps-libsvm": 30}
+            "registry": 80, "parquet": 40, "export-card": 40, "svhn-mat": 30, "cifar-bin": 30, "usps-libsvm": 30,
+            "bsds500": 30, "mnist-m-release": 30}
 FUZZ = dict(deadline=None, derandomize=True, database=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 

@@ -55,8 +55,8 @@ def test_a_changed_list_is_refused(tmp_path, monkeypatch):
 
 
 def test_an_unknown_list_is_named():
-    with pytest.raises(UnknownNameError, match="no label-error list 'cifar10': the package ships mnist"):
-        read_list("cifar10")
+    with pytest.raises(UnknownNameError, match="no label-error list 'cifar100': the package ships mnist, cifar10"):
+        read_list("cifar100")
 
 
 def test_a_list_in_another_layout_is_refused(tmp_path, monkeypatch):
@@ -89,7 +89,7 @@ def test_metadata_label_errors_joins_by_position_in_the_test_set():
             assert m == {"label_error": int(position in CONFIRMED), "label_error_candidate": 1,
                          "suggested_label": r["suggested"], "crowd_label": label_errors.crowd_label(r),
                          "votes_given": r["given_votes"], "votes_suggested": r["suggested_votes"],
-                         "votes_neither": r["neither_votes"]}
+                         "votes_neither": r["neither_votes"], "votes_both": -1}
             assert ds.labels[row] == r["given"]
         else:
             assert m == {"label_error": 0, "label_error_candidate": 0, **{c: -1 for c in COLUMNS[2:]}}
@@ -129,14 +129,14 @@ datasets:
     image_shape: [2, 2]
     base_url: https://example.org/
     joins:
-      label-errors: {test: "cleanlab:cifar10"}
+      label-errors: {test: "cleanlab:cifar100"}
     files:
       x.gz: {size: 1, md5: unknown, sha256: unknown}
     splits:
       test: {num_examples: 1, images: x.gz, labels: x.gz}
 """)
-    with pytest.raises(RegistryError, match=r"mine/cifar.joins.label-errors.test: names 'cleanlab:cifar10'; "
-                                            r"the label-error lists are cleanlab:mnist"):
+    with pytest.raises(RegistryError, match=r"mine/cifar.joins.label-errors.test: names 'cleanlab:cifar100'; "
+                                            r"the label-error lists are cleanlab:mnist, cleanlab:cifar10"):
         mf.datasets(registry=path)
 
 

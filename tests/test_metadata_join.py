@@ -35,7 +35,7 @@ def test_misaligned_tables_are_refused(tmp_path, cache):
         mini = write_miniatures(folder, server.url, names=["mnist", "qmnist"])  # independent random labels
         with pytest.raises(FormatError, match=r"disagree on the class of \d+ of 10 rows: they are not aligned"):
             mf.load("mnist", "test", registry=mini.registry, data_dir=cache, metadata="qmnist")
-        with pytest.raises(UnknownNameError, match=r"has no metadata 'writers' to join \(offered: qmnist\)"):
+        with pytest.raises(UnknownNameError, match=r"has no metadata 'writers' to join \(offered: qmnist, label-errors\)"):
             mf.load("mnist", "test", registry=mini.registry, data_dir=cache, metadata="writers")
 
 

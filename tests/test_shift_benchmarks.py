@@ -21,24 +21,26 @@ def _cli(argv: list[str]) -> int:
 
 def test_benchmarks_are_the_environment_datasets_and_the_named_ones():
     found = benchmarks()
-    assert list(found) == ["rotatedmnist", "rotatedmnist/bilinear", *BENCHMARKS]
+    assert list(found) == ["coloredmnist", "coloredmnist/irm", "rotatedmnist", "rotatedmnist/bilinear", *BENCHMARKS]
     assert "environments 0, 15, 30, 45, 60, 75" in found["rotatedmnist"]
-    with pytest.raises(UnknownNameError, match="no benchmark 'rotated' .*benchmarks: rotatedmnist"):
+    assert "environments plus90, plus80, minus90" in found["coloredmnist"]
+    assert "train on train-e20, train-e10, test on test-e90" in found["coloredmnist/irm"]
+    with pytest.raises(UnknownNameError, match="no benchmark 'rotated' .*benchmarks: coloredmnist, coloredmnist/irm, rotatedmnist"):
         run_benchmark("rotated", "knn")
 
 
 def test_cli_lists_benchmarks_and_refuses_options_that_do_not_apply(capsys):
     assert _cli(["shift", "--list"]) == 0
     out = capsys.readouterr().out
-    assert "benchmarks" in out and "coloredmnist-irm" in out and "label-errors" in out
+    assert "benchmarks" in out and "coloredmnist/irm" in out and "label-errors" in out
     assert _cli(["shift", "writers", "--grayscale"]) == 2
     assert "--grayscale and --test-env apply to the environment benchmarks" in capsys.readouterr().err
     assert _cli(["shift", "rotatedmnist", "--grayscale"]) == 2
-    assert "--grayscale applies to coloredmnist and coloredmnist-irm, not 'rotatedmnist'" in capsys.readouterr().err
+    assert "--grayscale applies to coloredmnist and coloredmnist/irm, not 'rotatedmnist'" in capsys.readouterr().err
     assert _cli(["shift", "label-errors", "--limit", "10"]) == 2
     assert "--limit and --test-env do not apply" in capsys.readouterr().err
     assert _cli(["shift", "rotated-mnist"]) == 2
-    assert "benchmarks: rotatedmnist, rotatedmnist/bilinear, coloredmnist" in capsys.readouterr().err
+    assert "benchmarks: coloredmnist, coloredmnist/irm, rotatedmnist, rotatedmnist/bilinear" in capsys.readouterr().err
 
 
 @pytest.mark.realdata
@@ -60,10 +62,10 @@ def test_cli_runs_rotatedmnist_coloredmnist_and_the_label_error_report(realdata,
     assert "test environments ['90'] are not among 0, 15, 30, 45, 60, 75" in capsys.readouterr().err
     assert _cli(["shift", "coloredmnist", "--model", "centroid", "--limit", "600", "--grayscale", *source]) == 0
     out = capsys.readouterr().out
-    assert "coloredmnist (grayscale model)" in out and "-90%" in out
-    assert _cli(["shift", "coloredmnist-irm", "--model", "centroid", "--limit", "600", *source]) == 0
+    assert "coloredmnist (grayscale model)" in out and "minus90" in out
+    assert _cli(["shift", "coloredmnist/irm", "--model", "centroid", "--limit", "600", *source]) == 0
     out = capsys.readouterr().out
-    assert "test, e=0.9" in out and "train, e=0.2 " not in out  # IRM trains on the first two only
+    assert "\ntest-e90 " in out and "\ntrain-e20 " not in out  # IRM trains on the first two only
     assert _cli(["shift", "label-errors", "--model", "centroid", *source]) == 0
     out = capsys.readouterr().out
     assert "on the 15 confirmed label errors" in out and "without confirmed errors" in out and "9,985" in out
@@ -82,7 +84,7 @@ def test_the_label_error_report_is_wired_into_mnistfamily(realdata, cache, capsy
     "mnistfamily.shift.environments", "mnistfamily.shift.coloredmnist", "mnistfamily.shift.label_errors",
     "mnistfamily.shift.benchmarks", "mnistfamily.shift.chart",
     "mnistfamily.registry.label_errors", "mnistfamily.prepare.environments", "mnistfamily.baselines.mlp",
-    "mnistfamily.transforms.rotation",
+    "mnistfamily.transforms.rotation", "mnistfamily.transforms.coloredmnist", "mnistfamily.registry.constructions",
 ])
 def test_docstring_examples_run(module, tmp_path, monkeypatch):
     import doctest

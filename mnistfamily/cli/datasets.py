@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 
 
@@ -50,7 +50,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 LISTED_SPLITS = 4
 
 
-def _splits_summary(name: str, splits: dict) -> str:
+def _splits_summary(name: str, splits: Mapping[str, int | None]) -> str:
     """``train 60,000, test 10,000``; past :data:`LISTED_SPLITS` splits, the rest counted and pointed to ``info``."""
     shown = [f"{split} {count:,}" if count is not None else f"{split} (count unknown)"
              for split, count in list(splits.items())[:LISTED_SPLITS]]

@@ -124,11 +124,12 @@ def _run_benchmark(args: argparse.Namespace, options: dict[str, Any]) -> int:
     from ..errors import ShiftError
     from ..shift.benchmarks import run_benchmark
 
-    if args.grayscale and not args.protocol.startswith("coloredmnist"):
-        print(f"error: --grayscale applies to coloredmnist and coloredmnist-irm, not {args.protocol!r}",
-              file=sys.stderr)
+    from ..shift.benchmarks import GRAYSCALE
+
+    if args.grayscale and args.protocol not in GRAYSCALE:
+        print(f"error: --grayscale applies to {' and '.join(GRAYSCALE)}, not {args.protocol!r}", file=sys.stderr)
         return 2
-    if args.protocol == "label-errors" and (args.limit or args.test_envs):
+    if args.protocol.startswith("label-errors") and (args.limit or args.test_envs):
         print("error: the label-error report scores the whole test set: --limit and --test-env do not apply",
               file=sys.stderr)
         return 2

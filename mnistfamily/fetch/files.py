@@ -156,6 +156,10 @@ def locations_for(spec: DatasetSpec, file: FileSpec, settings: FetchSettings, ta
     if not candidates:
         if spec.kaggle:
             raise kaggle_only_error(spec, file)
+        if spec.source_only:  # no stable public URL: the user holds the file
+            raise DownloadError(f"{spec.name}: {file.name} has no stable public URL, so it is never downloaded. "
+                                f"Get a copy yourself (`mnistfamily info {spec.name}` says where copies have "
+                                f"been found) and pass source= the folder holding it.")
         raise DownloadError(f"{spec.name}: the registry gives no location for {file.name}.")
     if source is not None:  # every candidate shares source='s protocol: say it once, before trying any
         missing = missing_backend(candidates[0].protocol)

@@ -11,6 +11,9 @@ registry lists the environments), ``source_split`` (position of the base split i
 ``source_index`` (the row's position in that base split) and the environment's constant
 ``columns``. ``index`` is the row's position in its environment. The cache key holds the base
 splits' recipes (and so their files' checksums), the deal and both transform chains.
+
+An entry with a ``construction`` (``registry/constructions.py``: ColoredMNIST) lets it deal
+the rows, make their labels and examples and add its columns; the transforms then follow.
 """
 
 from __future__ import annotations
@@ -98,7 +101,12 @@ def environment_arrays(spec: DatasetSpec, name: str, bases: Mapping[str, BaseSpl
     parts = [bases[s] for s in environments.source]
     sizes = [len(p) for p in parts]
     number = environments.names().index(name)
-    rows = deal(environments, sizes)[number]
+    made: dict[str, Any] = {}
+    if environments.construction is not None:
+        made = _constructed(spec, number, np.concatenate([np.asarray(p.labels) for p in parts]))
+        rows = made.pop("rows")
+    else:
+        rows = deal(environments, sizes)[number]
     starts = np.cumsum([0, *sizes])
     source_split = (np.searchsorted(starts, rows, side="right") - 1).astype(np.int8)
     source_index = rows - starts[source_split]
@@ -119,6 +127,10 @@ def environment_arrays(spec: DatasetSpec, name: str, bases: Mapping[str, BaseSpl
     columns["source_index"] = np.asarray(source_index, np.int64)
     for column, value in environments.split(name).columns.items():
         columns[column] = np.full(len(rows), value, np.int64 if isinstance(value, int) else np.float64)
+    if made:  # the construction's labels, examples and columns replace the base rows'
+        labels = made.pop("labels").astype(labels.dtype)
+        images = made.pop("examples")(images)
+        columns.update(made)
     # randomness of transforms follows the row's place in the joined base splits, not in the environment
     return {"images": images, "labels": labels, "joined": rows, **{f"meta.{k}": v for k, v in columns.items()}}
 
@@ -140,7 +152,7 @@ def prepare_environment(root: Path, spec: DatasetSpec, split: SplitSpec, bases: 
         joined = arrays.pop("joined")
         first = bases[spec.environments.source[0]] if spec.environments else None
         write_examples(writer, spec, split, transform, arrays.pop("images"), joined,
-                       getattr(first, "layout", "HW"), f"{spec.base} ({getattr(first, 'example', 'image')}s)")
+                       _layout(spec, first), f"{spec.base} ({getattr(first, 'example', 'image')}s)")
         writer.save("labels", arrays.pop("labels"))
         writer.save("index", np.arange(len(joined), dtype=np.int64))
         for key, values in arrays.items():
@@ -153,6 +165,29 @@ def prepare_environment(root: Path, spec: DatasetSpec, split: SplitSpec, bases: 
 
     final = environment_entry(root, spec, split, base_recipes)
     return build_entry(final, f"{spec.name} [{split.name}]: the prepared arrays", build, required_arrays(spec))
+
+
+def _layout(spec: DatasetSpec, first: Any) -> str:
+    """The layout of the examples the chain receives: a construction's channels-last images, else the base's."""
+    if spec.environments is not None and spec.environments.construction is not None:
+        return "HWC"
+    return getattr(first, "layout", "HW")
+
+
+def _constructed(spec: DatasetSpec, number: int, labels: np.ndarray) -> dict[str, Any]:
+    """One environment of a construction: its rows of the joined base, labels, columns, and how to make examples."""
+    import importlib
+
+    from ..registry.constructions import CONSTRUCTIONS
+
+    environments = spec.environments
+    assert environments is not None and environments.construction is not None
+    row = CONSTRUCTIONS[environments.construction["name"]]
+    module, _, function = row.builder.partition(":")
+    build = getattr(importlib.import_module(module), function)
+    parameters = {e.name: e.columns[row.environment_column] for e in environments.splits}
+    made: dict[str, Any] = build(dict(environments.construction), environments.seed, parameters, labels, number)
+    return made
 
 
 def _with_seed(item: dict[str, Any], seed: int | None) -> dict[str, Any]:

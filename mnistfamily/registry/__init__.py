@@ -194,8 +194,10 @@ def _resolve_variants(specs: dict[str, DatasetSpec], problems: list[str]) -> dic
                                    description=s.description) for k, s in base.splits.items()}
         else:
             splits = _environment_splits(name, spec, base, problems)
+        constructed = _constructed_classes(spec)
         resolved[name] = replace(
-            spec, classes=base.classes, class_count=base.class_count, classes_named_by=base.classes_named_by,
+            spec, classes=constructed or base.classes, class_count=0 if constructed else base.class_count,
+            classes_named_by="" if constructed else base.classes_named_by,
             image_shape=spec.image_shape or base.image_shape,
             image_dtype=spec.image_dtype or base.image_dtype, multi_label=base.multi_label,
             example=spec.example or base.example,
@@ -229,10 +231,29 @@ def _environment_splits(name: str, spec: DatasetSpec, base: DatasetSpec, problem
     counts = [base.splits[s].num_examples for s in environments.source]
     total = None if any(c is None for c in counts) else sum(c for c in counts if c is not None)
     k = len(environments.splits)
-    # environment i takes every k-th row of the shuffled whole, starting at row i
-    return {e.name: SplitSpec(name=e.name, num_examples=None if total is None else len(range(i, total, k)),
-                              inputs=MappingProxyType({}), description=e.description)
+    if environments.construction is not None:  # a construction deals its own way (IRM's ColoredMNIST)
+        from .constructions import environment_sizes
+
+        sizes: list[int | None] = list(environment_sizes(environments.construction, total, k)) \
+            if total is not None else [None] * k
+        if total is not None and min(s for s in sizes if s is not None) < 1:
+            problems.append(f"datasets.{name}.environments.construction: its deal leaves an environment empty "
+                            f"({sizes} of {total} rows)")
+            return {}
+    else:  # environment i takes every k-th row of the shuffled whole, starting at row i
+        sizes = [None if total is None else len(range(i, total, k)) for i in range(k)]
+    return {e.name: SplitSpec(name=e.name, num_examples=sizes[i], inputs=MappingProxyType({}),
+                              description=e.description)
             for i, e in enumerate(environments.splits)}
+
+
+def _constructed_classes(spec: DatasetSpec) -> tuple[str, ...]:
+    """The classes a construction's labels index (ColoredMNIST's binary label), or () to inherit the base's."""
+    if spec.environments is None or spec.environments.construction is None:
+        return ()
+    from .constructions import CONSTRUCTIONS
+
+    return CONSTRUCTIONS[spec.environments.construction["name"]].classes
 
 
 def _unknown_dataset(name: object, names: list[str]) -> str:

@@ -72,6 +72,8 @@ def spec_to_dict(spec: DatasetSpec) -> dict[str, Any]:
         out["packaged"] = True
     if spec.kaggle:
         out["kaggle"] = spec.kaggle
+    if spec.source_only:
+        out["source_only"] = True
     if spec.label_columns:
         out["label_columns"] = list(spec.label_columns)
         out["label_column"] = spec.label_column

@@ -2,14 +2,16 @@
 
 Northcutt, Athalye and Mueller (2021) ran confident learning over test sets and asked five
 Mechanical Turk workers about every candidate it found: "is this the given label, the
-suggested one, or neither?". Their answers are published as ``mturk/<dataset>_mturk.json`` in
-cleanlab/label-errors; the package ships MNIST's file byte for byte (``mnistfamily/data/
-label-errors/``, see its SOURCE.md) and checks its sha256 before reading it.
+suggested one, or neither?" (for CIFAR-10 also "both"). Their answers are published as
+``mturk/<dataset>_mturk.json`` in cleanlab/label-errors; the package ships MNIST's and CIFAR-10's
+files byte for byte (``mnistfamily/data/label-errors/``, see its SOURCE.md) and checks their
+sha256 before reading them.
 
-``load("mnist", "test", metadata="label-errors")`` joins, by each row's position in the test
+``load("mnist", "test", metadata="label-errors")`` (and ``load("cifar10", "test", ...)``) joins, by each row's position in the test
 set (``index``), the columns of :data:`COLUMNS`. A candidate is a **confirmed label error**
 when fewer than 3 of the 5 workers chose the given label (the rule that reproduces the 15
-human-validated MNIST errors the authors report); docs/shift.md has the details.
+human-validated MNIST errors the authors report, and 54 of CIFAR-10's 275 candidates); docs/shift.md
+has the details.
 """
 
 from __future__ import annotations
@@ -22,15 +24,17 @@ __all__ = ["LISTS", "COLUMNS", "label_error_columns", "read_list", "is_list"]
 #: the lists the package ships: name -> (file in mnistfamily/data/label-errors, its sha256, test-set size)
 LISTS: dict[str, tuple[str, str, int]] = {
     "mnist": ("mnist_mturk.json", "448bd00fc9df262c68d50d48709d7fa3d5dc966bc66580e5df20e0dcba6e5612", 10_000),
+    "cifar10": ("cifar10_mturk.json", "81b2c16c9eee060d6cc2390f6bbce1e0e7be0a050574be5177c9428f3596b5b5", 10_000),
 }
-#: the columns a join adds (-1 where a value does not apply: rows that were not candidates)
+#: the columns a join adds (-1 where a value does not apply: rows that were not candidates, and
+#: ``votes_both`` where the workers were not offered "both", as for MNIST)
 COLUMNS = ("label_error", "label_error_candidate", "suggested_label", "crowd_label",
-           "votes_given", "votes_suggested", "votes_neither")
+           "votes_given", "votes_suggested", "votes_neither", "votes_both")
 #: a candidate is a confirmed error when fewer than this many of its 5 workers chose the given label
 MAJORITY = 3
 #: the folder of the shipped lists
 FOLDER = Path(__file__).parent.parent / "data" / "label-errors"
-#: a list is small (MNIST's: 29 KB); anything much larger is not one
+#: a list is small (MNIST's: 29 KB, CIFAR-10's: 88 KB); anything much larger is not one
 MAX_BYTES = 1 << 20
 
 
@@ -77,10 +81,11 @@ def read_list(name: str) -> list[dict[str, Any]]:
             record = {"index": raw["id"], "given": raw["given_original_label"],
                       "suggested": raw["our_guessed_label"], "given_votes": votes["given"],
                       "suggested_votes": votes["guessed"], "neither_votes": votes["neither"],
-                      "both_votes": votes.get("both", 0)}
+                      "both_votes": votes.get("both")}  # CIFAR-10's workers could also answer "both"
         except (KeyError, TypeError) as exc:
             raise FormatError(f"{path}: record {i} lacks {exc}; expected cleanlab's mturk layout") from None
-        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in record.values()) \
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                   for k, v in record.items() if not (k == "both_votes" and v is None)) \
                 or record["index"] >= size:
             raise FormatError(f"{path}: record {i} holds {record}; expected non-negative integers and an "
                               f"index below {size:,}")
@@ -130,8 +135,9 @@ def label_error_columns(name: str, positions: Any, labels: Any, what: str) -> di
     table[:, 0] = 0
     table[:, 1] = 0
     for r in records:
+        both = -1 if r["both_votes"] is None else r["both_votes"]
         table[r["index"]] = (int(confirmed(r)), 1, r["suggested"], crowd_label(r), r["given_votes"],
-                             r["suggested_votes"], r["neither_votes"])
+                             r["suggested_votes"], r["neither_votes"], both)
     given = np.full(size, -1, np.int64)
     given[[r["index"] for r in records]] = [r["given"] for r in records]
     rows = table[positions]

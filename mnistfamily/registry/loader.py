@@ -40,7 +40,7 @@ _DATASET_KEYS = {
     "title": True, "description": False, "homepage": True, "license": True, "citation": True,
     "format": True, "classes": True, "image_shape": False, "files": True, "splits": True,
     "example": False, "sample_rate": False, "base_url": False, "mirrors": False, "packaged": False,
-    "kaggle": False, "label_columns": False,
+    "kaggle": False, "source_only": False, "label_columns": False,
     "label_column": False, "label_offset": False, "orientation": False, "notes": False,
     "image_dtype": False, "multi_label": False, "sizes": False, "joins": False,
 }
@@ -104,7 +104,7 @@ _VARIANT_KEYS = {
     "image_shape": False, "image_dtype": False, "homepage": False, "license": False, "citation": False,
     "environments": False, "example": False, "sample_rate": False,
 }
-_ENVIRONMENTS_KEYS = {"from": True, "seed": True, "splits": True, "column": False}
+_ENVIRONMENTS_KEYS = {"from": True, "seed": True, "splits": True, "column": False, "construction": False}
 _ENVIRONMENT_KEYS = {"transforms": False, "columns": False, "description": False}
 #: columns every environment split carries besides its own: they cannot be declared again
 ENVIRONMENT_COLUMNS = ("source_split", "source_index")
@@ -183,9 +183,21 @@ def _environments(w: _Walker, node: yaml.Node, path: str) -> EnvironmentsSpec | 
             description = w.typed(sf, "description", where, lambda v: isinstance(v, str), "a string", "")
             splits.append(EnvironmentSpec(name=name, transforms=tuple(chain),
                                           columns=MappingProxyType(dict(columns)), description=description))
+    construction = None
+    if "construction" in f:
+        from .constructions import construction_problems
+
+        construction = w.typed(f, "construction", path, lambda v: isinstance(v, dict), "a mapping with a 'name'",
+                               None)
+        if construction is not None:
+            for key, problem in construction_problems(construction, len(splits), len(source),
+                                                      {s.name: s.columns for s in splits}):
+                w.problem(f"{path}.construction{'.' + key if key and not key.startswith('(') else ''}",
+                          f["construction"][0], problem)
     if len(w.problems) > before:
         return None
-    return EnvironmentsSpec(source=tuple(source), seed=seed, splits=tuple(splits), column=column)
+    return EnvironmentsSpec(source=tuple(source), seed=seed, splits=tuple(splits), column=column,
+                            construction=None if construction is None else MappingProxyType(dict(construction)))
 
 
 def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec | None:
@@ -215,6 +227,10 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
     packaged = w.typed(f, "packaged", path, lambda v: isinstance(v, bool), "true or false", False)
     kaggle = w.typed(f, "kaggle", path, lambda v: isinstance(v, str) and re.fullmatch(_KAGGLE, v) is not None,
                      "a Kaggle dataset, owner/name")
+    source_only = w.typed(f, "source_only", path, lambda v: isinstance(v, bool), "true or false", False)
+    if source_only and (base_url or mirrors or packaged or kaggle):
+        w.problem(f"{path}.source_only", node, "a dataset read only from source= has no base_url, mirrors, "
+                                               "kaggle or packaged files")
     label_columns = w.typed(f, "label_columns", path, lambda v: _is_str_list(v) and len(v) > 0,
                             "a non-empty list of column names", [])
     label_column = w.typed(f, "label_column", path, _is_str, "a column name")
@@ -227,10 +243,10 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
                            "an integer", 0)
     orientation = w.typed(f, "orientation", path, lambda v: v in _ORIENTATIONS,
                           f"one of {', '.join(_ORIENTATIONS)}", "upright")
-    if not base_url and not packaged and not kaggle and "files" in f and isinstance(f["files"][0], yaml.MappingNode) \
-            and f["files"][0].value:
-        w.problem(f"{path}.base_url", node, "missing: a base_url (or packaged: true, or kaggle: owner/name) says "
-                                             "where files live")
+    if not base_url and not packaged and not kaggle and not source_only and "files" in f \
+            and isinstance(f["files"][0], yaml.MappingNode) and f["files"][0].value:
+        w.problem(f"{path}.base_url", node, "missing: a base_url (or packaged: true, kaggle: owner/name or "
+                                             "source_only: true) says where files live")
 
     files: dict[str, FileSpec] = {}
     if "files" in f:
@@ -267,7 +283,8 @@ def _dataset(w: _Walker, name: str, node: yaml.Node, source: str) -> DatasetSpec
         license=text["license"], citation=text["citation"].strip(), format=fmt,
         classes=tuple(classes), image_shape=tuple(shape), files=MappingProxyType(files),
         splits=MappingProxyType(splits), base_url=base_url, mirrors=tuple(mirrors),
-        packaged=packaged, kaggle=kaggle, label_columns=tuple(label_columns), label_column=label_column,
+        packaged=packaged, kaggle=kaggle, source_only=source_only, label_columns=tuple(label_columns),
+        label_column=label_column,
         label_offset=label_offset, orientation=orientation, image_dtype=image_dtype,
         multi_label=multi_label, sizes=MappingProxyType(dict(sizes)), example=example, sample_rate=sample_rate,
         class_count=class_count, classes_named_by=named_by,

@@ -107,12 +107,15 @@ class EnvironmentsSpec:
     ``position % k`` where ``position`` is its place in the permutation
     ``numpy.random.default_rng(seed).permutation(N)`` and ``k`` the number of environments,
     as DomainBed deals MNIST (``shuffled[i::k]``). ``column`` holds each row's environment number.
+    A ``construction`` (``registry/constructions.py``: ColoredMNIST) deals the rows its own way
+    and makes each row's label and example before the transforms.
     """
 
     source: tuple[str, ...]
     seed: int
     splits: tuple[EnvironmentSpec, ...]
     column: str = "environment"
+    construction: Mapping[str, Any] | None = None
 
     def names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.splits)
@@ -120,7 +123,12 @@ class EnvironmentsSpec:
     def columns(self) -> tuple[str, ...]:
         """The metadata columns every environment split carries."""
         declared = dict.fromkeys(c for s in self.splits for c in s.columns)
-        return (self.column, "source_split", "source_index", *declared)
+        made: tuple[str, ...] = ()
+        if self.construction is not None:
+            from .constructions import CONSTRUCTIONS
+
+            made = CONSTRUCTIONS[self.construction["name"]].columns
+        return (self.column, "source_split", "source_index", *declared, *made)
 
     def split(self, name: str) -> EnvironmentSpec:
         return next(s for s in self.splits if s.name == name)
@@ -137,7 +145,10 @@ class EnvironmentsSpec:
             if s.description:
                 entry["description"] = s.description
             splits[s.name] = entry
-        return {"from": list(self.source), "seed": self.seed, "column": self.column, "splits": splits}
+        out = {"from": list(self.source), "seed": self.seed, "column": self.column, "splits": splits}
+        if self.construction is not None:
+            out["construction"] = dict(self.construction)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "EnvironmentsSpec":
@@ -148,8 +159,10 @@ class EnvironmentsSpec:
                                        columns=MappingProxyType(dict(s.get("columns", {}))),
                                        description=s.get("description", ""))
                        for name, s in data["splits"].items())
+        construction = data.get("construction")
         return cls(source=tuple(data["from"]), seed=int(data["seed"]), splits=splits,
-                   column=data.get("column", "environment"))
+                   column=data.get("column", "environment"),
+                   construction=None if construction is None else MappingProxyType(dict(construction)))
 
 
 @dataclass(frozen=True)
@@ -200,6 +213,8 @@ class DatasetSpec:
     transforms: tuple[dict, ...] = ()  # ... through this transform chain (specs, see mnistfamily.transforms)
     seed: int | None = None  # ... with this seed for the random transforms that do not set their own
     environments: EnvironmentsSpec | None = None  # ... whose splits are environments dealt from base splits
+    #: no stable public URL: the files are read only from ``source=`` (Ganin's MNIST-M)
+    source_only: bool = False
     notes: str = ""
     origin: str = field(default="", compare=False)  # the registry file it came from
 

@@ -3,11 +3,11 @@
 ``mnistfamily shift NAME`` runs, besides the protocols of ``protocols.yaml``:
 
 - every registry dataset whose splits are environments (``rotatedmnist``,
-  ``rotatedmnist/bilinear``): leave one environment out with training-domain validation;
-- ``coloredmnist`` (DomainBed's) and ``coloredmnist-irm`` (the IRM paper's), built in memory
-  from MNIST by :mod:`mnistfamily.shift.coloredmnist` (2-channel images, which the prepared
-  cache does not store yet);
-- ``label-errors``: :func:`mnistfamily.shift.label_errors.label_error_report` on MNIST.
+  ``rotatedmnist/bilinear``, ``coloredmnist`` (DomainBed's), ``coloredmnist/irm`` (the IRM
+  paper's)): leave one environment out with training-domain validation, except where the
+  paper fixes the test environments (:data:`TEST_ENVIRONMENTS`: IRM trains on its first two);
+- ``label-errors`` and ``label-errors/cifar10``: :func:`mnistfamily.shift.label_errors.label_error_report`
+  on MNIST and on CIFAR-10.
 """
 
 from __future__ import annotations
@@ -15,21 +15,24 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-__all__ = ["BENCHMARKS", "benchmarks", "run_benchmark"]
+__all__ = ["BENCHMARKS", "TEST_ENVIRONMENTS", "GRAYSCALE", "benchmarks", "run_benchmark"]
 
 PathLike = str | os.PathLike[str]
 
 #: the benchmarks that are not registry datasets: name -> description
 BENCHMARKS = {
-    "coloredmnist": ("DomainBed's ColoredMNIST: MNIST train and test dealt into +90%, +80% and -90% "
-                     "(colour agrees with the noisy binary label with probability 0.9, 0.8, 0.1); 2-channel "
-                     "images built in memory; leave one environment out, training-domain validation."),
-    "coloredmnist-irm": ("The IRM paper's ColoredMNIST: MNIST train[:50000] shuffled into two training "
-                         "environments (e = 0.2, 0.1), train[50000:] the test environment (e = 0.9); 14x14 "
-                         "2-channel images built in memory; test on the third environment."),
     "label-errors": ("MNIST's 15 crowd-confirmed test label errors (Northcutt et al. 2021): test accuracy "
                      "with and without them, and what the model predicts on them."),
+    "label-errors/cifar10": ("CIFAR-10's 54 crowd-confirmed test label errors (of 275 candidates; Northcutt et "
+                             "al. 2021): test accuracy with and without them, and what the model predicts on them."),
 }
+
+
+#: environment datasets whose paper fixes the test environments (the others hold out each in turn)
+TEST_ENVIRONMENTS = {"coloredmnist/irm": ("test-e90",)}
+#: environment datasets a colour-blind model can be run on (--grayscale): the transform that makes its input
+GRAYSCALE = {"coloredmnist": [{"name": "ToGray", "weights": [1, 1]}],
+             "coloredmnist/irm": [{"name": "ToGray", "weights": [1, 1]}]}
 
 
 def benchmarks(registry: Any = None) -> dict[str, str]:
@@ -39,12 +42,14 @@ def benchmarks(registry: Any = None) -> dict[str, str]:
     --------
     >>> from mnistfamily.shift.benchmarks import benchmarks
     >>> [name for name in benchmarks() if name.startswith(("rotated", "colored", "label"))]
-    ['rotatedmnist', 'rotatedmnist/bilinear', 'coloredmnist', 'coloredmnist-irm', 'label-errors']
+    ['coloredmnist', 'coloredmnist/irm', 'rotatedmnist', 'rotatedmnist/bilinear', 'label-errors', 'label-errors/cifar10']
     """
     from ..registry import get_registry
 
-    found = {spec.name: f"{spec.title}: leave one environment out, training-domain validation "
-                        f"(environments {', '.join(spec.splits)})."
+    found = {spec.name: f"{spec.title}: " + (
+        f"train on {', '.join(s for s in spec.splits if s not in TEST_ENVIRONMENTS[spec.name])}, test on "
+        f"{', '.join(TEST_ENVIRONMENTS[spec.name])}, training-domain validation." if spec.name in TEST_ENVIRONMENTS
+        else f"leave one environment out, training-domain validation (environments {', '.join(spec.splits)}).")
              for spec in get_registry(registry) if spec.environments is not None}
     return {**found, **BENCHMARKS}
 
@@ -59,31 +64,28 @@ def run_benchmark(name: str, model: Any, *, data_dir: PathLike | None = None, so
     >>> from mnistfamily.shift.benchmarks import run_benchmark
     >>> run_benchmark("label-errors", "centroid", source="/nowhere")  # doctest: +SKIP
     """
-    from ..api import load
-
-    from ..errors import UnknownNameError
+    from ..errors import ShiftError, UnknownNameError
     from .environments import leave_one_environment_out, load_environments
 
     options = {"data_dir": data_dir, "source": source, "registry": registry}
     known = benchmarks(registry)
     if name not in known:
         raise UnknownNameError(f"no benchmark {name!r} (benchmarks: {', '.join(known)})")
-    if name == "label-errors":
+    if name in ("label-errors", "label-errors/cifar10"):
         from .label_errors import label_error_report
 
-        return label_error_report(model, **options)
-    if name in ("coloredmnist", "coloredmnist-irm"):
-        from .coloredmnist import coloredmnist_environments
+        return label_error_report(model, dataset="mnist" if name == "label-errors" else "cifar10", **options)
+    if grayscale and name not in GRAYSCALE:
+        raise ShiftError(f"grayscale applies to {', '.join(GRAYSCALE)}, not {name!r}")
+    envs = load_environments(name, **options)
+    label = name
+    if grayscale:  # the colour-blind model's input: the digit, the channels summed (IRM's --grayscale_model)
+        from ..transforms import from_spec
 
-        train = load("mnist", "train", **options)
-        test = load("mnist", "test", **options) if name == "coloredmnist" else None
-        protocol = "domainbed" if name == "coloredmnist" else "irm"
-        envs = coloredmnist_environments(train, test, protocol=protocol, grayscale=grayscale)
-        if protocol == "irm" and test_environments is None:
-            test_environments = [list(envs)[-1]]  # IRM trains on the first two and tests on the third
-        label = f"{name}{' (grayscale model)' if grayscale else ''}"
-    else:
-        envs = load_environments(name, **options)
-        label = name
+        gray = from_spec(GRAYSCALE[name])
+        envs = {k: ds.map(gray) for k, ds in envs.items()}
+        label = f"{name} (grayscale model)"
+    if test_environments is None and name in TEST_ENVIRONMENTS:
+        test_environments = list(TEST_ENVIRONMENTS[name])
     return leave_one_environment_out(envs, model, test_environments=test_environments, limit=limit,
                                      trial_seed=trial_seed, name=label)

@@ -126,7 +126,7 @@ def label_error_report(model: Any = "knn", *, dataset: str = "mnist", train_spli
         with ``fit``/``predict`` (fitted in place).
     dataset, train_split, test_split
         A dataset whose test split offers ``metadata="label-errors"`` (``mnist``, its derived
-        datasets, ``mnist/sample``).
+        datasets, ``mnist/sample``, ``cifar10``).
     data_dir, source, registry
         As for :func:`mnistfamily.load`.
 

@@ -78,11 +78,12 @@ def write_miniatures(folder: str | Path, base_url: str, *, names: list[str] | No
         contents, expected = generator(spec.format)(spec, splits, rng)
         files, paths = _write_files(spec, contents, folder, archives)
         specs.append(replace(spec, files=MappingProxyType(files), splits=MappingProxyType(splits),
-                             base_url=join_url(base_url, spec.family) + "/", mirrors=(), packaged=False))
+                             base_url=join_url(base_url, spec.family) + "/", mirrors=(), packaged=False,
+                             source_only=False))
         out.files[name] = paths
         out.expected.update({(name, split): arrays for split, arrays in expected.items()})
     for name in _bases_first(registry, variants):  # derived entries: the base's miniature, transformed
-        spec = registry.dataset(name)
+        spec = _scaled_construction(registry.dataset(name), registry, out.expected)
         specs.append(spec)
         out.files[name] = {}
         out.expected.update(_variant_expected(spec, out.expected))
@@ -90,8 +91,8 @@ def write_miniatures(folder: str | Path, base_url: str, *, names: list[str] | No
     kept = {spec.name for spec in specs}
     # a miniature of some datasets only refers to what it holds (sizes, joins)
     specs = [replace(spec, sizes=MappingProxyType({k: v for k, v in spec.sizes.items() if v in kept}),
-                     joins=MappingProxyType({k: v for k, v in spec.joins.items()
-                                             if all(t.partition(":")[0] in kept for t in v.values())}))
+                     joins=MappingProxyType({k: v for k, v in spec.joins.items()  # the shipped lists stay
+                                             if all(t.partition(":")[0] in (*kept, "cleanlab") for t in v.values())}))
              for spec in specs]
     for i, spec in enumerate(specs):
         files = dict(spec.files)
@@ -168,6 +169,18 @@ def _environments_expected(spec: DatasetSpec, expected: dict) -> dict:
                                   "index": np.arange(len(joined), dtype=np.int64),
                                   "metadata": {k[len("meta."):]: v for k, v in arrays.items()}}
     return out
+
+
+def _scaled_construction(spec: DatasetSpec, registry: Registry, expected: dict) -> DatasetSpec:
+    """A construction's row counts (IRM's ``train_size``) scaled as its base's miniature split was."""
+    env = spec.environments
+    if env is None or env.construction is None or "train_size" not in env.construction:
+        return spec
+    real = registry.dataset(spec.base or "").splits[env.source[0]].num_examples or 1
+    mini = len(expected[(spec.base, env.source[0])]["labels"])
+    size = max(2, min(mini - 1, round(int(env.construction["train_size"]) * mini / real)))
+    construction = MappingProxyType({**env.construction, "train_size": size})
+    return replace(spec, environments=replace(env, construction=construction))
 
 
 def _scaled(split: SplitSpec, scale: int, minimum: int) -> SplitSpec:

@@ -21,6 +21,7 @@ from .containers import _zip_of, gzip_bomb, idx_bytes, xz_claiming, zip_bomb
 from .contract import Target
 from .parquet_seeds import card_seeds, run_export_card, run_parquet, shard_seeds
 from .image_formats import IMAGE_TARGETS
+from .mnistm_targets import MNISTM_TARGETS
 from .more_targets import MORE_TARGETS
 
 __all__ = ["TARGETS", "run_export_card", "run_idx", "run_mat", "run_mnist1d", "run_npz", "run_parquet", "run_png",
@@ -358,3 +359,4 @@ TARGETS: dict[str, Target] = {t.name: t for t in [
 ]}
 TARGETS.update(IMAGE_TARGETS)  # SVHN's .mat, CIFAR's binary tarballs, USPS's LIBSVM text
 TARGETS.update(MORE_TARGETS)  # HASYv2's tar.bz2, AudioMNIST's recordings and metadata, 3D MNIST's HDF5
+TARGETS.update(MNISTM_TARGETS)  # MNIST-M: BSDS500's tarball (the recipe's backgrounds), Ganin's mnist_m.tar.gz
