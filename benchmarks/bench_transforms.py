@@ -4,7 +4,7 @@
     python benchmarks/bench_transforms.py --only deskew,memory --rounds 5
     python benchmarks/bench_transforms.py --torch-images 6000   # torchvision on a subset (faster)
 
-Run it with an interpreter that has torchvision (``/work/benchvenv/bin/python``) for the
+Run it with an interpreter that has torchvision (``benchvenv/bin/python``) for the
 comparison; without torchvision those rows are skipped with a note.
 
 Sections (``--only`` takes their names):
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     print(c.describe_environment())
     if not torch_available():
         print("note: torchvision is not installed for this interpreter; the comparisons are skipped "
-              "(run with /work/benchvenv/bin/python, or pip install -r benchmarks/requirements.txt)")
+              "(run with benchvenv/bin/python, or pip install -r benchmarks/requirements.txt)")
     from mnistfamily import transforms as T
 
     print(f"mnistfamily transforms use {T.get_num_threads()} thread(s)")
