@@ -1,32 +1,12 @@
-"""ColoredMNIST, DomainBed's and the IRM paper's: the construction, and the 2-channel images.
+"""ColoredMNIST, DomainBed's and the IRM paper's, built in memory from loaded MNIST splits.
 
-Both put a spurious colour on MNIST digits (Arjovsky et al. 2019, "Invariant Risk
-Minimization"; Gulrajani and Lopez-Paz 2020, DomainBed):
-
-1. the label is binary: 1 for digits 0-4, 0 for digits 5-9;
-2. it is flipped with probability 0.25 (label noise: shape alone predicts at most 75 %);
-3. the colour is the noisy label, flipped with the environment's probability ``e``;
-4. the image has two channels: the digit in channel ``colour``, zeros in the other.
-
-They differ in which digits go where:
-
-- **DomainBed** (``ENVIRONMENTS = ['+90%', '+80%', '-90%']``, ``e = 0.1, 0.2, 0.9``): MNIST train
-  and test joined (70,000), shuffled and dealt round-robin into the three environments
-  (23,334 / 23,333 / 23,333), full 28x28 images;
-- **IRM** (``code/colored_mnist/main.py``): MNIST's first 50,000 training digits shuffled and
-  split ``[::2]`` (``e = 0.2``) and ``[1::2]`` (``e = 0.1``), the last 10,000 training digits
-  unshuffled as the test environment (``e = 0.9``); images subsampled to 14x14 (``[::2, ::2]``).
-
-The originals draw from torch's and numpy's global generators (IRM's are not seeded); here
-one ``numpy.random.default_rng(seed)`` draws, in their order: the shuffle, then per environment
-the label noise and then the colour flips. The statistics are the published ones; the
-particular digits and flips are ours.
-
-The construction itself (:func:`domainbed_construction`, :func:`irm_construction`,
-:func:`colour_images`) lives in :mod:`mnistfamily.transforms.coloredmnist`, shared with the
-registry entries ``coloredmnist`` and ``coloredmnist/irm`` that are prepared from it;
-:func:`coloredmnist_environments` builds the same environments in memory from loaded MNIST
-splits (byte for byte what the entries hold, tested), for experiments with other seeds.
+The construction (the binary label, its 25 % noise, the colour flipped with the environment's
+probability, which digits go to which environment, and how ours draws its randomness) is
+described and implemented in :mod:`mnistfamily.transforms.coloredmnist`
+(:func:`domainbed_construction`, :func:`irm_construction`, :func:`colour_images`), shared with
+the registry entries ``coloredmnist`` and ``coloredmnist/irm`` that are prepared from it.
+:func:`coloredmnist_environments` builds the same environments in memory (byte for byte what the
+entries hold, tested), for experiments with other seeds.
 """
 
 from __future__ import annotations
