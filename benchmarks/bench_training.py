@@ -93,6 +93,8 @@ def section_epoch(workdir: Path, rounds: int) -> dict[str, Any]:
     import torch
     from torch.utils.data import DataLoader
 
+    from mnistfamily.adapters.torch import BUNDLE
+
     torch.set_num_threads(1)
     ds = _mnist(workdir)
     tds = ds.to_torch()
@@ -102,7 +104,7 @@ def section_epoch(workdir: Path, rounds: int) -> dict[str, Any]:
         lambda: ds.batches(BATCH, shuffle=True, seed=0, epoch=next(epoch), dtype="float32"))
     loaders: dict[str, Any] = {}
     for workers in (0, 2):
-        loaders[f"to_torch().loader (batches, {8 if workers else 1} per message), {workers} workers"] = tds.loader(
+        loaders[f"to_torch().loader (batches, {BUNDLE if workers else 1} per message), {workers} workers"] = tds.loader(
             BATCH, shuffle=True, seed=0, num_workers=workers, persistent_workers=workers > 0)
         sampler = tds.batch_sampler(BATCH, shuffle=True, seed=0)
         loaders[f"to_torch batch_sampler, {workers} workers"] = DataLoader(
@@ -125,7 +127,7 @@ def section_epoch(workdir: Path, rounds: int) -> dict[str, Any]:
     best = _measure(rows, rounds)
     _print("epoch of MNIST train, shuffled float32 batches of 128", best)
     loader0 = "to_torch().loader (batches, 1 per message), 0 workers"
-    loader2 = "to_torch().loader (batches, 8 per message), 2 workers"
+    loader2 = f"to_torch().loader (batches, {BUNDLE} per message), 2 workers"
     tv_best = max((v for k, v in best.items() if k.startswith("torchvision")), default=None)
     ratios = {}
     if tv_best:

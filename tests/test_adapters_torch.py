@@ -109,6 +109,20 @@ def test_dataloader_of_items_matches_batches_in_order(sample, workers):
     _batches_equal(loader, sample[:500].batches(100, dtype="float32"))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "uint8"])
+def test_workers_convert_colour_batches_straight_into_shared_memory_exactly(dtype):
+    """A worker with no tensor transform writes the converted pixels into its shared segment itself."""
+    rgb = Dataset(np.random.default_rng(0).integers(0, 256, (300, 8, 8, 3), dtype=np.uint8), np.arange(300) % 3,
+                  classes=["a", "b", "c"])
+    loader = rgb.to_torch(dtype=getattr(torch, dtype)).loader(32, shuffle=True, seed=4, num_workers=2)
+    got, expected = list(loader), list(rgb.batches(32, shuffle=True, seed=4, dtype=dtype))
+    assert len(got) == len(expected) == 10
+    for (x, y), (images, labels) in zip(got, expected):
+        assert x.dtype == getattr(torch, dtype) and x.is_contiguous()
+        np.testing.assert_array_equal(x.numpy(), np.moveaxis(images, -1, 1))
+        np.testing.assert_array_equal(y.numpy(), labels)
+
+
 def test_batches_held_by_the_loop_are_never_overwritten_by_workers(sample):
     """Workers write batches into shared segments; one still referenced is not reused."""
     tds = sample.to_torch()

@@ -68,14 +68,24 @@ def channels_last(batch: np.ndarray, kind: str) -> np.ndarray:
     return batch
 
 
-def to_unit_float(batch: np.ndarray, dtype: "np.dtype | type" = np.float32) -> np.ndarray:
+def to_unit_float(batch: np.ndarray, dtype: "np.dtype | type" = np.float32, *,
+                  out: np.ndarray | None = None) -> np.ndarray:
     """Images as floats: uint8 divided by 255 (bit for bit what torchvision's ``ToTensor`` gives);
-    float data (signals, transforms' output) cast only."""
+    float data (signals, transforms' output) cast only.
+
+    ``out``: an array of ``batch``'s shape and ``dtype`` to write into (a worker's shared
+    segment), instead of a new one.
+    """
     dtype = np.dtype(dtype)
-    if batch.dtype == np.uint8:
-        out = batch.astype(dtype)
-        out /= dtype.type(255)  # a division, not a multiplication by 1/255: the bits ToTensor gives
+    if out is not None:
+        np.copyto(out, batch, casting="unsafe")
+        if batch.dtype == np.uint8:
+            out /= dtype.type(255)
         return out
+    if batch.dtype == np.uint8:
+        result = batch.astype(dtype)
+        result /= dtype.type(255)  # a division, not a multiplication by 1/255: the bits ToTensor gives
+        return result
     return batch.astype(dtype, copy=False)
 
 
