@@ -9,7 +9,7 @@ few numbers per example.
 from __future__ import annotations
 
 import abc
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import numpy as np
 
@@ -96,22 +96,26 @@ class _Corruption(Transform):
             index = np.repeat(index, c)
             if parameters is not None:
                 parameters = {k: np.repeat(v, c) for k, v in parameters.items()}
-            y = self._corrupt(planes, index) if parameters is None else self._corrupt_with(planes, **parameters)
+            y = self._corrupt_planes(planes, index, parameters)
             y = np.moveaxis(y.reshape(n, c, h, w), 1, 3)
         else:
-            y = self._corrupt(x, index) if parameters is None else self._corrupt_with(x, **parameters)
+            y = self._corrupt_planes(x, index, parameters)
         y = np.clip(y, 0.0, 1.0)
         if images.dtype == np.uint8:
             y *= 255.0
             return restore_dtype(np.ascontiguousarray(y), images.dtype)
         return np.ascontiguousarray(y, dtype=np.float32)
 
+    def _corrupt_planes(self, x: np.ndarray, index: np.ndarray,
+                        parameters: dict[str, np.ndarray] | None) -> np.ndarray:
+        """Drawn randomness (``parameters`` None) or given parameters, which only ``with_parameters`` passes."""
+        if parameters is None:
+            return self._corrupt(x, index)
+        return cast("_Parametric", self)._corrupt_with(x, **parameters)  # with_parameters admits _Parametric only
+
     @abc.abstractmethod
     def _corrupt(self, x: np.ndarray, index: np.ndarray) -> np.ndarray:
         """The corruption on float images in ``[0, 1]``, one plane per example."""
-
-    def _corrupt_with(self, x: np.ndarray, **parameters: np.ndarray) -> np.ndarray:
-        raise NotImplementedError  # only _Parametric corruptions take parameters
 
 
 class _Parametric(_Corruption):

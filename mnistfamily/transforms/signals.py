@@ -33,13 +33,15 @@ Examples
 
 from __future__ import annotations
 
+import abc
+
 from math import gcd
 from typing import Any
 
 import numpy as np
 
 from . import _rng
-from .base import Transform, TransformError
+from .base import Transform, TransformError, as_index
 
 __all__ = ["ALIGNMENTS", "AudioNet8k", "PadOrCrop", "Resample", "audiomnist_8k", "pad_or_crop", "resample",
            "signal_lengths"]
@@ -224,17 +226,16 @@ class _SignalTransform(Transform):
     accepts = ("L", "signal")
 
     def __call__(self, images: Any, *, index: Any = None) -> Any:  # type: ignore[override]
-        from .base import as_index
+        # not Transform.__call__: its batch check takes arrays of images, and a Signals is neither
+        return self._apply(images, index)
 
+    def _apply(self, images: Any, index: Any) -> Any:
         samples, offsets = _as_flat(images, type(self).__name__)
         return self._signals(samples, offsets, as_index(index, len(offsets) - 1, type(self).__name__))
 
-    def _apply(self, images: np.ndarray, index: np.ndarray) -> np.ndarray:  # pragma: no cover - __call__ is used
-        samples, offsets = _as_flat(images, type(self).__name__)
-        return self._signals(samples, offsets, index)
-
+    @abc.abstractmethod
     def _signals(self, samples: np.ndarray, offsets: np.ndarray, index: np.ndarray) -> Any:
-        raise NotImplementedError
+        """The transform on signals given as flat samples + offsets, ``index`` one position per signal."""
 
 
 class PadOrCrop(_SignalTransform):
