@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import bz2
 import io
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+from .compression import ConcatenatedStreams
 
 __all__ = ["BZIP2_MAGIC", "Bz2Stream", "is_bzip2", "open_bzip2"]
 
 #: "BZh" then the block size digit 1-9
 BZIP2_MAGIC = b"BZh"
-_BLOCK = 1 << 17
 
 
 def is_bzip2(head: bytes) -> bool:
@@ -45,7 +46,7 @@ def open_bzip2(raw: BinaryIO) -> BinaryIO:
     return io.BufferedReader(Bz2Stream(raw))  # type: ignore[return-value]
 
 
-class Bz2Stream(io.RawIOBase):
+class Bz2Stream(ConcatenatedStreams):
     """bzip2 decompression of every stream of a file, fed in 128 KiB blocks.
 
     Streams are read one after the other, as ``bzip2 -d`` reads them. Data after a stream
@@ -53,39 +54,7 @@ class Bz2Stream(io.RawIOBase):
     stream"); a stream cut short raises ``EOFError``.
     """
 
-    def __init__(self, raw: BinaryIO):
-        self._raw = raw
-        self._decompressor = bz2.BZ2Decompressor()
-        self._input = b""
-        self._done = False
+    kind = "bzip2"
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        view = memoryview(buffer).cast("B")
-        while not self._done and len(view):
-            data = b""
-            if self._decompressor.needs_input:
-                if not self._input:
-                    self._input = self._raw.read(_BLOCK)
-                    if not self._input:
-                        raise EOFError("the bzip2 stream ends before its end-of-stream marker")
-                data, self._input = self._input, b""
-            out = self._decompressor.decompress(data, len(view))
-            if self._decompressor.eof:
-                self._next_stream(self._decompressor.unused_data)
-            if out:
-                view[:len(out)] = out
-                return len(out)
-        return 0
-
-    def _next_stream(self, rest: bytes) -> None:
-        if not rest:
-            rest = self._raw.read(_BLOCK)
-        if not rest:
-            self._done = True
-            return
-        # anything else must be another stream: a new decompressor says so, or raises OSError
-        self._decompressor = bz2.BZ2Decompressor()
-        self._input = rest
+    def _new_decompressor(self) -> Any:
+        return bz2.BZ2Decompressor()

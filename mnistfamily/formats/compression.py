@@ -11,6 +11,7 @@ raises one of :data:`DECOMPRESSION_ERRORS`: ISA-L's own ``IsalError`` is turned 
 
 from __future__ import annotations
 
+import abc
 import gzip
 import importlib
 import io
@@ -136,20 +137,29 @@ class GzipStream(io.RawIOBase):
         self._input = rest
 
 
-class XzStream(io.RawIOBase):
-    """xz decompression of every stream of a file, as ``xz`` reads it, fed in 128 KiB blocks.
+class ConcatenatedStreams(io.RawIOBase):
+    """Every stream of a file of concatenated compressed streams, fed to the decompressor in 128 KiB blocks.
 
-    An xz file may hold several streams, with zero padding between and after them; Python's
-    ``lzma.LZMAFile`` stops at the first padding and silently drops what follows, so a valid
-    file would read short. Data after a stream that is neither padding nor another stream is
-    an ``lzma.LZMAError``, as ``xz`` reports it; a truncated stream raises ``EOFError``.
+    The decompressor is asked for at most what the caller's buffer holds, so memory stays flat
+    whatever the ratio. When one stream ends, what follows must start another (a new
+    decompressor says so, or raises its own error), after zero padding where the format allows
+    it (``zero_padding``). A stream cut short raises ``EOFError``. Subclasses name the format
+    (``kind``) and make its decompressor; :class:`XzStream` here, ``bzip2.Bz2Stream`` for bzip2.
     """
+
+    kind = "compressed"
+    #: zero bytes may pad between and after streams (xz), or may not (bzip2)
+    zero_padding = False
 
     def __init__(self, raw: BinaryIO):
         self._raw = raw
-        self._decompressor = lzma.LZMADecompressor(lzma.FORMAT_XZ)
+        self._decompressor = self._new_decompressor()
         self._input = b""
         self._done = False
+
+    @abc.abstractmethod
+    def _new_decompressor(self) -> Any:
+        """A fresh decompressor of the format (``decompress(data, max_length)``, ``needs_input``, ``eof``)."""
 
     def readable(self) -> bool:
         return True
@@ -162,7 +172,7 @@ class XzStream(io.RawIOBase):
                 if not self._input:
                     self._input = self._raw.read(_BLOCK)
                     if not self._input:
-                        raise EOFError("the xz stream ends before its end-of-stream marker")
+                        raise EOFError(f"the {self.kind} stream ends before its end-of-stream marker")
                 data, self._input = self._input, b""
             out = self._decompressor.decompress(data, len(view))
             if self._decompressor.eof:
@@ -172,17 +182,36 @@ class XzStream(io.RawIOBase):
                 return len(out)
         return 0
 
+    def _skip_padding(self, data: bytes) -> bytes:
+        return data.lstrip(b"\0") if self.zero_padding else data
+
     def _next_stream(self, rest: bytes) -> None:
-        rest = rest.lstrip(b"\0")  # stream padding
+        rest = self._skip_padding(rest)
         while not rest:
             more = self._raw.read(_BLOCK)
             if not more:
                 self._done = True
                 return
-            rest = more.lstrip(b"\0")
-        # anything else must be another stream: a new decompressor says so, or raises LZMAError
-        self._decompressor = lzma.LZMADecompressor(lzma.FORMAT_XZ)
+            rest = self._skip_padding(more)
+        # anything else must be another stream: a new decompressor says so, or raises its error
+        self._decompressor = self._new_decompressor()
         self._input = rest
+
+
+class XzStream(ConcatenatedStreams):
+    """xz decompression of every stream of a file, as ``xz`` reads it.
+
+    An xz file may hold several streams, with zero padding between and after them; Python's
+    ``lzma.LZMAFile`` stops at the first padding and silently drops what follows, so a valid
+    file would read short. Data after a stream that is neither padding nor another stream is
+    an ``lzma.LZMAError``, as ``xz`` reports it; a truncated stream raises ``EOFError``.
+    """
+
+    kind = "xz"
+    zero_padding = True
+
+    def _new_decompressor(self) -> Any:
+        return lzma.LZMADecompressor(lzma.FORMAT_XZ)
 
 
 class _FastGzipStream(io.RawIOBase):
