@@ -19,7 +19,7 @@ from ..drawing import default_font, draw_text, text_width  # one place for the d
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
 
-__all__ = ["Bar", "draw_bars", "axis_range", "save_picture", "write_atomically"]
+__all__ = ["Bar", "draw_bars", "axis_range", "json_text", "save_picture", "write_atomically"]
 
 PathLike = str | os.PathLike[str]
 
@@ -62,6 +62,16 @@ def save_picture(picture: "Image.Image", path: PathLike) -> Path:
     image_format = Image.registered_extensions().get(target.suffix.lower(), "PNG")
     write_atomically(target, lambda f: picture.save(f, format=image_format))
     return target
+
+
+def json_text(data: Any, path: PathLike | None = None, *, indent: int = 2) -> str:
+    """``data`` as JSON text (a result's ``to_json``); with ``path``, also written there atomically."""
+    import json
+
+    text = json.dumps(data, indent=indent, ensure_ascii=False) + "\n"
+    if path is not None:
+        write_atomically(Path(path), lambda f: f.write(text.encode("utf-8")))
+    return text
 
 
 def axis_range(lowest: float) -> tuple[float, float]:

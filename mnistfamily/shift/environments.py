@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .chart import Bar, draw_bars, save_picture, write_atomically
+from .chart import Bar, draw_bars, json_text, save_picture
 from ..errors import ShiftError
 from .stats import accuracy_summary
 
@@ -191,12 +191,7 @@ class EnvironmentResult:
 
     def to_json(self, path: PathLike | None = None, *, indent: int = 2) -> str:
         """The result as JSON text; with ``path``, also written there (atomically)."""
-        import json
-
-        text = json.dumps(self.to_dict(), indent=indent, ensure_ascii=False) + "\n"
-        if path is not None:
-            write_atomically(Path(path), lambda f: f.write(text.encode("utf-8")))
-        return text
+        return json_text(self.to_dict(), path, indent=indent)
 
     def table(self) -> str:
         """A text table: test environment, n, accuracy, interval, validation accuracy, training size."""

@@ -7,7 +7,6 @@ JSON and draws a bar chart with Pillow.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -20,7 +19,7 @@ import numpy as np
 from .protocols import Protocol, ProtocolError, Selection, get_protocol
 from .splits import by_values, halves, published_size, writer_folds
 from .chart import (GRID, IN_DOMAIN_BAR, INTERVAL, OTHER_BAR, REFERENCE_LINE, TEXT, Bar,  # noqa: F401 (re-exported)
-                    axis_range, draw_bars, save_picture, write_atomically)
+                    axis_range, draw_bars, json_text, save_picture, write_atomically)
 from .label_errors import known_errors
 from .stats import accuracy_summary
 
@@ -149,10 +148,7 @@ class Result:
 
     def to_json(self, path: PathLike | None = None, *, indent: int = 2) -> str:
         """The result as JSON text; with ``path``, also written there (atomically)."""
-        text = json.dumps(self.to_dict(), indent=indent, ensure_ascii=False) + "\n"
-        if path is not None:
-            write_atomically(Path(path), lambda f: f.write(text.encode("utf-8")))
-        return text
+        return json_text(self.to_dict(), path, indent=indent)
 
     def table(self) -> str:
         """A text table: domain, n, accuracy, interval, error and gap (percentage points)."""

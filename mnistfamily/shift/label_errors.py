@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .chart import Bar, draw_bars, save_picture, write_atomically
+from .chart import Bar, draw_bars, json_text, save_picture
 from .stats import accuracy_summary
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,12 +64,7 @@ class LabelErrorReport:
 
     def to_json(self, path: PathLike | None = None, *, indent: int = 2) -> str:
         """The report as JSON text; with ``path``, also written there (atomically)."""
-        import json
-
-        text = json.dumps(self.to_dict(), indent=indent, ensure_ascii=False) + "\n"
-        if path is not None:
-            write_atomically(Path(path), lambda f: f.write(text.encode("utf-8")))
-        return text
+        return json_text(self.to_dict(), path, indent=indent)
 
     def table(self) -> str:
         level = f"{self.confidence:.0%}"
