@@ -31,18 +31,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO, Sequence
 
 import numpy as np
 
 from ..errors import FormatError
 from .decoded import Decoded
-from .sink import MemorySink, Sink
+from .sink import Sink
 from .source import opened
 from .tar_members import member_parts, tar_members
 
-__all__ = ["CHUNK_RECORDS", "LAYOUTS", "fuzz_cifar_bin", "read_cifar_bin"]
+__all__ = ["CHUNK_RECORDS", "LAYOUTS", "read_cifar_bin"]
 
 PIXELS = 3 * 32 * 32
 #: records converted at a time (3 MiB; tarfile's stream holds about three copies of a read)
@@ -127,23 +126,6 @@ def read_cifar_bin(source: str | os.PathLike[str] | BinaryIO, sink: Sink, *, lay
     sink.report.update(report)
     return Decoded(count, classes=names_of["labels"],
                    code_names={c: names_of[c] for c, _, _ in spec.columns if c != "labels"})
-
-
-def fuzz_cifar_bin(data: bytes, scratch: Path) -> None:
-    """Fuzz target: ``data`` as both CIFAR archives, each split, read from disk into a :class:`~.sink.MemorySink`."""
-    from ..errors import MnistFamilyError
-
-    path = Path(scratch) / "input.bin"
-    path.write_bytes(data)
-    errors: list[MnistFamilyError] = []
-    for layout in LAYOUTS:
-        for split in ("test", "train"):
-            try:
-                read_cifar_bin(path, MemorySink(), layout=layout, split=split)
-            except MnistFamilyError as exc:
-                errors.append(exc)
-    if len(errors) == 4:  # not one of them read: the target's outcome is the first error
-        raise errors[0]
 
 
 def _index(file: BinaryIO, where: str, spec: Layout, split: str) -> tuple[dict[str, int], dict[str, bytes], dict]:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
@@ -43,10 +42,10 @@ from ..errors import FormatError
 from .compression import MAX_DEFLATE_RATIO, stream_length
 from .decoded import Decoded
 from .mat import MI_COMPRESSED, MI_MATRIX, NUMERIC_TYPES, Elements, MatrixHeader, read_matrix_header
-from .sink import MemorySink, Sink
+from .sink import Sink
 from .source import opened
 
-__all__ = ["CHUNK_IMAGES", "IMAGE_SHAPE", "fuzz_svhn_mat", "read_svhn_mat"]
+__all__ = ["CHUNK_IMAGES", "IMAGE_SHAPE", "read_svhn_mat"]
 
 #: one image as published: 32 x 32 pixels, 3 channels
 IMAGE_SHAPE = (32, 32, 3)
@@ -95,13 +94,6 @@ def read_svhn_mat(source: str | os.PathLike[str] | BinaryIO, sink: Sink, *,
     """
     with opened(source, where) as (file, name):
         return _read(file, name, sink, num_examples)
-
-
-def fuzz_svhn_mat(data: bytes, scratch: Path) -> None:
-    """Fuzz target: ``data`` as an SVHN ``.mat`` file, read from disk into a :class:`~.sink.MemorySink`."""
-    path = Path(scratch) / "input.bin"
-    path.write_bytes(data)
-    read_svhn_mat(path, MemorySink())
 
 
 def _read(file: BinaryIO, where: str, sink: Sink, num_examples: int | None) -> Decoded:

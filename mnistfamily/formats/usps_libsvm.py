@@ -32,7 +32,6 @@ text is read too, chosen by content: bzip2 by its ``BZh`` signature, text by a l
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import BinaryIO, Iterator, NoReturn
 
 import numpy as np
@@ -41,10 +40,10 @@ from ..errors import FormatError
 from .bzip2 import is_bzip2, open_bzip2
 from .compression import peek, stream_length
 from .decoded import Decoded
-from .sink import MemorySink, Sink
+from .sink import Sink
 from .source import opened
 
-__all__ = ["FLOAT32_DEPARTURES", "IMAGE_DTYPES", "MAX_LINE_BYTES", "MAX_TEXT_RATIO", "fuzz_usps_libsvm",
+__all__ = ["FLOAT32_DEPARTURES", "IMAGE_DTYPES", "MAX_LINE_BYTES", "MAX_TEXT_RATIO",
            "read_usps_libsvm", "to_uint8"]
 
 IMAGE_SHAPE = (16, 16)
@@ -119,14 +118,6 @@ def to_uint8(values: np.ndarray) -> np.ndarray:
     """
     one, two, scale = np.float32(1), np.float32(2), np.float32(255)
     return ((values.astype(np.float32) + one) / two * scale).astype(np.uint8)
-
-
-def fuzz_usps_libsvm(data: bytes, scratch: Path) -> None:
-    """Fuzz target: ``data`` as a USPS file, read from disk both ways into a :class:`~.sink.MemorySink`."""
-    path = Path(scratch) / "input.bin"
-    path.write_bytes(data)
-    for image_dtype in IMAGE_DTYPES:
-        read_usps_libsvm(path, MemorySink(), image_dtype=image_dtype)
 
 
 def _text(file: BinaryIO, where: str, num_examples: int | None) -> Iterator[bytes]:

@@ -92,21 +92,43 @@ def _usps_seeds() -> tuple[bytes, ...]:
 
 
 def _run_svhn(data: bytes, folder: Path) -> None:
-    from mnistfamily.formats.svhn_mat import fuzz_svhn_mat
+    """``data`` as an SVHN ``.mat`` file, read from disk into a MemorySink."""
+    from mnistfamily.formats.sink import MemorySink
+    from mnistfamily.formats.svhn_mat import read_svhn_mat
 
-    fuzz_svhn_mat(data, folder)
+    path = folder / "input.bin"
+    path.write_bytes(data)
+    read_svhn_mat(path, MemorySink())
 
 
 def _run_cifar(data: bytes, folder: Path) -> None:
-    from mnistfamily.formats.cifar_bin import fuzz_cifar_bin
+    """``data`` as both CIFAR archives, each split; the outcome is the first error when none reads."""
+    from mnistfamily.errors import MnistFamilyError
+    from mnistfamily.formats.cifar_bin import LAYOUTS, read_cifar_bin
+    from mnistfamily.formats.sink import MemorySink
 
-    fuzz_cifar_bin(data, folder)
+    path = folder / "input.bin"
+    path.write_bytes(data)
+    errors: list[MnistFamilyError] = []
+    for layout in LAYOUTS:
+        for split in ("test", "train"):
+            try:
+                read_cifar_bin(path, MemorySink(), layout=layout, split=split)
+            except MnistFamilyError as exc:
+                errors.append(exc)
+    if len(errors) == 4:
+        raise errors[0]
 
 
 def _run_usps(data: bytes, folder: Path) -> None:
-    from mnistfamily.formats.usps_libsvm import fuzz_usps_libsvm
+    """``data`` as a USPS file, read from disk both ways into a MemorySink."""
+    from mnistfamily.formats.sink import MemorySink
+    from mnistfamily.formats.usps_libsvm import IMAGE_DTYPES, read_usps_libsvm
 
-    fuzz_usps_libsvm(data, folder)
+    path = folder / "input.bin"
+    path.write_bytes(data)
+    for image_dtype in IMAGE_DTYPES:
+        read_usps_libsvm(path, MemorySink(), image_dtype=image_dtype)
 
 
 IMAGE_TARGETS: dict[str, Target] = {t.name: t for t in [
